@@ -1,0 +1,909 @@
+//! What the store keeps of a message's structure, parsed once at delivery.
+//!
+//! IMAP's ENVELOPE, BODYSTRUCTURE and `BODY[section]` fetches, and POP3's TOP, are served
+//! from this summary plus byte ranges of the stored body, so no access protocol re-parses
+//! a message to list it. The summary is stored as JSON; new fields must carry
+//! `#[serde(default)]` so summaries written by older versions still load.
+//!
+//! How it is built:
+//! - The MIME tree (part boundaries, byte offsets) is walked here, directly over the raw
+//!   bytes, because IMAP needs exact octet ranges: a part's body ends before the CRLF that
+//!   precedes the next boundary delimiter (RFC 2046 §5.1.1), and a nested message/rfc822's
+//!   offsets must be relative to the outermost message (RFC 9051 §6.4.5).
+//! - Header *values* (Content-Type parameters with RFC 2231 continuations, address lists
+//!   with groups and RFC 2047 names) are parsed by the `mail-parser` crate, one header
+//!   block at a time.
+//! - Values IMAP sends verbatim (Date, Subject, Message-ID, Content-ID, ...) are taken
+//!   from the raw header, unfolded (RFC 5322 §2.2.3) and trimmed, never decoded.
+//!
+//! Bounds: nesting deeper than [`MAX_DEPTH`] or more than [`MAX_PARTS`] parts in one
+//! message are summarized as opaque leaves, so a hostile message cannot make the
+//! summary (or IMAP's BODYSTRUCTURE) grow without end.
+
+use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
+use serde::{Deserialize, Serialize};
+
+/// Deepest multipart / message nesting that is described; deeper parts become leaves.
+pub const MAX_DEPTH: usize = 32;
+/// Most parts described per message; further parts of a multipart are dropped from the tree.
+pub const MAX_PARTS: usize = 2_000;
+
+/// The parsed shape of one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSummary {
+    pub envelope: Envelope,
+    /// The top-level part; its `header_start` is 0 and its `end` the message size.
+    pub root: Part,
+}
+
+/// RFC 9051 §7.5.2 ENVELOPE fields. Strings are the raw header values, unfolded but not
+/// decoded (IMAP sends them as the message has them).
+///
+/// As RFC 9051 §7.5.2 requires of the server, `sender` and `reply_to` already hold the
+/// `from` list when the message has no Sender / Reply-To header.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub from: Vec<EnvelopeAddress>,
+    #[serde(default)]
+    pub sender: Vec<EnvelopeAddress>,
+    #[serde(default)]
+    pub reply_to: Vec<EnvelopeAddress>,
+    #[serde(default)]
+    pub to: Vec<EnvelopeAddress>,
+    #[serde(default)]
+    pub cc: Vec<EnvelopeAddress>,
+    #[serde(default)]
+    pub bcc: Vec<EnvelopeAddress>,
+    #[serde(default)]
+    pub in_reply_to: Option<String>,
+    #[serde(default)]
+    pub message_id: Option<String>,
+}
+
+/// One address of an ENVELOPE list. A group is written as in RFC 9051 §7.5.2: a start
+/// marker with `mailbox` = group name and no host, the members, then an end marker with
+/// neither mailbox nor host.
+///
+/// `name` is ASCII: a display name that decodes to non-ASCII text is re-encoded as one
+/// RFC 2047 UTF-8 encoded-word, so IMAP4rev1 clients can take it as a quoted string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvelopeAddress {
+    pub name: Option<String>,
+    pub mailbox: Option<String>,
+    pub host: Option<String>,
+}
+
+/// One MIME part with its place in the raw message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Offset of the part's first header octet in the raw message.
+    pub header_start: u64,
+    /// Offset of the first body octet (just after the blank line ending the headers).
+    pub body_start: u64,
+    /// Offset one past the last body octet.
+    pub end: u64,
+    /// Lower-case media type and subtype, e.g. `text` / `plain` (RFC 2045 default).
+    pub media_type: String,
+    pub media_subtype: String,
+    /// Content-Type parameters, names lower-cased, RFC 2231 continuations joined (and
+    /// their charset-encoded values decoded to UTF-8).
+    #[serde(default)]
+    pub params: Vec<(String, String)>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Content-Transfer-Encoding as written (IMAP defaults it to `7BIT`).
+    #[serde(default)]
+    pub encoding: Option<String>,
+    #[serde(default)]
+    pub md5: Option<String>,
+    /// Content-Disposition value and parameters.
+    #[serde(default)]
+    pub disposition: Option<(String, Vec<(String, String)>)>,
+    #[serde(default)]
+    pub language: Vec<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Body size in lines (for text/* and message/rfc822 BODYSTRUCTURE).
+    #[serde(default)]
+    pub lines: u64,
+    /// Sub-parts of a multipart.
+    #[serde(default)]
+    pub children: Vec<Part>,
+    /// The enclosed message of a message/rfc822 part: its envelope and top part (whose
+    /// offsets are, like all offsets here, relative to the outermost message).
+    #[serde(default)]
+    pub message: Option<Box<MessageSummary>>,
+}
+
+impl Part {
+    /// Size of the body in octets.
+    pub fn body_len(&self) -> u64 {
+        self.end - self.body_start
+    }
+
+    /// Whether this is a multipart with its sub-parts described.
+    pub fn is_multipart(&self) -> bool {
+        self.media_type == "multipart" && !self.children.is_empty()
+    }
+
+    /// A Content-Type parameter by (lower-case) name.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses a message (CRLF line endings) into its summary. Never fails: a message that is
+/// not valid MIME is summarized as one text/plain part, as IMAP servers do.
+pub fn summarize(raw: &[u8]) -> MessageSummary {
+    let mut budget = MAX_PARTS;
+    summarize_message(raw, 0, raw.len(), 0, &mut budget)
+}
+
+/// Offset just past the blank line that ends the header block (or the end of the input
+/// when there is no blank line).
+pub fn header_end(raw: &[u8]) -> usize {
+    if raw.starts_with(b"\r\n") {
+        return 2;
+    }
+    if raw.starts_with(b"\n") {
+        return 1;
+    }
+    // Bare-LF input is tolerated: the first empty line ends the header either way.
+    let mut i = 0;
+    while let Some(p) = raw[i..].iter().position(|&b| b == b'\n') {
+        let lf = i + p;
+        match raw.get(lf + 1) {
+            Some(b'\n') => return lf + 2,
+            Some(b'\r') if raw.get(lf + 2) == Some(&b'\n') => return lf + 3,
+            _ => i = lf + 1,
+        }
+    }
+    raw.len()
+}
+
+/// Number of lines in a body: CRLF-terminated lines, plus a last unterminated one.
+pub fn count_lines(body: &[u8]) -> u64 {
+    let n = body.iter().filter(|&&b| b == b'\n').count() as u64;
+    if body.is_empty() || body.ends_with(b"\n") {
+        n
+    } else {
+        n + 1
+    }
+}
+
+/// Header block of one part, parsed once and kept with its raw bytes.
+struct Headers<'a> {
+    raw: &'a [u8],
+    parsed: Vec<mail_parser::Header<'a>>,
+}
+
+impl<'a> Headers<'a> {
+    fn parse(raw: &'a [u8], with_envelope: bool) -> Headers<'a> {
+        let mut parser = MessageParser::new()
+            .with_mime_headers()
+            .header_comma_separated(HeaderName::ContentLanguage);
+        if with_envelope {
+            parser = parser.with_address_headers();
+        }
+        let parsed = parser
+            .parse_headers(raw)
+            .and_then(|m| m.parts.into_iter().next())
+            .map(|p| p.headers)
+            .unwrap_or_default();
+        Headers { raw, parsed }
+    }
+
+    fn get(&self, name: HeaderName<'static>) -> Option<&mail_parser::Header<'a>> {
+        self.parsed.iter().find(|h| h.name == name)
+    }
+
+    /// The first such header's value as written: unfolded, trimmed, not decoded.
+    fn raw_value(&self, name: HeaderName<'static>) -> Option<String> {
+        let h = self.get(name)?;
+        let bytes = self
+            .raw
+            .get(h.offset_start as usize..h.offset_end as usize)?;
+        Some(unfold(bytes))
+    }
+
+    fn value(&self, name: HeaderName<'static>) -> Option<&HeaderValue<'a>> {
+        self.get(name).map(|h| &h.value)
+    }
+}
+
+/// RFC 5322 §2.2.3: unfolding removes each CRLF that is followed by whitespace.
+fn unfold(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        if b != b'\r' && b != b'\n' {
+            out.push(b);
+        }
+    }
+    let s = String::from_utf8_lossy(&out);
+    s.trim().to_string()
+}
+
+fn summarize_message(
+    raw: &[u8],
+    start: usize,
+    end: usize,
+    depth: usize,
+    budget: &mut usize,
+) -> MessageSummary {
+    let slice = &raw[start..end];
+    let body_start = start + header_end(slice);
+    let headers = Headers::parse(&raw[start..body_start], true);
+    let envelope = envelope(&headers);
+    let root = build_part(raw, start, body_start, end, &headers, false, depth, budget);
+    MessageSummary { envelope, root }
+}
+
+fn envelope(h: &Headers<'_>) -> Envelope {
+    let from = addresses(h.value(HeaderName::From));
+    let sender = match addresses(h.value(HeaderName::Sender)) {
+        v if v.is_empty() => from.clone(),
+        v => v,
+    };
+    let reply_to = match addresses(h.value(HeaderName::ReplyTo)) {
+        v if v.is_empty() => from.clone(),
+        v => v,
+    };
+    Envelope {
+        date: h.raw_value(HeaderName::Date),
+        subject: h.raw_value(HeaderName::Subject),
+        from,
+        sender,
+        reply_to,
+        to: addresses(h.value(HeaderName::To)),
+        cc: addresses(h.value(HeaderName::Cc)),
+        bcc: addresses(h.value(HeaderName::Bcc)),
+        in_reply_to: h.raw_value(HeaderName::InReplyTo),
+        message_id: h.raw_value(HeaderName::MessageId),
+    }
+}
+
+fn addresses(value: Option<&HeaderValue<'_>>) -> Vec<EnvelopeAddress> {
+    let mut out = Vec::new();
+    let Some(HeaderValue::Address(addr)) = value else {
+        return out;
+    };
+    match addr {
+        Address::List(list) => {
+            for a in list {
+                push_addr(&mut out, a);
+            }
+        }
+        Address::Group(groups) => {
+            for g in groups {
+                match &g.name {
+                    // RFC 9051 §7.5.2: group start marker, members, end marker.
+                    Some(name) => {
+                        out.push(EnvelopeAddress {
+                            name: None,
+                            mailbox: Some(ascii_phrase(name)),
+                            host: None,
+                        });
+                        for a in &g.addresses {
+                            push_addr(&mut out, a);
+                        }
+                        out.push(EnvelopeAddress::default());
+                    }
+                    None => {
+                        for a in &g.addresses {
+                            push_addr(&mut out, a);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn push_addr(out: &mut Vec<EnvelopeAddress>, a: &mail_parser::Addr<'_>) {
+    let Some(address) = a.address.as_deref() else {
+        return;
+    };
+    let (mailbox, host) = match address.rfind('@') {
+        Some(at) => (&address[..at], &address[at + 1..]),
+        // An address without a domain: RFC 9051 forbids NIL host here (that marks a
+        // group), so send an empty one.
+        None => (address, ""),
+    };
+    out.push(EnvelopeAddress {
+        name: a
+            .name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .map(ascii_phrase),
+        mailbox: Some(mailbox.to_string()),
+        host: Some(host.to_string()),
+    });
+}
+
+/// A display phrase as ASCII: unchanged if it is, else one RFC 2047 `B` encoded-word.
+fn ascii_phrase(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_string();
+    }
+    format!("=?utf-8?b?{}?=", base64(s.as_bytes()))
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+fn lower_pairs(attrs: Option<&[mail_parser::Attribute<'_>]>) -> Vec<(String, String)> {
+    attrs
+        .unwrap_or_default()
+        .iter()
+        .map(|a| (a.name.to_ascii_lowercase(), a.value.to_string()))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_part(
+    raw: &[u8],
+    header_start: usize,
+    body_start: usize,
+    end: usize,
+    headers: &Headers<'_>,
+    in_digest: bool,
+    depth: usize,
+    budget: &mut usize,
+) -> Part {
+    *budget = budget.saturating_sub(1);
+    let content_type = headers
+        .value(HeaderName::ContentType)
+        .and_then(|v| v.as_content_type());
+    // RFC 2045 §5.2 default text/plain; RFC 2046 §5.1.5: message/rfc822 inside a digest.
+    let (mut media_type, mut media_subtype, mut params) = match content_type {
+        Some(ct) if ct.subtype().is_some() => (
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().unwrap_or_default().to_ascii_lowercase(),
+            lower_pairs(ct.attributes()),
+        ),
+        _ if in_digest => ("message".into(), "rfc822".into(), Vec::new()),
+        // A syntactically invalid Content-Type counts as absent (RFC 2045 §5.2).
+        _ => (
+            "text".into(),
+            "plain".into(),
+            vec![("charset".into(), "us-ascii".into())],
+        ),
+    };
+    let encoding = headers.raw_value(HeaderName::ContentTransferEncoding);
+    let disposition = headers
+        .value(HeaderName::ContentDisposition)
+        .and_then(|v| v.as_content_type())
+        .map(|d| (d.ctype().to_ascii_lowercase(), lower_pairs(d.attributes())));
+    let language = match headers.value(HeaderName::ContentLanguage) {
+        Some(HeaderValue::TextList(l)) => l.iter().map(|s| s.trim().to_string()).collect(),
+        Some(HeaderValue::Text(t)) => vec![t.trim().to_string()],
+        _ => Vec::new(),
+    };
+    let mut part = Part {
+        header_start: header_start as u64,
+        body_start: body_start as u64,
+        end: end as u64,
+        media_type: String::new(),
+        media_subtype: String::new(),
+        params: Vec::new(),
+        id: headers.raw_value(HeaderName::ContentId),
+        description: headers.raw_value(HeaderName::ContentDescription),
+        encoding,
+        md5: headers.raw_value(HeaderName::ContentMd5),
+        disposition,
+        language,
+        location: headers.raw_value(HeaderName::ContentLocation),
+        lines: count_lines(&raw[body_start..end]),
+        children: Vec::new(),
+        message: None,
+    };
+    let room = depth < MAX_DEPTH && *budget > 0;
+
+    if media_type == "multipart" {
+        let boundary = params
+            .iter()
+            .find(|(n, _)| n == "boundary")
+            .map(|(_, v)| v.clone())
+            .filter(|b| !b.is_empty());
+        let ranges = match (&boundary, room) {
+            (Some(b), true) => split_multipart(raw, body_start, end, b.as_bytes()),
+            _ => Vec::new(),
+        };
+        if ranges.is_empty() {
+            // A multipart without a usable boundary or without parts cannot be described
+            // as one (IMAP's body-type-mpart needs at least one part): treat it as text.
+            media_type = "text".into();
+            media_subtype = "plain".into();
+            params.retain(|(n, _)| n != "boundary");
+        } else {
+            let digest = media_subtype == "digest";
+            for (cs, ce) in ranges {
+                if *budget == 0 {
+                    break;
+                }
+                let cb = cs + header_end(&raw[cs..ce]);
+                let ch = Headers::parse(&raw[cs..cb], false);
+                let child = build_part(raw, cs, cb, ce, &ch, digest, depth + 1, budget);
+                part.children.push(child);
+            }
+        }
+    } else if media_type == "message"
+        && (media_subtype == "rfc822" || media_subtype == "global")
+        && room
+        && is_identity_encoding(part.encoding.as_deref())
+    {
+        // RFC 9051 §6.4.5: the enclosed message is addressable (HEADER, TEXT, parts).
+        part.message = Some(Box::new(summarize_message(
+            raw,
+            body_start,
+            end,
+            depth + 1,
+            budget,
+        )));
+    }
+    part.media_type = media_type;
+    part.media_subtype = media_subtype;
+    part.params = params;
+    part
+}
+
+/// 7bit, 8bit and binary leave the octets as they are (RFC 2045 §6.2); only then can an
+/// enclosed message be described in place.
+fn is_identity_encoding(enc: Option<&str>) -> bool {
+    match enc {
+        None => true,
+        Some(e) => {
+            let e = e.to_ascii_lowercase();
+            e == "7bit" || e == "8bit" || e == "binary"
+        }
+    }
+}
+
+/// Splits a multipart body into its parts' (start, end) byte ranges.
+///
+/// RFC 2046 §5.1.1: a delimiter is `--boundary` at the start of a line, followed by
+/// optional linear whitespace and the line end; the CRLF before it belongs to the
+/// delimiter, not to the preceding part. The close delimiter adds `--`. Text before the
+/// first delimiter (preamble) and after the close delimiter (epilogue) is no part. A
+/// missing close delimiter ends the last part at the end of the body.
+fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
+    let mut parts = Vec::new();
+    let mut current: Option<usize> = None;
+    let mut line = start;
+    while line < end {
+        let line_end = raw[line..end]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| line + p + 1)
+            .unwrap_or(end);
+        let text = &raw[line..line_end];
+        if let Some(kind) = delimiter_kind(text, boundary) {
+            if let Some(cs) = current.take() {
+                // The line break before the delimiter is part of the delimiter.
+                let mut pe = line;
+                if pe > cs && raw[pe - 1] == b'\n' {
+                    pe -= 1;
+                    if pe > cs && raw[pe - 1] == b'\r' {
+                        pe -= 1;
+                    }
+                }
+                parts.push((cs, pe.max(cs)));
+            }
+            if kind == Delimiter::Close {
+                return parts;
+            }
+            current = Some(line_end);
+        }
+        line = line_end;
+    }
+    if let Some(cs) = current {
+        parts.push((cs, end));
+    }
+    parts
+}
+
+#[derive(PartialEq)]
+enum Delimiter {
+    Open,
+    Close,
+}
+
+fn delimiter_kind(line: &[u8], boundary: &[u8]) -> Option<Delimiter> {
+    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary)?;
+    if rest.starts_with(b"--") {
+        return Some(Delimiter::Close);
+    }
+    // Only transport padding may follow the boundary (RFC 2046 §5.1.1); anything else
+    // means a longer boundary that merely starts with ours.
+    rest.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .then_some(Delimiter::Open)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crlf(s: &str) -> Vec<u8> {
+        s.replace('\n', "\r\n").into_bytes()
+    }
+
+    fn slice(raw: &[u8], from: u64, to: u64) -> &str {
+        std::str::from_utf8(&raw[from as usize..to as usize]).unwrap()
+    }
+
+    #[test]
+    fn plain_message_defaults_and_envelope() {
+        let raw = crlf(
+            "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\n\
+             From: Fred Foobar <foobar@Blurdybloop.example>\n\
+             Subject: afternoon\n  meeting\n\
+             To: mooch@owatagu.siam.edu.example\n\
+             Message-Id: <B27397-0100000@Blurdybloop.example>\n\
+             \n\
+             Hello Joe, do you think we can meet at 3:30 tomorrow?\n",
+        );
+        let s = summarize(&raw);
+        assert_eq!(
+            s.envelope.date.as_deref(),
+            Some("Mon, 7 Feb 1994 21:52:25 -0800 (PST)")
+        );
+        assert_eq!(s.envelope.subject.as_deref(), Some("afternoon  meeting"));
+        let fred = EnvelopeAddress {
+            name: Some("Fred Foobar".into()),
+            mailbox: Some("foobar".into()),
+            host: Some("Blurdybloop.example".into()),
+        };
+        assert_eq!(s.envelope.from, vec![fred.clone()]);
+        assert_eq!(s.envelope.sender, vec![fred.clone()]);
+        assert_eq!(s.envelope.reply_to, vec![fred]);
+        assert_eq!(s.envelope.to[0].mailbox.as_deref(), Some("mooch"));
+        assert_eq!(s.envelope.to[0].name, None);
+        assert_eq!(
+            s.envelope.message_id.as_deref(),
+            Some("<B27397-0100000@Blurdybloop.example>")
+        );
+        assert_eq!(s.envelope.in_reply_to, None);
+        assert_eq!(s.root.media_type, "text");
+        assert_eq!(s.root.media_subtype, "plain");
+        assert_eq!(s.root.param("charset"), Some("us-ascii"));
+        assert_eq!(s.root.header_start, 0);
+        assert_eq!(s.root.end, raw.len() as u64);
+        assert_eq!(
+            slice(&raw, s.root.body_start, s.root.end),
+            "Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n"
+        );
+        assert_eq!(s.root.lines, 1);
+    }
+
+    #[test]
+    fn groups_and_encoded_names() {
+        let raw = crlf(
+            "From: =?iso-8859-1?q?J=F6rg?= <j@example.org>\n\
+             To: Friends: a@example.org, \"B, Bee\" <b@example.org>;, c@example.org\n\
+             Cc: undisclosed-recipients:;\n\
+             \n\
+             x\n",
+        );
+        let s = summarize(&raw);
+        // Jörg, re-encoded as UTF-8 base64 word.
+        assert_eq!(
+            s.envelope.from[0].name.as_deref(),
+            Some("=?utf-8?b?SsO2cmc=?=")
+        );
+        let to = &s.envelope.to;
+        assert_eq!(to.len(), 5, "{to:?}");
+        assert_eq!(to[0].mailbox.as_deref(), Some("Friends"));
+        assert_eq!(to[0].host, None);
+        assert_eq!(to[1].mailbox.as_deref(), Some("a"));
+        assert_eq!(to[2].name.as_deref(), Some("B, Bee"));
+        assert_eq!(to[3], EnvelopeAddress::default());
+        assert_eq!(to[4].mailbox.as_deref(), Some("c"));
+        assert_eq!(s.envelope.cc.len(), 2);
+        assert_eq!(
+            s.envelope.cc[0].mailbox.as_deref(),
+            Some("undisclosed-recipients")
+        );
+        assert_eq!(s.envelope.cc[1], EnvelopeAddress::default());
+    }
+
+    const ALTERNATIVE: &str = "From: a@example.org\n\
+Subject: =?utf-8?q?caf=C3=A9?=\n\
+MIME-Version: 1.0\n\
+Content-Type: multipart/alternative; boundary=\"b1\"\n\
+\n\
+preamble\n\
+--b1\n\
+Content-Type: text/plain; charset=utf-8\n\
+Content-Transfer-Encoding: quoted-printable\n\
+\n\
+caf=C3=A9\n\
+second line\n\
+--b1\n\
+Content-Type: text/html; charset=\"utf-8\"\n\
+\n\
+<p>caf\u{e9}</p>\n\
+--b1--\n\
+epilogue\n";
+
+    #[test]
+    fn multipart_alternative_offsets() {
+        let raw = crlf(ALTERNATIVE);
+        let s = summarize(&raw);
+        let r = &s.root;
+        assert_eq!(
+            (r.media_type.as_str(), r.media_subtype.as_str()),
+            ("multipart", "alternative")
+        );
+        assert_eq!(r.param("boundary"), Some("b1"));
+        assert_eq!(r.children.len(), 2);
+        let p1 = &r.children[0];
+        assert_eq!(
+            slice(&raw, p1.header_start, p1.body_start),
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        );
+        // The CRLF before the next delimiter is not part of the body.
+        assert_eq!(
+            slice(&raw, p1.body_start, p1.end),
+            "caf=C3=A9\r\nsecond line"
+        );
+        assert_eq!(p1.lines, 2);
+        assert_eq!(p1.encoding.as_deref(), Some("quoted-printable"));
+        assert_eq!(p1.param("charset"), Some("utf-8"));
+        let p2 = &r.children[1];
+        assert_eq!(p2.media_subtype, "html");
+        assert_eq!(slice(&raw, p2.body_start, p2.end), "<p>caf\u{e9}</p>");
+        assert_eq!(s.envelope.subject.as_deref(), Some("=?utf-8?q?caf=C3=A9?="));
+    }
+
+    #[test]
+    fn nested_message_rfc822_and_attachments() {
+        let raw = crlf(
+            "From: outer@example.org\n\
+             Content-Type: multipart/mixed; boundary=outer\n\
+             \n\
+             --outer\n\
+             \n\
+             implicit text part\n\
+             --outer\n\
+             Content-Type: message/rfc822\n\
+             Content-Description: forwarded\n\
+             \n\
+             From: inner@example.org\n\
+             Subject: inner\n\
+             Content-Type: multipart/mixed; boundary=\"inner\"\n\
+             \n\
+             --inner\n\
+             Content-Type: text/plain\n\
+             \n\
+             inner text\n\
+             --inner\n\
+             Content-Type: application/pdf; name=\"a.pdf\"\n\
+             Content-Transfer-Encoding: base64\n\
+             Content-Disposition: attachment; filename=\"a.pdf\"\n\
+             Content-ID: <part1@example.org>\n\
+             \n\
+             JVBERi0xLjQK\n\
+             --inner--\n\
+             --outer\n\
+             Content-Type: image/png\n\
+             Content-Transfer-Encoding: base64\n\
+             Content-Disposition: inline\n\
+             Content-Language: en, de\n\
+             Content-Location: http://example.org/x.png\n\
+             Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\n\
+             \n\
+             iVBORw0KGgo=\n\
+             --outer--\n",
+        );
+        let s = summarize(&raw);
+        let r = &s.root;
+        assert_eq!(r.children.len(), 3);
+        let text = &r.children[0];
+        assert_eq!(
+            (text.media_type.as_str(), text.media_subtype.as_str()),
+            ("text", "plain")
+        );
+        assert_eq!(text.body_start, text.header_start + 2);
+        assert_eq!(slice(&raw, text.body_start, text.end), "implicit text part");
+
+        let m = &r.children[1];
+        assert_eq!(m.description.as_deref(), Some("forwarded"));
+        let inner = m.message.as_ref().expect("enclosed message");
+        assert_eq!(inner.envelope.subject.as_deref(), Some("inner"));
+        assert_eq!(inner.root.header_start, m.body_start);
+        assert_eq!(inner.root.end, m.end);
+        assert!(
+            slice(&raw, inner.root.header_start, inner.root.body_start).starts_with("From: inner@")
+        );
+        assert_eq!(inner.root.children.len(), 2);
+        let pdf = &inner.root.children[1];
+        assert_eq!(pdf.media_type, "application");
+        assert_eq!(pdf.param("name"), Some("a.pdf"));
+        assert_eq!(pdf.id.as_deref(), Some("<part1@example.org>"));
+        assert_eq!(pdf.encoding.as_deref(), Some("base64"));
+        assert_eq!(
+            pdf.disposition,
+            Some((
+                "attachment".into(),
+                vec![("filename".into(), "a.pdf".into())]
+            ))
+        );
+        assert_eq!(slice(&raw, pdf.body_start, pdf.end), "JVBERi0xLjQK");
+        // The enclosed message ends before the CRLF that precedes "--outer".
+        assert!(slice(&raw, m.body_start, m.end).ends_with("--inner--"));
+        assert_eq!(
+            m.lines,
+            count_lines(&raw[m.body_start as usize..m.end as usize])
+        );
+
+        let png = &r.children[2];
+        assert_eq!(png.language, vec!["en".to_string(), "de".to_string()]);
+        assert_eq!(png.location.as_deref(), Some("http://example.org/x.png"));
+        assert_eq!(png.md5.as_deref(), Some("Q2hlY2sgSW50ZWdyaXR5IQ=="));
+        assert_eq!(png.disposition, Some(("inline".into(), vec![])));
+        assert_eq!(slice(&raw, png.body_start, png.end), "iVBORw0KGgo=");
+    }
+
+    #[test]
+    fn rfc2231_continuations_are_joined() {
+        let raw = crlf(
+            "Content-Type: multipart/mixed; boundary=zz\n\
+             \n\
+             --zz\n\
+             Content-Type: application/octet-stream;\n name*0=\"long\";\n name*1=\"name.txt\"\n\
+             Content-Disposition: attachment;\n filename*=utf-8''%E2%82%AC%20rates.txt\n\
+             \n\
+             data\n\
+             --zz--\n",
+        );
+        let s = summarize(&raw);
+        let p = &s.root.children[0];
+        assert_eq!(p.param("name"), Some("longname.txt"));
+        let (d, params) = p.disposition.clone().unwrap();
+        assert_eq!(d, "attachment");
+        assert_eq!(
+            params,
+            vec![("filename".to_string(), "\u{20ac} rates.txt".to_string())]
+        );
+    }
+
+    #[test]
+    fn digest_children_default_to_message() {
+        let raw = crlf(
+            "Content-Type: multipart/digest; boundary=d\n\
+             \n\
+             --d\n\
+             \n\
+             From: x@example.org\n\
+             Subject: one\n\
+             \n\
+             body one\n\
+             --d--\n",
+        );
+        let s = summarize(&raw);
+        let c = &s.root.children[0];
+        assert_eq!(
+            (c.media_type.as_str(), c.media_subtype.as_str()),
+            ("message", "rfc822")
+        );
+        assert_eq!(
+            c.message.as_ref().unwrap().envelope.subject.as_deref(),
+            Some("one")
+        );
+    }
+
+    #[test]
+    fn boundary_prefix_is_not_a_delimiter_and_missing_close_runs_to_end() {
+        let raw = crlf(
+            "Content-Type: multipart/mixed; boundary=ab\n\
+             \n\
+             --ab\n\
+             \n\
+             --abc is content\n\
+             --ab\n\
+             \n\
+             last",
+        );
+        let s = summarize(&raw);
+        assert_eq!(s.root.children.len(), 2);
+        let c0 = &s.root.children[0];
+        assert_eq!(slice(&raw, c0.body_start, c0.end), "--abc is content");
+        let c1 = &s.root.children[1];
+        assert_eq!(slice(&raw, c1.body_start, c1.end), "last");
+        assert_eq!(c1.end, raw.len() as u64);
+    }
+
+    #[test]
+    fn broken_multipart_is_text() {
+        let raw = crlf("Content-Type: multipart/mixed\n\nno boundary here\n");
+        let s = summarize(&raw);
+        assert_eq!(s.root.media_type, "text");
+        assert!(s.root.children.is_empty());
+        let raw = crlf("Content-Type: multipart/mixed; boundary=q\n\nno delimiter\n");
+        assert_eq!(summarize(&raw).root.media_type, "text");
+    }
+
+    #[test]
+    fn no_headers_at_all() {
+        let s = summarize(b"just a body without header");
+        assert_eq!(s.root.media_type, "text");
+        assert_eq!(s.root.body_start, 26);
+        let s = summarize(b"\r\nbody");
+        assert_eq!(s.root.body_start, 2);
+        assert_eq!(s.root.lines, 1);
+        let s = summarize(b"");
+        assert_eq!(s.root.end, 0);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut raw = Vec::new();
+        for i in 0..200 {
+            raw.extend_from_slice(
+                format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n")
+                    .as_bytes(),
+            );
+        }
+        raw.extend_from_slice(b"\r\ndeep\r\n");
+        let s = summarize(&raw);
+        let mut depth = 0;
+        let mut p = &s.root;
+        while let Some(c) = p.children.first() {
+            p = c;
+            depth += 1;
+        }
+        assert!(depth <= MAX_DEPTH, "{depth}");
+    }
+
+    #[test]
+    fn summary_round_trips_through_json() {
+        let s = summarize(&crlf(ALTERNATIVE));
+        let json = serde_json::to_string(&s).unwrap();
+        let back: MessageSummary = serde_json::from_str(&json).unwrap();
+        assert_eq!(s, back);
+    }
+
+    #[test]
+    fn base64_encoder() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+}
