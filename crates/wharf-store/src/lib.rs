@@ -1,0 +1,402 @@
+//! The one source of truth for every Wharf service.
+//!
+//! The store holds the directory (domains, accounts, aliases, password hashes), the
+//! mailboxes and their messages (UIDs, flags, keywords, modification sequences), message
+//! bodies, and the change events that IMAP IDLE and POP3 sessions follow. Protocol crates
+//! reach it only through the [`Store`] trait, so that a PostgreSQL + object-store backend
+//! can stand in for the embedded one without touching them.
+//!
+//! Implementation notes (invariants every backend keeps):
+//! - A write that returns `Ok` is durable: bodies are fsynced before the metadata that
+//!   points to them commits, and the commit itself is synced.
+//! - A message is visible in full or not at all; a crash leaves at worst an orphaned body
+//!   file, which is swept at the next open.
+//! - A mailbox's UIDVALIDITY never changes for its life and is never reused by another
+//!   mailbox of the same name; UIDs strictly grow and are never reused (RFC 9051 §2.3.1.1).
+//! - Every change to a message bumps the mailbox's HIGHESTMODSEQ (RFC 7162 §3.1).
+#![forbid(unsafe_code)]
+
+pub mod address;
+pub mod error;
+pub mod files;
+pub mod mime;
+pub mod secret;
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use address::{Address, DomainName};
+pub use error::{Error, Result};
+pub use mime::MessageSummary;
+pub use secret::Secret;
+pub use sqlite::SqliteStore;
+
+/// Shared handle that protocol crates hold.
+pub type DynStore = Arc<dyn Store>;
+
+/// Row id of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct AccountId(pub i64);
+
+/// Row id of a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct MailboxId(pub i64);
+
+/// An IMAP UID: non-zero, strictly increasing within a mailbox.
+pub type Uid = u32;
+
+/// An RFC 7162 modification sequence (non-zero).
+pub type ModSeq = u64;
+
+/// A user account, as the directory knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub address: Address,
+    /// Storage quota in bytes (sum of message sizes); `None` = unlimited.
+    pub quota_bytes: Option<u64>,
+    /// Storage quota in number of messages; `None` = unlimited.
+    pub quota_messages: Option<u64>,
+}
+
+/// What an account currently uses, for quota checks (SMTP RCPT/DATA, IMAP QUOTA).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub messages: u64,
+}
+
+/// RFC 6154 special-use attributes of a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpecialUse {
+    All,
+    Archive,
+    Drafts,
+    Flagged,
+    Junk,
+    Sent,
+    Trash,
+}
+
+impl SpecialUse {
+    /// The attribute as IMAP writes it, e.g. `\Sent`.
+    pub fn as_imap(self) -> &'static str {
+        match self {
+            SpecialUse::All => "\\All",
+            SpecialUse::Archive => "\\Archive",
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Flagged => "\\Flagged",
+            SpecialUse::Junk => "\\Junk",
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Trash => "\\Trash",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SpecialUse> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "\\all" => SpecialUse::All,
+            "\\archive" => SpecialUse::Archive,
+            "\\drafts" => SpecialUse::Drafts,
+            "\\flagged" => SpecialUse::Flagged,
+            "\\junk" => SpecialUse::Junk,
+            "\\sent" => SpecialUse::Sent,
+            "\\trash" => SpecialUse::Trash,
+            _ => return None,
+        })
+    }
+}
+
+/// The mailboxes every new account gets (INBOX has no special use).
+pub const DEFAULT_MAILBOXES: &[(&str, Option<SpecialUse>)] = &[
+    ("INBOX", None),
+    ("Sent", Some(SpecialUse::Sent)),
+    ("Drafts", Some(SpecialUse::Drafts)),
+    ("Trash", Some(SpecialUse::Trash)),
+    ("Junk", Some(SpecialUse::Junk)),
+];
+
+/// Hierarchy delimiter of mailbox names.
+pub const MAILBOX_DELIMITER: char = '/';
+
+/// A mailbox and its counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub account: AccountId,
+    /// Full name in UTF-8 with `/` as delimiter; `INBOX` is always spelled so.
+    pub name: String,
+    pub uidvalidity: u32,
+    pub uidnext: Uid,
+    pub highest_modseq: ModSeq,
+    pub special_use: Option<SpecialUse>,
+    pub subscribed: bool,
+}
+
+/// System flags as a bit set; keywords are kept beside them as strings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    pub const SEEN: Flags = Flags(1);
+    pub const ANSWERED: Flags = Flags(2);
+    pub const FLAGGED: Flags = Flags(4);
+    pub const DELETED: Flags = Flags(8);
+    pub const DRAFT: Flags = Flags(16);
+
+    pub const ALL: [(Flags, &'static str); 5] = [
+        (Flags::SEEN, "\\Seen"),
+        (Flags::ANSWERED, "\\Answered"),
+        (Flags::FLAGGED, "\\Flagged"),
+        (Flags::DELETED, "\\Deleted"),
+        (Flags::DRAFT, "\\Draft"),
+    ];
+
+    pub fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+    pub fn difference(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+    /// Parses one system flag name (case-insensitive), e.g. `\Seen`.
+    pub fn parse_system(name: &str) -> Option<Flags> {
+        Flags::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(f, _)| *f)
+    }
+    /// The flag names in IMAP spelling.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Flags::ALL
+            .into_iter()
+            .filter(move |(f, _)| self.contains(*f))
+            .map(|(_, n)| n)
+    }
+}
+
+/// What a listing of a mailbox returns per message: everything but the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: Uid,
+    pub flags: Flags,
+    /// Keywords (user flags), each an IMAP atom, kept in insertion order.
+    pub keywords: Vec<String>,
+    pub modseq: ModSeq,
+    /// Exact size in octets, CRLF line endings, as IMAP RFC822.SIZE and POP3 LIST report it.
+    pub size: u64,
+    /// Unix seconds at which the message was delivered or appended.
+    pub internal_date: i64,
+    /// The body's id, for [`Store::read_body`] and [`Store::summary`].
+    pub blob: BlobId,
+}
+
+/// Identifies a stored message body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlobId(pub i64);
+
+/// A consistent view of one mailbox: its counters and every message, in UID order.
+#[derive(Debug, Clone)]
+pub struct MailboxSnapshot {
+    pub mailbox: Mailbox,
+    pub messages: Vec<MessageMeta>,
+}
+
+/// Where a recipient address leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The domain is not one of ours.
+    NotLocal,
+    /// The domain is ours but no user or alias has this address.
+    Unknown,
+    /// The address is ours: these accounts receive it (aliases expanded, duplicates
+    /// removed), and these outside addresses are forwarded to (alias targets off-site).
+    Local {
+        accounts: Vec<Account>,
+        forward: Vec<String>,
+    },
+}
+
+/// A message to put into one or more mailboxes, with one body stored for all of them.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The full message as it will be served, CRLF line endings.
+    pub raw: Vec<u8>,
+    /// Unix seconds; `None` = now.
+    pub internal_date: Option<i64>,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+}
+
+/// Where a delivered copy landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub account: AccountId,
+    pub mailbox: MailboxId,
+    pub uid: Uid,
+    pub uidvalidity: u32,
+}
+
+/// A change in a mailbox, published after it commits. IMAP IDLE and POP3 follow these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// New messages with these UIDs arrived.
+    Appended {
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: Vec<Uid>,
+    },
+    /// Flags or keywords of these messages changed.
+    FlagsChanged {
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: Vec<Uid>,
+    },
+    /// These messages were removed.
+    Expunged {
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: Vec<Uid>,
+    },
+    /// Mailboxes were created, renamed, deleted or (un)subscribed in this account.
+    MailboxesChanged { account: AccountId },
+}
+
+impl Change {
+    pub fn account(&self) -> AccountId {
+        match self {
+            Change::Appended { account, .. }
+            | Change::FlagsChanged { account, .. }
+            | Change::Expunged { account, .. }
+            | Change::MailboxesChanged { account } => *account,
+        }
+    }
+}
+
+/// How a STORE-like flag change applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Set,
+    Add,
+    Remove,
+}
+
+/// A flag change on a set of messages (RFC 9051 §6.4.6, RFC 7162 UNCHANGEDSINCE).
+#[derive(Debug, Clone)]
+pub struct FlagUpdate {
+    pub uids: Vec<Uid>,
+    pub op: FlagOp,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+    /// RFC 7162 §3.1.3: only messages whose modseq is at most this are changed.
+    pub unchanged_since: Option<ModSeq>,
+}
+
+/// The messages a flag change touched and the ones it skipped.
+#[derive(Debug, Clone, Default)]
+pub struct FlagResult {
+    /// (uid, new flags, new keywords, new modseq) of every message that still exists.
+    pub updated: Vec<(Uid, Flags, Vec<String>, ModSeq)>,
+    /// UIDs skipped because of UNCHANGEDSINCE.
+    pub failed_unchanged: Vec<Uid>,
+}
+
+/// The storage interface. Every method is safe to call concurrently.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- directory: domains ----
+    async fn domain_add(&self, domain: &DomainName) -> Result<()>;
+    async fn domain_list(&self) -> Result<Vec<DomainName>>;
+    /// Refused while accounts or aliases of the domain exist.
+    async fn domain_del(&self, domain: &DomainName) -> Result<()>;
+    async fn is_local_domain(&self, domain: &DomainName) -> Result<bool>;
+
+    // ---- directory: accounts ----
+    /// Creates the account with its default mailboxes ([`DEFAULT_MAILBOXES`]).
+    async fn user_add(&self, address: &Address, password: &Secret) -> Result<Account>;
+    async fn user_list(&self) -> Result<Vec<Account>>;
+    /// Removes the account, its mailboxes and messages.
+    async fn user_del(&self, address: &Address) -> Result<()>;
+    async fn user_passwd(&self, address: &Address, password: &Secret) -> Result<()>;
+    async fn user_get(&self, address: &Address) -> Result<Option<Account>>;
+    /// Sets or clears the account's quotas.
+    async fn user_set_quota(
+        &self,
+        address: &Address,
+        bytes: Option<u64>,
+        messages: Option<u64>,
+    ) -> Result<()>;
+    /// Checks a password; `Ok(None)` for an unknown user or a wrong password (the
+    /// caller cannot tell which, and the time taken is about the same).
+    async fn authenticate(&self, address: &Address, password: &Secret) -> Result<Option<Account>>;
+    async fn usage(&self, account: AccountId) -> Result<Usage>;
+
+    // ---- directory: aliases ----
+    /// Adds targets to an alias (creating it). The alias must be in a local domain and
+    /// must not be an account's address.
+    async fn alias_add(&self, alias: &Address, targets: &[Address]) -> Result<()>;
+    /// Every alias with its targets, sorted.
+    async fn alias_list(&self) -> Result<Vec<(Address, Vec<Address>)>>;
+    async fn alias_del(&self, alias: &Address) -> Result<()>;
+    /// Where mail for this address goes (aliases expanded recursively, bounded depth).
+    async fn resolve(&self, address: &Address) -> Result<Resolution>;
+
+    // ---- mailboxes ----
+    async fn mailbox_list(&self, account: AccountId) -> Result<Vec<Mailbox>>;
+    /// Looks a mailbox up by name (`INBOX` case-insensitively).
+    async fn mailbox_get(&self, account: AccountId, name: &str) -> Result<Option<Mailbox>>;
+    /// Creates the mailbox and any missing parents; `AlreadyExists` if it is there.
+    async fn mailbox_create(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Mailbox>;
+    /// Deletes a mailbox and its messages (not its children).
+    async fn mailbox_delete(&self, account: AccountId, name: &str) -> Result<()>;
+    /// Renames a mailbox and its children; renaming INBOX moves its messages into a new
+    /// mailbox and leaves INBOX empty (RFC 9051 §6.3.6).
+    async fn mailbox_rename(&self, account: AccountId, from: &str, to: &str) -> Result<()>;
+    async fn mailbox_subscribe(&self, account: AccountId, name: &str, on: bool) -> Result<()>;
+    /// The mailbox and all its messages in UID order, read in one transaction.
+    async fn mailbox_snapshot(&self, mailbox: MailboxId) -> Result<MailboxSnapshot>;
+
+    // ---- messages ----
+    /// Delivers one message into the INBOX of each account, storing the body once.
+    /// Returns only when everything is durable. Quota is not checked here: callers
+    /// check [`Store::usage`] first so they can answer with their protocol's code.
+    async fn deliver(&self, accounts: &[AccountId], message: NewMessage) -> Result<Vec<Delivered>>;
+    /// Appends a message to a mailbox (IMAP APPEND).
+    async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Delivered>;
+    /// Changes flags; publishes [`Change::FlagsChanged`].
+    async fn store_flags(&self, mailbox: MailboxId, update: FlagUpdate) -> Result<FlagResult>;
+    /// Removes messages for good; publishes [`Change::Expunged`]. Returns the UIDs that
+    /// were there and are now gone.
+    async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>>;
+    /// Copies messages (bodies shared); returns (source uid, new uid) pairs and the
+    /// destination's UIDVALIDITY, for UIDPLUS COPYUID.
+    async fn copy(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<(u32, Vec<(Uid, Uid)>)>;
+    /// Moves messages atomically (RFC 6851): copy then expunge in one transaction.
+    async fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<(u32, Vec<(Uid, Uid)>)>;
+    /// The full stored body of a message.
+    async fn read_body(&self, blob: BlobId) -> Result<Vec<u8>>;
+    /// What was parsed at delivery: envelope and MIME structure with byte offsets.
+    async fn summary(&self, blob: BlobId) -> Result<Arc<MessageSummary>>;
+    /// UIDs expunged from the mailbox after `since` (RFC 7162 QRESYNC VANISHED).
+    async fn expunged_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Uid>>;
+
+    // ---- change events ----
+    /// Every change committed from now on, for every account. Receivers filter by account.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change>;
+}

@@ -1,0 +1,1602 @@
+//! The embedded backend: SQLite (WAL, `synchronous=FULL`) for metadata, one file per
+//! message body under `blobs/`.
+//!
+//! Implementation notes:
+//! - Every write runs on one writer thread that owns the write connection. Jobs that
+//!   arrive while a transaction is being committed are batched into the next one, each
+//!   inside its own SAVEPOINT (a failing job rolls back alone): this is group commit, one
+//!   WAL fsync for many concurrent deliveries. A caller is answered only after COMMIT.
+//! - A body file is written and fsynced before its job is queued; the directories of new
+//!   files are fsynced before the COMMIT that makes them visible. A crash in between leaves
+//!   an unreferenced file, removed by the sweep at the next open (only files older than
+//!   an hour, so a CLI opening the store never touches a running server's fresh files).
+//! - Body files have unique random names and are never rewritten; a body shared by several
+//!   messages (one delivery to many accounts, COPY) carries a reference count, and its file
+//!   is unlinked after the COMMIT that drops the count to zero.
+//! - Reads use a small pool of read-only connections; WAL lets them run beside the writer.
+
+use crate::mime::{self, MessageSummary};
+use crate::{
+    Account, AccountId, Address, BlobId, Change, DEFAULT_MAILBOXES, Delivered, DomainName, Error,
+    FlagOp, FlagResult, FlagUpdate, Flags, MAILBOX_DELIMITER, Mailbox, MailboxId, MailboxSnapshot,
+    MessageMeta, ModSeq, NewMessage, Resolution, Result, Secret, SpecialUse, Store, Uid, Usage,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, SystemTime};
+use tokio::sync::{broadcast, oneshot};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+/// Never edit a released migration: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: directory, mailboxes, messages, bodies.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE domains (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL,
+        addr_key TEXT NOT NULL UNIQUE,
+        domain_id INTEGER NOT NULL REFERENCES domains(id),
+        password_hash TEXT NOT NULL,
+        quota_bytes INTEGER,
+        quota_messages INTEGER,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE aliases (
+        alias_key TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        target_key TEXT NOT NULL,
+        target TEXT NOT NULL,
+        domain_id INTEGER NOT NULL REFERENCES domains(id),
+        PRIMARY KEY (alias_key, target_key)
+    );
+    CREATE TABLE mailboxes (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uidnext INTEGER NOT NULL DEFAULT 1,
+        highestmodseq INTEGER NOT NULL DEFAULT 1,
+        special_use TEXT,
+        subscribed INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (account_id, name)
+    );
+    CREATE TABLE blobs (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        refs INTEGER NOT NULL,
+        summary TEXT NOT NULL
+    );
+    CREATE TABLE messages (
+        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+        uid INTEGER NOT NULL,
+        blob_id INTEGER NOT NULL REFERENCES blobs(id),
+        size INTEGER NOT NULL,
+        internal_date INTEGER NOT NULL,
+        flags INTEGER NOT NULL DEFAULT 0,
+        keywords TEXT NOT NULL DEFAULT '',
+        modseq INTEGER NOT NULL,
+        PRIMARY KEY (mailbox_id, uid)
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_blob ON messages (blob_id);
+    CREATE TABLE expunged (
+        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+        uid INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        PRIMARY KEY (mailbox_id, uid)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Most jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// Deepest alias chain followed.
+const MAX_ALIAS_DEPTH: usize = 10;
+/// Orphaned body files younger than this are left alone by the sweep.
+const ORPHAN_AGE: Duration = Duration::from_secs(3600);
+/// Read connections kept open for reuse.
+const READ_POOL: usize = 16;
+/// Parsed summaries kept in memory.
+const SUMMARY_CACHE: usize = 4096;
+
+/// What a write job sees: the connection (inside the batch transaction) and the side
+/// effects to carry out once the batch commits.
+struct WriteCtx<'a> {
+    conn: &'a Connection,
+    events: Vec<Change>,
+    sync_dirs: HashSet<PathBuf>,
+    unlink: Vec<PathBuf>,
+    blob_root: &'a Path,
+}
+
+type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Completion + Send>;
+
+/// The embedded store.
+pub struct SqliteStore {
+    db_path: PathBuf,
+    blob_root: PathBuf,
+    writer: Mutex<mpsc::Sender<Job>>,
+    readers: Mutex<Vec<Connection>>,
+    events: broadcast::Sender<Change>,
+    summaries: Mutex<HashMap<i64, Arc<MessageSummary>>>,
+    /// A hash of a random password, checked against when the user does not exist, so
+    /// that a failed login takes the same time either way.
+    dummy_hash: String,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn open_conn(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the lock.
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > i as i64 {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        if i == 0 {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('uidvalidity_next', ?1)",
+                [now().max(1)],
+            )?;
+        }
+        tx.commit()?;
+        tracing::info!("store schema migrated to version {}", i + 1);
+    }
+    Ok(())
+}
+
+fn hash_password(password: &Secret) -> Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("hashing password: {e}")))
+}
+
+fn verify_password(password: &Secret, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    match PasswordHash::new(hash) {
+        Ok(parsed) => argon2::Argon2::default()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn check_password_acceptable(password: &Secret) -> Result<()> {
+    let p = password.expose();
+    if p.is_empty() {
+        return Err(Error::Invalid("empty password".into()));
+    }
+    if p.len() > 1024 {
+        return Err(Error::Invalid("password longer than 1024 octets".into()));
+    }
+    if p.chars().any(|c| c == '\0' || c == '\r' || c == '\n') {
+        return Err(Error::Invalid(
+            "password contains NUL, CR or LF, which no protocol can carry".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Canonical form of a mailbox name: `INBOX` (and an `INBOX/` prefix) in upper case.
+fn canonical_mailbox(name: &str) -> String {
+    let (first, rest) = match name.find(MAILBOX_DELIMITER) {
+        Some(i) => (&name[..i], &name[i..]),
+        None => (name, ""),
+    };
+    if first.eq_ignore_ascii_case("INBOX") {
+        format!("INBOX{rest}")
+    } else {
+        name.to_string()
+    }
+}
+
+fn validate_mailbox_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::Invalid("empty mailbox name".into()));
+    }
+    if name.len() > 1000 {
+        return Err(Error::Invalid("mailbox name too long".into()));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(Error::Invalid(
+            "mailbox name contains a control character".into(),
+        ));
+    }
+    if name.split(MAILBOX_DELIMITER).any(str::is_empty) {
+        return Err(Error::Invalid(format!(
+            "mailbox name {name:?} has an empty hierarchy level"
+        )));
+    }
+    if name.split(MAILBOX_DELIMITER).count() > 32 {
+        return Err(Error::Invalid(
+            "mailbox hierarchy deeper than 32 levels".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn special_use_str(s: Option<SpecialUse>) -> Option<&'static str> {
+    s.map(SpecialUse::as_imap)
+}
+
+fn keywords_to_string(k: &[String]) -> String {
+    k.join(" ")
+}
+
+fn keywords_from_string(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Adds keywords not yet present (keywords compare case-insensitively).
+fn merge_keywords(into: &mut Vec<String>, add: &[String]) {
+    for k in add {
+        if !into.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+            into.push(k.clone());
+        }
+    }
+}
+
+fn row_to_mailbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
+    let special: Option<String> = r.get(6)?;
+    Ok(Mailbox {
+        id: MailboxId(r.get(0)?),
+        account: AccountId(r.get(1)?),
+        name: r.get(2)?,
+        uidvalidity: r.get(3)?,
+        uidnext: r.get(4)?,
+        highest_modseq: r.get::<_, i64>(5)? as u64,
+        special_use: special.as_deref().and_then(SpecialUse::parse),
+        subscribed: r.get(7)?,
+    })
+}
+
+const MAILBOX_COLS: &str =
+    "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed";
+
+fn row_to_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    let address: String = r.get(1)?;
+    Ok(Account {
+        id: AccountId(r.get(0)?),
+        address: Address::parse(&address).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into())
+        })?,
+        quota_bytes: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+        quota_messages: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+    })
+}
+
+const ACCOUNT_COLS: &str = "id, address, quota_bytes, quota_messages";
+
+fn get_mailbox(conn: &Connection, id: MailboxId) -> Result<Mailbox> {
+    conn.query_row(
+        &format!("SELECT {MAILBOX_COLS} FROM mailboxes WHERE id = ?1"),
+        [id.0],
+        row_to_mailbox,
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound("mailbox".into()))
+}
+
+fn find_mailbox(conn: &Connection, account: AccountId, name: &str) -> Result<Option<Mailbox>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {MAILBOX_COLS} FROM mailboxes WHERE account_id = ?1 AND name = ?2"),
+            params![account.0, canonical_mailbox(name)],
+            row_to_mailbox,
+        )
+        .optional()?)
+}
+
+fn domain_id(conn: &Connection, domain: &DomainName) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM domains WHERE name = ?1",
+            [domain.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+fn next_uidvalidity(conn: &Connection) -> Result<u32> {
+    let v: i64 = conn.query_row(
+        "UPDATE meta SET value = value + 1 WHERE key = 'uidvalidity_next' RETURNING value - 1",
+        [],
+        |r| r.get(0),
+    )?;
+    // UIDVALIDITY is a non-zero 32-bit number; wrap far in the future rather than fail.
+    Ok(((v - 1).rem_euclid(u32::MAX as i64) + 1) as u32)
+}
+
+fn create_mailbox_row(
+    conn: &Connection,
+    account: AccountId,
+    name: &str,
+    special: Option<SpecialUse>,
+) -> Result<Mailbox> {
+    let uidvalidity = next_uidvalidity(conn)?;
+    conn.execute(
+        "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use) VALUES (?1, ?2, ?3, ?4)",
+        params![account.0, name, uidvalidity, special_use_str(special)],
+    )?;
+    get_mailbox(conn, MailboxId(conn.last_insert_rowid()))
+}
+
+/// Takes the next UID of a mailbox and a new modseq; returns (uid, modseq, uidvalidity).
+fn allocate_uid(conn: &Connection, mailbox: MailboxId) -> Result<(Uid, ModSeq, u32)> {
+    conn.prepare_cached(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
+         WHERE id = ?1 RETURNING uidnext - 1, highestmodseq, uidvalidity",
+    )?
+    .query_row([mailbox.0], |r| {
+        Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+    })
+    .optional()?
+    .ok_or_else(|| Error::NotFound("mailbox".into()))
+}
+
+/// Bumps a mailbox's HIGHESTMODSEQ and returns the new value.
+fn bump_modseq(conn: &Connection, mailbox: MailboxId) -> Result<ModSeq> {
+    conn.prepare_cached(
+        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq",
+    )?
+    .query_row([mailbox.0], |r| r.get::<_, i64>(0))
+    .optional()?
+    .map(|v| v as u64)
+    .ok_or_else(|| Error::NotFound("mailbox".into()))
+}
+
+impl WriteCtx<'_> {
+    /// Drops one reference to each blob (repeat an id to drop several); bodies left with
+    /// none are deleted after commit.
+    fn release_blobs(&mut self, blobs: &[i64]) -> Result<()> {
+        let mut counts: HashMap<i64, i64> = HashMap::new();
+        for b in blobs {
+            *counts.entry(*b).or_default() += 1;
+        }
+        for (blob, n) in counts {
+            let left: Option<(i64, String)> = self
+                .conn
+                .prepare_cached(
+                    "UPDATE blobs SET refs = refs - ?2 WHERE id = ?1 RETURNING refs, name",
+                )?
+                .query_row(params![blob, n], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((refs, name)) = left
+                && refs <= 0
+            {
+                self.conn
+                    .execute("DELETE FROM blobs WHERE id = ?1", [blob])?;
+                self.unlink.push(blob_path(self.blob_root, &name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes messages of a mailbox, recording them for QRESYNC; returns those removed.
+    fn expunge(&mut self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>> {
+        let mut removed = Vec::new();
+        let mut blobs = Vec::new();
+        {
+            let mut del = self.conn.prepare_cached(
+                "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob_id",
+            )?;
+            for &uid in uids {
+                if let Some(blob) = del
+                    .query_row(params![mailbox.0, uid], |r| r.get::<_, i64>(0))
+                    .optional()?
+                {
+                    removed.push(uid);
+                    blobs.push(blob);
+                }
+            }
+        }
+        if removed.is_empty() {
+            return Ok(removed);
+        }
+        let modseq = bump_modseq(self.conn, mailbox)?;
+        {
+            let mut ins = self.conn.prepare_cached(
+                "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+            )?;
+            for &uid in &removed {
+                ins.execute(params![mailbox.0, uid, modseq as i64])?;
+            }
+        }
+        self.release_blobs(&blobs)?;
+        let account = get_mailbox(self.conn, mailbox)?.account;
+        self.events.push(Change::Expunged {
+            account,
+            mailbox,
+            uids: removed.clone(),
+        });
+        Ok(removed)
+    }
+
+    /// Copies messages into another mailbox, sharing bodies; returns (old, new) UID pairs.
+    fn copy(
+        &mut self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<(u32, Vec<(Uid, Uid)>)> {
+        let dest = get_mailbox(self.conn, to)?;
+        let mut pairs = Vec::new();
+        let mut sorted = uids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        for uid in sorted {
+            let row: Option<(i64, i64, i64, i64, String)> = self
+                .conn
+                .prepare_cached(
+                    "SELECT blob_id, size, internal_date, flags, keywords FROM messages
+                     WHERE mailbox_id = ?1 AND uid = ?2",
+                )?
+                .query_row(params![from.0, uid], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()?;
+            let Some((blob, size, date, flags, keywords)) = row else {
+                continue;
+            };
+            let (new_uid, modseq, _) = allocate_uid(self.conn, to)?;
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO messages (mailbox_id, uid, blob_id, size, internal_date, flags, keywords, modseq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![to.0, new_uid, blob, size, date, flags, keywords, modseq as i64])?;
+            self.conn
+                .prepare_cached("UPDATE blobs SET refs = refs + 1 WHERE id = ?1")?
+                .execute([blob])?;
+            pairs.push((uid, new_uid));
+        }
+        if !pairs.is_empty() {
+            self.events.push(Change::Appended {
+                account: dest.account,
+                mailbox: to,
+                uids: pairs.iter().map(|p| p.1).collect(),
+            });
+        }
+        Ok((dest.uidvalidity, pairs))
+    }
+
+    /// Drops every message of the mailboxes selected by `where_sql` (one `?1` parameter).
+    fn drop_messages_where(&mut self, where_sql: &str, param: i64) -> Result<()> {
+        let blobs: Vec<i64> = self
+            .conn
+            .prepare(&format!(
+                "SELECT m.blob_id FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id WHERE {where_sql}"
+            ))?
+            .query_map([param], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        self.conn.execute(
+            &format!(
+                "DELETE FROM messages WHERE mailbox_id IN (SELECT b.id FROM mailboxes b WHERE {where_sql})"
+            ),
+            [param],
+        )?;
+        self.release_blobs(&blobs)
+    }
+}
+
+fn blob_path(root: &Path, name: &str) -> PathBuf {
+    root.join(&name[..2]).join(name)
+}
+
+/// Runs one batch of jobs in one transaction; answers every job after the commit.
+fn run_batch(
+    conn: &Connection,
+    blob_root: &Path,
+    jobs: Vec<Job>,
+    events: &broadcast::Sender<Change>,
+) {
+    let begin = conn.execute_batch("BEGIN IMMEDIATE");
+    if let Err(e) = begin {
+        let msg = format!("starting a write transaction: {e}");
+        tracing::error!("{msg}");
+        let mut ctx = WriteCtx {
+            conn,
+            events: Vec::new(),
+            sync_dirs: HashSet::new(),
+            unlink: Vec::new(),
+            blob_root,
+        };
+        // Jobs still need to be answered; they run against no transaction and are told
+        // the batch failed, so nothing they did is reported as done.
+        let _ = conn.execute_batch("BEGIN");
+        let done: Vec<Completion> = jobs.into_iter().map(|j| j(&mut ctx)).collect();
+        let _ = conn.execute_batch("ROLLBACK");
+        for d in done {
+            d(Err(msg.clone()));
+        }
+        return;
+    }
+    let mut ctx = WriteCtx {
+        conn,
+        events: Vec::new(),
+        sync_dirs: HashSet::new(),
+        unlink: Vec::new(),
+        blob_root,
+    };
+    let done: Vec<Completion> = jobs.into_iter().map(|job| job(&mut ctx)).collect();
+    let mut result: std::result::Result<(), String> = Ok(());
+    for dir in &ctx.sync_dirs {
+        if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+            result = Err(format!("syncing {}: {e}", dir.display()));
+            break;
+        }
+    }
+    if result.is_ok()
+        && let Err(e) = conn.execute_batch("COMMIT")
+    {
+        result = Err(format!("commit failed: {e}"));
+    }
+    if result.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+        tracing::error!("write batch failed: {:?}", result);
+    } else {
+        for path in ctx.unlink.drain(..) {
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("removing {}: {e}", path.display());
+            }
+        }
+    }
+    let committed = result.is_ok();
+    let published = std::mem::take(&mut ctx.events);
+    for d in done {
+        d(result.clone());
+    }
+    if committed {
+        for ev in published {
+            let _ = events.send(ev);
+        }
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    blob_root: PathBuf,
+    rx: mpsc::Receiver<Job>,
+    events: broadcast::Sender<Change>,
+) {
+    // The write connection keeps its statement cache warm across batches.
+    conn.set_prepared_statement_cache_capacity(64);
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, &blob_root, jobs, &events);
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`, runs pending migrations, and
+    /// sweeps body files left behind by a crash.
+    pub fn open(data_dir: &Path) -> Result<Arc<SqliteStore>> {
+        std::fs::create_dir_all(data_dir)?;
+        let blob_root = data_dir.join("blobs");
+        let fresh = !blob_root.exists();
+        std::fs::create_dir_all(&blob_root)?;
+        if fresh {
+            for i in 0..256u32 {
+                std::fs::create_dir_all(blob_root.join(format!("{i:02x}")))?;
+            }
+            std::fs::File::open(&blob_root)?.sync_all()?;
+            std::fs::File::open(data_dir)?.sync_all()?;
+        }
+        let db_path = data_dir.join("wharf.db");
+        let mut conn = open_conn(&db_path)?;
+        migrate(&mut conn)?;
+        let (events, _) = broadcast::channel(4096);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let dummy_hash = hash_password(&Secret::new(format!("{:x}", rand::random::<u128>())))?;
+        let store = Arc::new(SqliteStore {
+            db_path,
+            blob_root: blob_root.clone(),
+            writer: Mutex::new(tx),
+            readers: Mutex::new(Vec::new()),
+            events: events.clone(),
+            summaries: Mutex::new(HashMap::new()),
+            dummy_hash,
+        });
+        store.sweep_orphans(&conn)?;
+        std::thread::Builder::new()
+            .name("wharf-store-writer".into())
+            .spawn(move || writer_loop(conn, blob_root, rx, events))?;
+        Ok(store)
+    }
+
+    /// Deletes body files that no row references and that are older than [`ORPHAN_AGE`].
+    fn sweep_orphans(&self, conn: &Connection) -> Result<()> {
+        let known: HashSet<String> = conn
+            .prepare("SELECT name FROM blobs")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let cutoff = SystemTime::now() - ORPHAN_AGE;
+        let mut removed = 0;
+        for shard in std::fs::read_dir(&self.blob_root)? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(shard.path())? {
+                let f = f?;
+                let name = f.file_name().to_string_lossy().into_owned();
+                if known.contains(&name) {
+                    continue;
+                }
+                let old = f
+                    .metadata()?
+                    .modified()
+                    .map(|m| m < cutoff)
+                    .unwrap_or(false);
+                if old {
+                    std::fs::remove_file(f.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!("removed {removed} orphaned body files");
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the writer thread inside the next batch; answers after commit.
+    async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R>>();
+        let job: Job = Box::new(move |ctx: &mut WriteCtx<'_>| {
+            let events_before = ctx.events.len();
+            let unlink_before = ctx.unlink.len();
+            let r = match ctx.conn.execute_batch("SAVEPOINT job") {
+                Ok(()) => {
+                    let r = f(ctx);
+                    let end = if r.is_ok() {
+                        ctx.conn.execute_batch("RELEASE job")
+                    } else {
+                        ctx.conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                    };
+                    match end {
+                        Ok(()) => r,
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                Err(e) => Err(e.into()),
+            };
+            if r.is_err() {
+                ctx.events.truncate(events_before);
+                ctx.unlink.truncate(unlink_before);
+            }
+            Box::new(move |commit: std::result::Result<(), String>| {
+                let _ = tx.send(match commit {
+                    Ok(()) => r,
+                    Err(e) => Err(Error::Internal(e)),
+                });
+            })
+        });
+        self.writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| Error::Internal("store writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Internal("store writer stopped".into()))?
+    }
+
+    /// Runs `f` on a read connection in the blocking pool.
+    async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let path = self.db_path.clone();
+                tokio::task::spawn_blocking(move || open_conn(&path))
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))??
+            }
+        };
+        let (conn, r) = tokio::task::spawn_blocking(move || {
+            let r = f(&conn);
+            (conn, r)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < READ_POOL {
+            pool.push(conn);
+        }
+        r
+    }
+
+    /// Writes a body file and fsyncs it; returns its name and directory.
+    fn write_blob(blob_root: &Path, raw: &[u8]) -> Result<(String, PathBuf)> {
+        let name = format!("{:032x}", rand::random::<u128>());
+        let dir = blob_root.join(&name[..2]);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(&name))?;
+        f.write_all(raw)?;
+        f.sync_all()?;
+        Ok((name, dir))
+    }
+
+    /// Writes the body and parses it, off the async threads.
+    async fn prepare_body(&self, raw: Vec<u8>) -> Result<PreparedBody> {
+        let root = self.blob_root.clone();
+        tokio::task::spawn_blocking(move || {
+            let summary = mime::summarize(&raw);
+            let summary_json = serde_json::to_string(&summary)
+                .map_err(|e| Error::Internal(format!("serializing summary: {e}")))?;
+            let (name, dir) = Self::write_blob(&root, &raw)?;
+            Ok(PreparedBody {
+                name,
+                dir,
+                size: raw.len() as u64,
+                summary_json,
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+    }
+}
+
+struct PreparedBody {
+    name: String,
+    dir: PathBuf,
+    size: u64,
+    summary_json: String,
+}
+
+impl PreparedBody {
+    /// Inserts the blob row with `refs` references; registers its directory for fsync.
+    fn insert(&self, ctx: &mut WriteCtx<'_>, refs: usize) -> Result<i64> {
+        ctx.sync_dirs.insert(self.dir.clone());
+        ctx.conn
+            .prepare_cached(
+                "INSERT INTO blobs (name, size, refs, summary) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                self.name,
+                self.size as i64,
+                refs as i64,
+                self.summary_json
+            ])?;
+        Ok(ctx.conn.last_insert_rowid())
+    }
+}
+
+fn insert_message(
+    ctx: &mut WriteCtx<'_>,
+    mailbox: MailboxId,
+    blob: i64,
+    size: u64,
+    date: i64,
+    flags: Flags,
+    keywords: &str,
+) -> Result<(Uid, u32)> {
+    let (uid, modseq, uidvalidity) = allocate_uid(ctx.conn, mailbox)?;
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO messages (mailbox_id, uid, blob_id, size, internal_date, flags, keywords, modseq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![mailbox.0, uid, blob, size as i64, date, flags.0, keywords, modseq as i64])?;
+    Ok((uid, uidvalidity))
+}
+
+fn inbox_for(conn: &Connection, account: AccountId) -> Result<MailboxId> {
+    if let Some(id) = conn
+        .prepare_cached("SELECT id FROM mailboxes WHERE account_id = ?1 AND name = 'INBOX'")?
+        .query_row([account.0], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(MailboxId(id));
+    }
+    // INBOX always exists (RFC 9051 §5.1); recreate it if it is somehow missing.
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1)",
+        [account.0],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Err(Error::NotFound(format!("account {}", account.0)));
+    }
+    Ok(create_mailbox_row(conn, account, "INBOX", None)?.id)
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn domain_add(&self, domain: &DomainName) -> Result<()> {
+        let name = domain.as_str().to_string();
+        self.write(move |ctx| {
+            if domain_id(ctx.conn, &DomainName::parse(&name).map_err(Error::Invalid)?)?.is_some() {
+                return Err(Error::AlreadyExists(format!("domain {name}")));
+            }
+            ctx.conn.execute(
+                "INSERT INTO domains (name, created) VALUES (?1, ?2)",
+                params![name, now()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn domain_list(&self) -> Result<Vec<DomainName>> {
+        self.read(|conn| {
+            let names: Vec<String> = conn
+                .prepare("SELECT name FROM domains ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            names
+                .iter()
+                .map(|n| DomainName::parse(n).map_err(Error::Internal))
+                .collect()
+        })
+        .await
+    }
+
+    async fn domain_del(&self, domain: &DomainName) -> Result<()> {
+        let domain = domain.clone();
+        self.write(move |ctx| {
+            let id = domain_id(ctx.conn, &domain)?
+                .ok_or_else(|| Error::NotFound(format!("domain {domain}")))?;
+            let (users, aliases): (i64, i64) = ctx.conn.query_row(
+                "SELECT (SELECT count(*) FROM accounts WHERE domain_id = ?1),
+                        (SELECT count(DISTINCT alias_key) FROM aliases WHERE domain_id = ?1)",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if users > 0 || aliases > 0 {
+                return Err(Error::Refused(format!(
+                    "domain {domain} still has {users} user(s) and {aliases} alias(es); delete them first"
+                )));
+            }
+            ctx.conn.execute("DELETE FROM domains WHERE id = ?1", [id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_local_domain(&self, domain: &DomainName) -> Result<bool> {
+        let domain = domain.clone();
+        self.read(move |conn| Ok(domain_id(conn, &domain)?.is_some()))
+            .await
+    }
+
+    async fn user_add(&self, address: &Address, password: &Secret) -> Result<Account> {
+        check_password_acceptable(password)?;
+        let password = password.clone();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let address = address.clone();
+        self.write(move |ctx| {
+            let domain = address.domain();
+            let dom = domain_id(ctx.conn, &domain)?.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "domain {domain} (add it with `wharf domain add {domain}`)"
+                ))
+            })?;
+            let key = address.key();
+            let taken: bool = ctx.conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM accounts WHERE addr_key = ?1)
+                     OR EXISTS (SELECT 1 FROM aliases WHERE alias_key = ?1)",
+                [&key],
+                |r| r.get(0),
+            )?;
+            if taken {
+                return Err(Error::AlreadyExists(format!("user or alias {address}")));
+            }
+            ctx.conn.execute(
+                "INSERT INTO accounts (address, addr_key, domain_id, password_hash, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![address.as_str(), key, dom, hash, now()],
+            )?;
+            let id = AccountId(ctx.conn.last_insert_rowid());
+            for (name, special) in DEFAULT_MAILBOXES {
+                create_mailbox_row(ctx.conn, id, name, *special)?;
+            }
+            Ok(Account {
+                id,
+                address,
+                quota_bytes: None,
+                quota_messages: None,
+            })
+        })
+        .await
+    }
+
+    async fn user_list(&self) -> Result<Vec<Account>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare(&format!(
+                    "SELECT {ACCOUNT_COLS} FROM accounts ORDER BY addr_key"
+                ))?
+                .query_map([], row_to_account)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn user_del(&self, address: &Address) -> Result<()> {
+        let address = address.clone();
+        self.write(move |ctx| {
+            let id: i64 = ctx
+                .conn
+                .query_row(
+                    "SELECT id FROM accounts WHERE addr_key = ?1",
+                    [address.key()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or_else(|| Error::NotFound(format!("user {address}")))?;
+            ctx.drop_messages_where("b.account_id = ?1", id)?;
+            ctx.conn
+                .execute("DELETE FROM accounts WHERE id = ?1", [id])?;
+            ctx.events.push(Change::MailboxesChanged {
+                account: AccountId(id),
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_passwd(&self, address: &Address, password: &Secret) -> Result<()> {
+        check_password_acceptable(password)?;
+        let password = password.clone();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let address = address.clone();
+        self.write(move |ctx| {
+            let n = ctx.conn.execute(
+                "UPDATE accounts SET password_hash = ?2 WHERE addr_key = ?1",
+                params![address.key(), hash],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("user {address}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_get(&self, address: &Address) -> Result<Option<Account>> {
+        let key = address.key();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE addr_key = ?1"),
+                    [key],
+                    row_to_account,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn user_set_quota(
+        &self,
+        address: &Address,
+        bytes: Option<u64>,
+        messages: Option<u64>,
+    ) -> Result<()> {
+        let address = address.clone();
+        self.write(move |ctx| {
+            let n = ctx.conn.execute(
+                "UPDATE accounts SET quota_bytes = ?2, quota_messages = ?3 WHERE addr_key = ?1",
+                params![
+                    address.key(),
+                    bytes.map(|v| v as i64),
+                    messages.map(|v| v as i64)
+                ],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("user {address}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn authenticate(&self, address: &Address, password: &Secret) -> Result<Option<Account>> {
+        let key = address.key();
+        let password = password.clone();
+        let dummy = self.dummy_hash.clone();
+        self.read(move |conn| {
+            let row = conn
+                .query_row(
+                    &format!(
+                        "SELECT {ACCOUNT_COLS}, password_hash FROM accounts WHERE addr_key = ?1"
+                    ),
+                    [key],
+                    |r| Ok((row_to_account(r)?, r.get::<_, String>(4)?)),
+                )
+                .optional()?;
+            Ok(match row {
+                Some((account, hash)) => verify_password(&password, &hash).then_some(account),
+                None => {
+                    // Same work as a real check, so timing does not reveal unknown users.
+                    let _ = verify_password(&password, &dummy);
+                    None
+                }
+            })
+        })
+        .await
+    }
+
+    async fn usage(&self, account: AccountId) -> Result<Usage> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(m.size), 0), COUNT(*) FROM messages m
+                     JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = ?1",
+                )?
+                .query_row([account.0], |r| {
+                    Ok(Usage {
+                        bytes: r.get::<_, i64>(0)? as u64,
+                        messages: r.get::<_, i64>(1)? as u64,
+                    })
+                })?)
+        })
+        .await
+    }
+
+    async fn alias_add(&self, alias: &Address, targets: &[Address]) -> Result<()> {
+        if targets.is_empty() {
+            return Err(Error::Invalid("an alias needs at least one target".into()));
+        }
+        let alias = alias.clone();
+        let targets = targets.to_vec();
+        self.write(move |ctx| {
+            let domain = alias.domain();
+            let dom = domain_id(ctx.conn, &domain)?.ok_or_else(|| {
+                Error::NotFound(format!("domain {domain} (add it with `wharf domain add {domain}`)"))
+            })?;
+            let is_user: bool = ctx.conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM accounts WHERE addr_key = ?1)",
+                [alias.key()],
+                |r| r.get(0),
+            )?;
+            if is_user {
+                return Err(Error::AlreadyExists(format!(
+                    "{alias} is a user's address; an alias cannot have the same address"
+                )));
+            }
+            for t in &targets {
+                if t.key() == alias.key() {
+                    return Err(Error::Invalid(format!("alias {alias} cannot point to itself")));
+                }
+                // Forwarding off-site needs the outbound queue, which is not built yet:
+                // refuse rather than accept mail we could not pass on.
+                if domain_id(ctx.conn, &t.domain())?.is_none() {
+                    return Err(Error::Invalid(format!(
+                        "target {t} is not in a local domain (forwarding to other domains is not supported yet)"
+                    )));
+                }
+                ctx.conn.execute(
+                    "INSERT OR IGNORE INTO aliases (alias_key, alias, target_key, target, domain_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![alias.key(), alias.as_str(), t.key(), t.as_str(), dom],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn alias_list(&self) -> Result<Vec<(Address, Vec<Address>)>> {
+        self.read(|conn| {
+            let rows: Vec<(String, String)> = conn
+                .prepare("SELECT alias, target FROM aliases ORDER BY alias_key, target_key")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out: Vec<(Address, Vec<Address>)> = Vec::new();
+            for (alias, target) in rows {
+                let alias = Address::parse(&alias).map_err(Error::Internal)?;
+                let target = Address::parse(&target).map_err(Error::Internal)?;
+                match out.last_mut() {
+                    Some((a, ts)) if a.key() == alias.key() => ts.push(target),
+                    _ => out.push((alias, vec![target])),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn alias_del(&self, alias: &Address) -> Result<()> {
+        let alias = alias.clone();
+        self.write(move |ctx| {
+            let n = ctx
+                .conn
+                .execute("DELETE FROM aliases WHERE alias_key = ?1", [alias.key()])?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("alias {alias}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn resolve(&self, address: &Address) -> Result<Resolution> {
+        let address = address.clone();
+        self.read(move |conn| {
+            if domain_id(conn, &address.domain())?.is_none() {
+                return Ok(Resolution::NotLocal);
+            }
+            let mut accounts: Vec<Account> = Vec::new();
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut queue: VecDeque<(String, usize)> = VecDeque::from([(address.key(), 0)]);
+            let mut account_stmt = conn.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLS} FROM accounts WHERE addr_key = ?1"
+            ))?;
+            let mut alias_stmt =
+                conn.prepare_cached("SELECT target_key FROM aliases WHERE alias_key = ?1")?;
+            while let Some((key, depth)) = queue.pop_front() {
+                if !seen.insert(key.clone()) {
+                    continue;
+                }
+                if let Some(acct) = account_stmt.query_row([&key], row_to_account).optional()? {
+                    if !accounts.iter().any(|a| a.id == acct.id) {
+                        accounts.push(acct);
+                    }
+                    continue;
+                }
+                if depth >= MAX_ALIAS_DEPTH {
+                    tracing::warn!("alias chain for {address} deeper than {MAX_ALIAS_DEPTH}; cut");
+                    continue;
+                }
+                let targets: Vec<String> = alias_stmt
+                    .query_map([&key], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                queue.extend(targets.into_iter().map(|t| (t, depth + 1)));
+            }
+            Ok(if accounts.is_empty() {
+                Resolution::Unknown
+            } else {
+                Resolution::Local {
+                    accounts,
+                    forward: Vec::new(),
+                }
+            })
+        })
+        .await
+    }
+
+    async fn mailbox_list(&self, account: AccountId) -> Result<Vec<Mailbox>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare(&format!(
+                    "SELECT {MAILBOX_COLS} FROM mailboxes WHERE account_id = ?1 ORDER BY name"
+                ))?
+                .query_map([account.0], row_to_mailbox)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn mailbox_get(&self, account: AccountId, name: &str) -> Result<Option<Mailbox>> {
+        let name = name.to_string();
+        self.read(move |conn| find_mailbox(conn, account, &name))
+            .await
+    }
+
+    async fn mailbox_create(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Mailbox> {
+        let name = canonical_mailbox(name.trim_end_matches(MAILBOX_DELIMITER));
+        validate_mailbox_name(&name)?;
+        self.write(move |ctx| {
+            if find_mailbox(ctx.conn, account, &name)?.is_some() {
+                return Err(Error::AlreadyExists(format!("mailbox {name}")));
+            }
+            // RFC 9051 §6.3.4: CREATE makes any missing superior names.
+            let parts: Vec<&str> = name.split(MAILBOX_DELIMITER).collect();
+            for i in 1..parts.len() {
+                let parent = parts[..i].join(&MAILBOX_DELIMITER.to_string());
+                if find_mailbox(ctx.conn, account, &parent)?.is_none() {
+                    create_mailbox_row(ctx.conn, account, &parent, None)?;
+                }
+            }
+            let mb = create_mailbox_row(ctx.conn, account, &name, special_use)?;
+            ctx.events.push(Change::MailboxesChanged { account });
+            Ok(mb)
+        })
+        .await
+    }
+
+    async fn mailbox_delete(&self, account: AccountId, name: &str) -> Result<()> {
+        let name = canonical_mailbox(name);
+        self.write(move |ctx| {
+            if name == "INBOX" {
+                return Err(Error::Refused("INBOX cannot be deleted".into()));
+            }
+            let mb = find_mailbox(ctx.conn, account, &name)?
+                .ok_or_else(|| Error::NotFound(format!("mailbox {name}")))?;
+            ctx.drop_messages_where("b.id = ?1", mb.id.0)?;
+            ctx.conn
+                .execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id.0])?;
+            ctx.events.push(Change::MailboxesChanged { account });
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mailbox_rename(&self, account: AccountId, from: &str, to: &str) -> Result<()> {
+        let from = canonical_mailbox(from);
+        let to = canonical_mailbox(to.trim_end_matches(MAILBOX_DELIMITER));
+        validate_mailbox_name(&to)?;
+        self.write(move |ctx| {
+            let src = find_mailbox(ctx.conn, account, &from)?
+                .ok_or_else(|| Error::NotFound(format!("mailbox {from}")))?;
+            if find_mailbox(ctx.conn, account, &to)?.is_some() {
+                return Err(Error::AlreadyExists(format!("mailbox {to}")));
+            }
+            if to.starts_with(&format!("{from}{MAILBOX_DELIMITER}")) {
+                return Err(Error::Invalid(format!("cannot rename {from} into itself")));
+            }
+            let parts: Vec<&str> = to.split(MAILBOX_DELIMITER).collect();
+            for i in 1..parts.len() {
+                let parent = parts[..i].join(&MAILBOX_DELIMITER.to_string());
+                if find_mailbox(ctx.conn, account, &parent)?.is_none() {
+                    create_mailbox_row(ctx.conn, account, &parent, None)?;
+                }
+            }
+            if from == "INBOX" {
+                // RFC 9051 §6.3.6: renaming INBOX moves its messages to a new mailbox
+                // and leaves INBOX in place, empty; its children are not moved.
+                let dest = create_mailbox_row(ctx.conn, account, &to, None)?;
+                let uids: Vec<Uid> = ctx
+                    .conn
+                    .prepare("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?
+                    .query_map([src.id.0], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                ctx.copy(src.id, &uids, dest.id)?;
+                ctx.expunge(src.id, &uids)?;
+            } else {
+                ctx.conn.execute(
+                    "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)
+                     WHERE account_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+                    params![account.0, from, to],
+                )?;
+            }
+            ctx.events.push(Change::MailboxesChanged { account });
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mailbox_subscribe(&self, account: AccountId, name: &str, on: bool) -> Result<()> {
+        let name = canonical_mailbox(name);
+        self.write(move |ctx| {
+            let n = ctx.conn.execute(
+                "UPDATE mailboxes SET subscribed = ?3 WHERE account_id = ?1 AND name = ?2",
+                params![account.0, name, on],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("mailbox {name}")));
+            }
+            ctx.events.push(Change::MailboxesChanged { account });
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mailbox_snapshot(&self, mailbox: MailboxId) -> Result<MailboxSnapshot> {
+        self.read(move |conn| {
+            conn.execute_batch("BEGIN")?;
+            let result = (|| {
+                let mb = get_mailbox(conn, mailbox)?;
+                let messages = conn
+                    .prepare_cached(
+                        "SELECT uid, flags, keywords, modseq, size, internal_date, blob_id
+                         FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+                    )?
+                    .query_map([mailbox.0], |r| {
+                        Ok(MessageMeta {
+                            uid: r.get(0)?,
+                            flags: Flags(r.get(1)?),
+                            keywords: keywords_from_string(&r.get::<_, String>(2)?),
+                            modseq: r.get::<_, i64>(3)? as u64,
+                            size: r.get::<_, i64>(4)? as u64,
+                            internal_date: r.get(5)?,
+                            blob: BlobId(r.get(6)?),
+                        })
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(MailboxSnapshot {
+                    mailbox: mb,
+                    messages,
+                })
+            })();
+            let _ = conn.execute_batch("COMMIT");
+            result
+        })
+        .await
+    }
+
+    async fn deliver(&self, accounts: &[AccountId], message: NewMessage) -> Result<Vec<Delivered>> {
+        let mut accounts = accounts.to_vec();
+        accounts.sort_unstable();
+        accounts.dedup();
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let date = message.internal_date.unwrap_or_else(now);
+        let flags = message.flags;
+        let keywords = keywords_to_string(&message.keywords);
+        let body = self.prepare_body(message.raw).await?;
+        self.write(move |ctx| {
+            let blob = body.insert(ctx, accounts.len())?;
+            let mut out = Vec::with_capacity(accounts.len());
+            for account in accounts {
+                let mailbox = inbox_for(ctx.conn, account)?;
+                let (uid, uidvalidity) =
+                    insert_message(ctx, mailbox, blob, body.size, date, flags, &keywords)?;
+                ctx.events.push(Change::Appended {
+                    account,
+                    mailbox,
+                    uids: vec![uid],
+                });
+                out.push(Delivered {
+                    account,
+                    mailbox,
+                    uid,
+                    uidvalidity,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Delivered> {
+        let date = message.internal_date.unwrap_or_else(now);
+        let flags = message.flags;
+        let keywords = keywords_to_string(&message.keywords);
+        let body = self.prepare_body(message.raw).await?;
+        self.write(move |ctx| {
+            let account = get_mailbox(ctx.conn, mailbox)?.account;
+            let blob = body.insert(ctx, 1)?;
+            let (uid, uidvalidity) =
+                insert_message(ctx, mailbox, blob, body.size, date, flags, &keywords)?;
+            ctx.events.push(Change::Appended {
+                account,
+                mailbox,
+                uids: vec![uid],
+            });
+            Ok(Delivered {
+                account,
+                mailbox,
+                uid,
+                uidvalidity,
+            })
+        })
+        .await
+    }
+
+    async fn store_flags(&self, mailbox: MailboxId, update: FlagUpdate) -> Result<FlagResult> {
+        self.write(move |ctx| {
+            let account = get_mailbox(ctx.conn, mailbox)?.account;
+            let mut result = FlagResult::default();
+            let mut changed: Vec<(Uid, Flags, Vec<String>)> = Vec::new();
+            let mut uids = update.uids.clone();
+            uids.sort_unstable();
+            uids.dedup();
+            for uid in uids {
+                let row: Option<(u8, String, i64)> = ctx
+                    .conn
+                    .prepare_cached(
+                        "SELECT flags, keywords, modseq FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                    )?
+                    .query_row(params![mailbox.0, uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                let Some((old_flags, old_kw, modseq)) = row else {
+                    continue;
+                };
+                let modseq = modseq as u64;
+                if let Some(limit) = update.unchanged_since
+                    && modseq > limit
+                {
+                    result.failed_unchanged.push(uid);
+                    continue;
+                }
+                let old_flags = Flags(old_flags);
+                let old_kw = keywords_from_string(&old_kw);
+                let (new_flags, new_kw) = match update.op {
+                    FlagOp::Set => {
+                        let mut kw = Vec::new();
+                        merge_keywords(&mut kw, &update.keywords);
+                        (update.flags, kw)
+                    }
+                    FlagOp::Add => {
+                        let mut kw = old_kw.clone();
+                        merge_keywords(&mut kw, &update.keywords);
+                        (old_flags.union(update.flags), kw)
+                    }
+                    FlagOp::Remove => {
+                        let kw = old_kw
+                            .iter()
+                            .filter(|k| !update.keywords.iter().any(|r| r.eq_ignore_ascii_case(k)))
+                            .cloned()
+                            .collect();
+                        (old_flags.difference(update.flags), kw)
+                    }
+                };
+                if new_flags == old_flags && new_kw == old_kw {
+                    result.updated.push((uid, old_flags, old_kw, modseq));
+                } else {
+                    changed.push((uid, new_flags, new_kw));
+                }
+            }
+            if !changed.is_empty() {
+                // RFC 7162 §3.1: one new mod-sequence for everything this command changed.
+                let modseq = bump_modseq(ctx.conn, mailbox)?;
+                let mut stmt = ctx.conn.prepare_cached(
+                    "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
+                )?;
+                for (uid, flags, kw) in &changed {
+                    stmt.execute(params![mailbox.0, uid, flags.0, keywords_to_string(kw), modseq as i64])?;
+                }
+                ctx.events.push(Change::FlagsChanged {
+                    account,
+                    mailbox,
+                    uids: changed.iter().map(|c| c.0).collect(),
+                });
+                result
+                    .updated
+                    .extend(changed.into_iter().map(|(u, f, k)| (u, f, k, modseq)));
+                result.updated.sort_by_key(|u| u.0);
+            }
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>> {
+        let uids = uids.to_vec();
+        self.write(move |ctx| ctx.expunge(mailbox, &uids)).await
+    }
+
+    async fn copy(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<(u32, Vec<(Uid, Uid)>)> {
+        let uids = uids.to_vec();
+        self.write(move |ctx| ctx.copy(from, &uids, to)).await
+    }
+
+    async fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<(u32, Vec<(Uid, Uid)>)> {
+        let uids = uids.to_vec();
+        self.write(move |ctx| {
+            let (validity, pairs) = ctx.copy(from, &uids, to)?;
+            let moved: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
+            ctx.expunge(from, &moved)?;
+            Ok((validity, pairs))
+        })
+        .await
+    }
+
+    async fn read_body(&self, blob: BlobId) -> Result<Vec<u8>> {
+        let name: String = self
+            .read(move |conn| {
+                conn.prepare_cached("SELECT name FROM blobs WHERE id = ?1")?
+                    .query_row([blob.0], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| Error::NotFound("message body".into()))
+            })
+            .await?;
+        Ok(tokio::fs::read(blob_path(&self.blob_root, &name)).await?)
+    }
+
+    async fn summary(&self, blob: BlobId) -> Result<Arc<MessageSummary>> {
+        if let Some(s) = self
+            .summaries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&blob.0)
+        {
+            return Ok(s.clone());
+        }
+        let json: String = self
+            .read(move |conn| {
+                conn.prepare_cached("SELECT summary FROM blobs WHERE id = ?1")?
+                    .query_row([blob.0], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| Error::NotFound("message body".into()))
+            })
+            .await?;
+        let summary: Arc<MessageSummary> = Arc::new(
+            serde_json::from_str(&json)
+                .map_err(|e| Error::Internal(format!("stored summary unreadable: {e}")))?,
+        );
+        let mut cache = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= SUMMARY_CACHE {
+            cache.clear();
+        }
+        cache.insert(blob.0, summary.clone());
+        Ok(summary)
+    }
+
+    async fn expunged_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Uid>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+                )?
+                .query_map(params![mailbox.0, since as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.events.subscribe()
+    }
+}
