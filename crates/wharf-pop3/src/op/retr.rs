@@ -1,0 +1,48 @@
+//! RETR msg (RFC 1939 §5): the whole message, byte-stuffed, ended by a `.` line.
+//!
+//! The message becomes "retrieved": UPDATE sets `\Seen` on it (so IMAP shows it read)
+//! and the EXPIRE policy may then remove it. Nothing is written to the store before
+//! UPDATE, so a dropped connection leaves the message as it was.
+
+use crate::reply::{Pop3Error, dot_stuffed, ok};
+use crate::server::Server;
+use crate::session::{Action, Transaction};
+
+pub async fn handle_retr(
+    server: &Server,
+    t: &mut Transaction,
+    n: u32,
+    out: &mut Vec<u8>,
+) -> Result<Action, Pop3Error> {
+    let entry = t.maildrop.get(n)?;
+    let body = read_message(server, entry.blob, n).await?;
+    if body.len() as u64 != entry.size {
+        // LIST promised `size` octets (RFC 1939 §5); say so loudly if the store disagrees.
+        tracing::warn!(
+            uid = entry.uid,
+            listed = entry.size,
+            actual = body.len(),
+            "pop3: stored size differs"
+        );
+    }
+    ok(out, &format!("{} octets", body.len()));
+    dot_stuffed(out, &body);
+    t.maildrop.set_retrieved(n);
+    Ok(Action::Continue)
+}
+
+/// Reads a message body; a message that vanished since login (expunged over IMAP) is an
+/// ordinary `-ERR`, not a server failure.
+pub(crate) async fn read_message(
+    server: &Server,
+    blob: wharf_store::BlobId,
+    n: u32,
+) -> Result<Vec<u8>, Pop3Error> {
+    match server.store.read_body(blob).await {
+        Ok(body) => Ok(body),
+        Err(wharf_store::Error::NotFound(_)) => Err(Pop3Error::new(format!(
+            "Message {n} was removed by another session"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
