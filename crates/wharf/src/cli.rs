@@ -1,0 +1,216 @@
+//! Command-line interface. Directory commands work on the data directory directly, so
+//! they work offline and beside a running server (SQLite serializes the writers).
+
+use crate::config;
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use std::io::BufRead;
+use std::path::PathBuf;
+use wharf_store::{Address, DomainName, Secret, SqliteStore, Store};
+
+#[derive(Parser, Debug)]
+#[command(name = "wharf", version, about = "Mail (SMTP, POP3, IMAP) and FTP server in one binary")]
+pub struct Args {
+    /// Configuration file (TOML). Without it, built-in dev defaults apply.
+    #[arg(long, global = true, env = "WHARF_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Args {
+    /// `serve` logs at info; one-shot commands only say what went wrong.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Serve => "info",
+            _ => "warn",
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run every configured service until SIGTERM or SIGINT.
+    Serve,
+    /// Manage the mail domains this server receives for.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Manage user accounts (mail and FTP share them).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage aliases (one address delivering to one or more others).
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Check the configuration and print the effective settings.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DomainCmd {
+    /// Add a local domain.
+    Add { domain: String },
+    /// List local domains.
+    List,
+    /// Delete a local domain (refused while users or aliases use it).
+    Del { domain: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Add a user; the password is read from the first line of standard input.
+    Add {
+        address: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users with their quotas and usage.
+    List,
+    /// Delete a user with all their mail.
+    Del { address: String },
+    /// Change a user's password (read from standard input).
+    Passwd {
+        address: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's storage quota; omit a limit to remove it.
+    Quota {
+        address: String,
+        /// Most bytes of mail the user may keep.
+        #[arg(long)]
+        bytes: Option<u64>,
+        /// Most messages the user may keep.
+        #[arg(long)]
+        messages: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AliasCmd {
+    /// Add an alias delivering to one or more targets (adds to an existing alias).
+    Add {
+        alias: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// List aliases and their targets.
+    List,
+    /// Delete an alias.
+    Del { alias: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Validate the configuration; print the effective hostname, data directory and listeners.
+    Check,
+}
+
+fn parse_address(s: &str) -> Result<Address> {
+    Address::parse(s).map_err(|e| anyhow::anyhow!("bad address: {e}"))
+}
+
+fn parse_domain(s: &str) -> Result<DomainName> {
+    DomainName::parse(s).map_err(|e| anyhow::anyhow!("bad domain {s:?}: {e}"))
+}
+
+fn read_password(flag: bool) -> Result<Secret> {
+    if !flag {
+        bail!("give the password on standard input with --password-stdin");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let pw = line.strip_suffix('\n').unwrap_or(&line);
+    let pw = pw.strip_suffix('\r').unwrap_or(pw);
+    if pw.is_empty() {
+        bail!("empty password on standard input");
+    }
+    Ok(Secret::new(pw))
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let config = config::load(args.config.as_deref())?;
+    if let Command::Serve = args.command {
+        return crate::serve::serve(config).await;
+    }
+    if let Command::Config(ConfigCmd::Check) = args.command {
+        println!("hostname = {}", config.hostname);
+        println!("data_dir = {}", config.data_dir.display());
+        for (service, addrs) in config.listen.entries() {
+            match addrs {
+                Some(a) => println!("listen.{service} = {a:?}"),
+                None => println!("listen.{service} = off"),
+            }
+        }
+        return Ok(());
+    }
+    let store = SqliteStore::open(&config.data_dir)
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    match args.command {
+        Command::Serve | Command::Config(_) => unreachable!("handled above"),
+        Command::Domain(DomainCmd::Add { domain }) => {
+            store.domain_add(&parse_domain(&domain)?).await?;
+        }
+        Command::Domain(DomainCmd::List) => {
+            for d in store.domain_list().await? {
+                println!("{d}");
+            }
+        }
+        Command::Domain(DomainCmd::Del { domain }) => {
+            store.domain_del(&parse_domain(&domain)?).await?;
+        }
+        Command::User(UserCmd::Add { address, password_stdin }) => {
+            let address = parse_address(&address)?;
+            let password = read_password(password_stdin)?;
+            store.user_add(&address, &password).await?;
+        }
+        Command::User(UserCmd::List) => {
+            for a in store.user_list().await? {
+                let usage = store.usage(a.id).await?;
+                let limit = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+                println!(
+                    "{}\tmessages={}/{}\tbytes={}/{}",
+                    a.address,
+                    usage.messages,
+                    limit(a.quota_messages),
+                    usage.bytes,
+                    limit(a.quota_bytes)
+                );
+            }
+        }
+        Command::User(UserCmd::Del { address }) => {
+            store.user_del(&parse_address(&address)?).await?;
+        }
+        Command::User(UserCmd::Passwd { address, password_stdin }) => {
+            let address = parse_address(&address)?;
+            let password = read_password(password_stdin)?;
+            store.user_passwd(&address, &password).await?;
+        }
+        Command::User(UserCmd::Quota { address, bytes, messages }) => {
+            store
+                .user_set_quota(&parse_address(&address)?, bytes, messages)
+                .await?;
+        }
+        Command::Alias(AliasCmd::Add { alias, targets }) => {
+            let alias = parse_address(&alias)?;
+            let targets = targets
+                .iter()
+                .map(|t| parse_address(t))
+                .collect::<Result<Vec<_>>>()?;
+            store.alias_add(&alias, &targets).await?;
+        }
+        Command::Alias(AliasCmd::List) => {
+            for (alias, targets) in store.alias_list().await? {
+                let t: Vec<String> = targets.iter().map(ToString::to_string).collect();
+                println!("{alias}\t{}", t.join(", "));
+            }
+        }
+        Command::Alias(AliasCmd::Del { alias }) => {
+            store.alias_del(&parse_address(&alias)?).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,327 @@
+//! `wharf.toml`: the configuration file, environment overrides, and validation.
+//!
+//! Loading order: built-in defaults, then the file (`--config PATH` or `WHARF_CONFIG`),
+//! then `WHARF_<SECTION>_<KEY>` environment variables (`WHARF_<KEY>` for top-level keys).
+//! Unknown keys and bad values are refused with one line naming the key: a typo never
+//! silently falls back to a default.
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Name used in greetings, `Received:` fields and Message-IDs.
+    pub hostname: String,
+    /// Where the store keeps its database, message bodies, files and TLS material.
+    pub data_dir: PathBuf,
+    pub listen: Listen,
+    pub tls: Tls,
+    pub limits: Limits,
+}
+
+/// `[listen]`: addresses per service, each a list of `"ip:port"`. A service whose key is
+/// missing is off (when the file has a `[listen]` section at all; without one, the
+/// built-in dev listeners apply). Port 0 picks a free port; `serve` prints the real one.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    pub smtp: Option<Vec<String>>,
+    pub submission: Option<Vec<String>>,
+    pub submissions: Option<Vec<String>>,
+    pub pop3: Option<Vec<String>>,
+    pub pop3s: Option<Vec<String>>,
+    pub imap: Option<Vec<String>>,
+    pub imaps: Option<Vec<String>>,
+    pub ftp: Option<Vec<String>>,
+    pub http: Option<Vec<String>>,
+    pub nntp: Option<Vec<String>>,
+}
+
+impl Default for Listen {
+    /// The dev listeners: every service on 127.0.0.1 at an unprivileged port.
+    fn default() -> Listen {
+        let one = |port: u16| Some(vec![format!("127.0.0.1:{port}")]);
+        Listen {
+            smtp: one(2525),
+            submission: one(2587),
+            submissions: one(2465),
+            pop3: one(2110),
+            pop3s: one(2995),
+            imap: one(2143),
+            imaps: one(2993),
+            ftp: one(2121),
+            http: one(8080),
+            nntp: None,
+        }
+    }
+}
+
+impl Listen {
+    /// Every (service, addresses) pair, configured or not.
+    pub fn entries(&self) -> [(&'static str, &Option<Vec<String>>); 10] {
+        [
+            ("smtp", &self.smtp),
+            ("submission", &self.submission),
+            ("submissions", &self.submissions),
+            ("pop3", &self.pop3),
+            ("pop3s", &self.pop3s),
+            ("imap", &self.imap),
+            ("imaps", &self.imaps),
+            ("ftp", &self.ftp),
+            ("http", &self.http),
+            ("nntp", &self.nntp),
+        ]
+    }
+}
+
+/// `[tls]`: the certificate for every TLS listener and STARTTLS. Absent: a self-signed
+/// certificate for `hostname` is generated into `data_dir/tls` on first start.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// PEM file with the certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM file with the private key.
+    pub key: Option<PathBuf>,
+}
+
+/// `[limits]`: limits shared by every service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Concurrent connections from one IP address, over all services (0 = no limit).
+    pub max_connections_per_ip: usize,
+    /// Seconds `serve` waits for sessions to finish after SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections_per_ip: 64,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            hostname: default_hostname(),
+            data_dir: PathBuf::from("wharf-data"),
+            listen: Listen::default(),
+            tls: Tls::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+fn default_hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Top-level keys and sections, for mapping `WHARF_*` variables onto the file's shape.
+const SECTIONS: &[&str] = &["listen", "tls", "limits", "smtp", "pop3", "imap", "ftp", "http"];
+const TOP_KEYS: &[&str] = &["hostname", "data_dir"];
+
+/// Loads the configuration from an optional file and the process environment.
+pub fn load(path: Option<&Path>) -> Result<Config> {
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    load_with_env(path, &vars)
+}
+
+/// Like [`load`], with the environment given (for tests).
+pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Config> {
+    let mut table = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading config file {}", p.display()))?;
+            text.parse::<toml::Table>()
+                .map_err(|e| anyhow::anyhow!("{}: {}", p.display(), one_line_toml_error(&text, &e)))?
+        }
+        None => toml::Table::new(),
+    };
+    apply_env(&mut table, env)?;
+    // A file with no [listen] at all gets the dev listeners; a [listen] section lists
+    // exactly the services to run.
+    let has_listen = table.contains_key("listen");
+    let origin = path.map(|p| p.display().to_string()).unwrap_or_else(|| "environment".into());
+    let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+        .map_err(|e| {
+            let key = e.path().to_string();
+            anyhow::anyhow!("{origin}: key `{key}`: {}", e.inner())
+        })?;
+    if has_listen {
+        // Absent keys are off; `Listen`'s field defaults are None already, but the
+        // struct-level default would otherwise fill in the dev listeners.
+    } else {
+        config.listen = Listen::default();
+    }
+    validate(&config)?;
+    Ok(config)
+}
+
+/// Turns a TOML syntax error into one line with its line number.
+fn one_line_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    match line {
+        Some(l) => format!("line {l}: {}", e.message()),
+        None => e.message().to_string(),
+    }
+}
+
+/// Applies `WHARF_<SECTION>_<KEY>` / `WHARF_<KEY>` variables onto the table.
+fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<()> {
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("WHARF_") else {
+            continue;
+        };
+        if rest == "CONFIG" || rest == "LOG" {
+            continue;
+        }
+        let lower = rest.to_ascii_lowercase();
+        let parsed = env_value(value);
+        if TOP_KEYS.contains(&lower.as_str()) {
+            table.insert(lower, parsed);
+            continue;
+        }
+        let Some(section) = SECTIONS
+            .iter()
+            .find(|s| lower.starts_with(&format!("{s}_")))
+        else {
+            bail!("environment variable {name}: no such setting (expected WHARF_<SECTION>_<KEY> with a section of {SECTIONS:?}, or WHARF_HOSTNAME / WHARF_DATA_DIR)");
+        };
+        let key = lower[section.len() + 1..].to_string();
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(sect) = entry else {
+            bail!("config key `{section}` must be a section");
+        };
+        // Listener lists may be given as comma-separated addresses.
+        let parsed = if *section == "listen" {
+            match parsed {
+                toml::Value::String(s) => toml::Value::Array(
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| toml::Value::String(a.to_string()))
+                        .collect(),
+                ),
+                other => other,
+            }
+        } else {
+            parsed
+        };
+        sect.insert(key, parsed);
+    }
+    Ok(())
+}
+
+/// An environment value as TOML (numbers, booleans, arrays) or else a plain string.
+fn env_value(value: &str) -> toml::Value {
+    format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()))
+}
+
+fn validate(config: &Config) -> Result<()> {
+    if config.hostname.is_empty() {
+        bail!("key `hostname`: must not be empty");
+    }
+    wharf_store::DomainName::parse(&config.hostname)
+        .map_err(|e| anyhow::anyhow!("key `hostname`: {e}"))?;
+    for (service, addrs) in config.listen.entries() {
+        for a in addrs.iter().flatten() {
+            a.parse::<SocketAddr>().map_err(|_| {
+                anyhow::anyhow!("key `listen.{service}`: {a:?} is not an ip:port address")
+            })?;
+        }
+    }
+    if config.tls.cert.is_some() != config.tls.key.is_some() {
+        bail!("key `tls.cert` / `tls.key`: give both or neither");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("wharf.toml");
+        std::fs::write(&p, text).unwrap();
+        let env: Vec<(String, String)> =
+            env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        load_with_env(Some(&p), &env)
+    }
+
+    #[test]
+    fn no_file_gives_dev_defaults() {
+        let c = load_with_env(None, &[]).unwrap();
+        assert_eq!(c.listen.smtp, Some(vec!["127.0.0.1:2525".into()]));
+        assert_eq!(c.listen.imaps, Some(vec!["127.0.0.1:2993".into()]));
+        assert_eq!(c.data_dir, PathBuf::from("wharf-data"));
+    }
+
+    #[test]
+    fn a_listen_section_lists_exactly_the_services_to_run() {
+        let c = load_str(
+            "hostname = \"mx.example.test\"\ndata_dir = \"/tmp/x\"\n[listen]\nsmtp = [\"127.0.0.1:25\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.hostname, "mx.example.test");
+        assert_eq!(c.listen.smtp, Some(vec!["127.0.0.1:25".into()]));
+        assert_eq!(c.listen.pop3, None);
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let c = load_str(
+            "[listen]\nsmtp = [\"127.0.0.1:25\"]\n",
+            &[
+                ("WHARF_LISTEN_SMTP", "127.0.0.1:2600, 127.0.0.1:2601"),
+                ("WHARF_HOSTNAME", "env.example.test"),
+                ("WHARF_LIMITS_MAX_CONNECTIONS_PER_IP", "5"),
+                ("WHARF_CONFIG", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen.smtp, Some(vec!["127.0.0.1:2600".into(), "127.0.0.1:2601".into()]));
+        assert_eq!(c.hostname, "env.example.test");
+        assert_eq!(c.limits.max_connections_per_ip, 5);
+    }
+
+    #[test]
+    fn typos_and_bad_values_name_the_key() {
+        let e = load_str("[listen]\nsmpt = [\"127.0.0.1:25\"]\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("smpt"), "{e}");
+        let e = load_str("[listen]\nsmtp = [\"localhost\"]\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("listen.smtp"), "{e}");
+        let e = load_str("[limits]\nmax_connections_per_ip = \"many\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("limits.max_connections_per_ip"), "{e}");
+        let e = load_str("hostname = \n", &[]).unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+        let e = load_str("", &[("WHARF_NOPE_X", "1")]).unwrap_err().to_string();
+        assert!(e.contains("WHARF_NOPE_X"), "{e}");
+        let e = load_str("[tls]\ncert = \"/a.pem\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("tls.key"), "{e}");
+        for err in [e] {
+            assert!(!err.contains('\n'), "error is not one line: {err}");
+        }
+    }
+}
