@@ -1,0 +1,391 @@
+//! One SMTP session as a state machine: commands in, replies and the next framing mode
+//! out. The tokio driver ([`crate::server`]) moves the bytes; this module decides.
+//!
+//! Implementation notes:
+//! - The state check is in one place, [`allowed`], before dispatch to the handler of
+//!   each verb in `op/`. A command out of place gets `503 5.5.1` (RFC 5321 §4.1.4).
+//! - The transaction lives inside the state that has it: nothing can touch recipients
+//!   before MAIL, and every path out of a transaction (RSET, HELO/EHLO, end of data,
+//!   STARTTLS) drops it.
+//! - A BDAT chunk is always read in full, even when the command is refused, so that its
+//!   octets are never taken for commands (RFC 3030 §2).
+//! - Every 4xx/5xx counts as an error; at `max_errors` the session says `421 4.7.0` and
+//!   ends. Past `max_junk_commands`, NOOP/RSET/VRFY/EXPN/HELP count as errors too.
+//! - [`Mode`] is the policy seam: today only the mail exchanger, which never relays.
+//!   Submission (AUTH, relay for authenticated users, queue) becomes another mode.
+
+mod op;
+
+use crate::config::Config;
+use crate::proto::{
+    Chunk, ChunkReceiver, Command, DataReceiver, ForwardPath, MailParams, RcptParams, Reply,
+    ReversePath, parse_command,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use wharf_store::{Account, Address, DynStore};
+
+/// What the server is for; decides relay and authentication policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Inbound mail exchanger (port 25): mail for our domains only, no AUTH, no relay.
+    Exchanger,
+}
+
+/// What every session of one server shares.
+pub struct Shared {
+    pub store: DynStore,
+    pub hostname: String,
+    pub config: Config,
+    pub mode: Mode,
+}
+
+/// Facts about the connection the session runs on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The connection id used in logs.
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub tls: bool,
+    pub can_starttls: bool,
+}
+
+/// How the client introduced itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Helo {
+    pub name: String,
+    /// EHLO (true) or HELO (false).
+    pub esmtp: bool,
+}
+
+/// An accepted recipient.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// The address as resolved (for `Postmaster`, the local postmaster address).
+    pub address: Address,
+    /// RFC 3461 NOTIFY/ORCPT, kept for the outbound side (DSN).
+    pub params: RcptParams,
+}
+
+/// A mail transaction from MAIL to the end of the data.
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    pub from: ReversePath,
+    pub params: MailParams,
+    pub recipients: Vec<Recipient>,
+    /// The local accounts that get the message, without duplicates.
+    pub accounts: Vec<Account>,
+}
+
+/// The session state (RFC 5321 §4.1.4 ordering).
+#[derive(Debug)]
+pub enum State {
+    /// Greeting sent (or TLS just started): HELO or EHLO comes next.
+    Connected,
+    /// Introduced, no transaction.
+    Greeted,
+    /// MAIL accepted, no recipient yet.
+    Mail(Transaction),
+    /// At least one recipient accepted.
+    Rcpt(Transaction),
+    /// BDAT chunks are arriving; the message so far.
+    Bdat(Transaction, Vec<u8>),
+}
+
+/// What the driver does after a command.
+#[derive(Debug)]
+pub enum Next {
+    /// Read the next command.
+    Command,
+    /// Send the replies and close.
+    Close,
+    /// Send the replies, flush, run the TLS handshake, then call
+    /// [`Session::tls_started`].
+    StartTls,
+    /// Send the replies (354), feed the receiver until done, then call
+    /// [`Session::data_received`].
+    Data(DataReceiver),
+    /// Feed the chunk receiver until done, then call [`Session::chunk_received`].
+    Chunk(ChunkReceiver),
+}
+
+/// Replies to send, then what to do.
+#[derive(Debug)]
+pub struct Step {
+    pub replies: Vec<Reply>,
+    pub next: Next,
+}
+
+impl Step {
+    pub fn reply(reply: Reply) -> Step {
+        Step {
+            replies: vec![reply],
+            next: Next::Command,
+        }
+    }
+    pub fn close(reply: Reply) -> Step {
+        Step {
+            replies: vec![reply],
+            next: Next::Close,
+        }
+    }
+}
+
+/// A BDAT whose chunk is being read: what to answer once it is in.
+#[derive(Debug)]
+enum PendingChunk {
+    /// The command was refused; answer this after discarding the chunk.
+    Refused(Reply),
+    /// The chunk belongs to the transaction; `last` ends it.
+    Accepted { last: bool },
+}
+
+/// One SMTP session.
+pub struct Session {
+    shared: Arc<Shared>,
+    conn: ConnInfo,
+    state: State,
+    helo: Option<Helo>,
+    errors: u32,
+    junk: u32,
+    pending_chunk: Option<PendingChunk>,
+}
+
+/// The one place that says which command may come in which state.
+fn allowed(state: &State, cmd: &Command) -> Result<(), Reply> {
+    use Command as C;
+    match (state, cmd) {
+        (_, C::NotImplemented(verb)) => Err(Reply::not_implemented(verb)),
+        (
+            _,
+            C::Helo(_)
+            | C::Ehlo(_)
+            | C::Rset
+            | C::Noop
+            | C::Quit
+            | C::Vrfy(_)
+            | C::Expn(_)
+            | C::Help(_),
+        ) => Ok(()),
+        (State::Connected, _) => Err(Reply::bad_sequence("Send HELO/EHLO first")),
+        (State::Greeted, C::Mail { .. } | C::StartTls) => Ok(()),
+        (State::Greeted, C::Rcpt { .. } | C::Data | C::Bdat { .. }) => {
+            Err(Reply::bad_sequence("Need MAIL command"))
+        }
+        (State::Mail(_) | State::Rcpt(_) | State::Bdat(..), C::Mail { .. }) => {
+            Err(Reply::bad_sequence("Nested MAIL command"))
+        }
+        (State::Mail(_) | State::Rcpt(_), C::Rcpt { .. }) => Ok(()),
+        // RFC 5321 §3.3 / RFC 2920 §3.1: DATA after every RCPT failed.
+        (State::Mail(_), C::Data | C::Bdat { .. }) => Err(Reply::no_valid_recipients()),
+        // RFC 3030 §3: BINARYMIME content cannot go through DATA.
+        (State::Rcpt(tx), C::Data) if tx.params.body == Some(crate::proto::Body::BinaryMime) => {
+            Err(Reply::bad_sequence("BODY=BINARYMIME requires BDAT"))
+        }
+        (State::Rcpt(_), C::Data | C::Bdat { .. }) => Ok(()),
+        (State::Bdat(..), C::Bdat { .. }) => Ok(()),
+        // RFC 3030 §2: DATA and BDAT do not mix in one transaction.
+        (State::Bdat(..), C::Data) => Err(Reply::bad_sequence("DATA after BDAT")),
+        (State::Bdat(..), C::Rcpt { .. }) => Err(Reply::bad_sequence("RCPT after BDAT")),
+        (State::Mail(_) | State::Rcpt(_) | State::Bdat(..), C::StartTls) => {
+            Err(Reply::bad_sequence("Mail transaction in progress"))
+        }
+    }
+}
+
+impl Session {
+    pub fn new(shared: Arc<Shared>, conn: ConnInfo) -> Session {
+        Session {
+            shared,
+            conn,
+            state: State::Connected,
+            helo: None,
+            errors: 0,
+            junk: 0,
+            pending_chunk: None,
+        }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// RFC 5321 §4.2: the server speaks first. (RFC 2034: no enhanced code here.)
+    pub fn greeting(&self) -> Reply {
+        Reply::plain(220, format!("{} ESMTP Wharf", self.shared.hostname))
+    }
+
+    /// Handles one command line (terminator removed).
+    pub async fn handle_line(&mut self, line: &[u8]) -> Step {
+        let step = match parse_command(line) {
+            Ok(cmd) => self.handle(cmd).await,
+            Err(e) if e.fatal => {
+                // Octets the client meant as a chunk would follow; stop here.
+                return Step {
+                    replies: vec![e.reply, Reply::too_many_errors(&self.shared.hostname)],
+                    next: Next::Close,
+                };
+            }
+            Err(e) => Step::reply(e.reply),
+        };
+        self.count_errors(step)
+    }
+
+    /// A command line over the limit was skipped.
+    pub fn line_too_long(&mut self) -> Step {
+        self.count_errors(Step::reply(Reply::line_too_long()))
+    }
+
+    /// The session limit on errors (Postfix: smtpd_hard_error_limit).
+    fn count_errors(&mut self, mut step: Step) -> Step {
+        let errors = step
+            .replies
+            .iter()
+            .filter(|r| r.is_error() && !r.closes())
+            .count() as u32;
+        self.errors += errors;
+        if errors > 0
+            && self.errors >= self.shared.config.max_errors
+            && !matches!(step.next, Next::Close)
+        {
+            tracing::info!(
+                conn = self.conn.id,
+                errors = self.errors,
+                "too many errors, closing"
+            );
+            step.replies
+                .push(Reply::too_many_errors(&self.shared.hostname));
+            step.next = Next::Close;
+        }
+        step
+    }
+
+    /// Dispatches a parsed command after the state check.
+    pub async fn handle(&mut self, cmd: Command) -> Step {
+        if matches!(
+            cmd,
+            Command::Noop | Command::Rset | Command::Vrfy(_) | Command::Expn(_) | Command::Help(_)
+        ) {
+            self.junk += 1;
+            if self.junk > self.shared.config.max_junk_commands {
+                self.errors += 1;
+            }
+        }
+        if let Err(reply) = allowed(&self.state, &cmd) {
+            if let Command::Bdat { size, .. } = cmd {
+                // RFC 3030 §2: the chunk is read and dropped, then the refusal sent.
+                self.pending_chunk = Some(PendingChunk::Refused(reply));
+                return Step {
+                    replies: vec![],
+                    next: Next::Chunk(ChunkReceiver::new(size, None)),
+                };
+            }
+            return Step::reply(reply);
+        }
+        match cmd {
+            Command::Helo(name) => self.handle_helo(name),
+            Command::Ehlo(name) => self.handle_ehlo(name),
+            Command::Mail { from, params } => self.handle_mail(from, params),
+            Command::Rcpt { to, params } => self.handle_rcpt(to, params).await,
+            Command::Data => self.handle_data(),
+            Command::Bdat { size, last } => self.handle_bdat(size, last),
+            Command::Rset => self.handle_rset(),
+            Command::Noop => self.handle_noop(),
+            Command::Quit => self.handle_quit(),
+            Command::Vrfy(arg) => self.handle_vrfy(arg),
+            Command::Expn(arg) => self.handle_expn(arg),
+            Command::Help(topic) => self.handle_help(topic),
+            Command::StartTls => self.handle_starttls(),
+            Command::NotImplemented(verb) => Step::reply(Reply::not_implemented(verb)),
+        }
+    }
+
+    /// The DATA receiver reached CRLF.CRLF.
+    pub async fn data_received(&mut self, rx: DataReceiver) -> Step {
+        let step = self.finish_data(rx).await;
+        self.count_errors(step)
+    }
+
+    /// A BDAT chunk has been read in full.
+    pub async fn chunk_received(&mut self, chunk: Chunk) -> Step {
+        let step = self.finish_chunk(chunk).await;
+        self.count_errors(step)
+    }
+
+    /// The TLS handshake after STARTTLS succeeded. RFC 3207 §4.2: the client must
+    /// start over with EHLO, and nothing learned before the handshake is kept.
+    pub fn tls_started(&mut self) {
+        self.state = State::Connected;
+        self.helo = None;
+        self.conn.tls = true;
+        self.conn.can_starttls = false;
+    }
+
+    /// Back to "introduced, no transaction" (RSET, end of data, HELO/EHLO).
+    fn reset_transaction(&mut self) {
+        self.state = if self.helo.is_some() {
+            State::Greeted
+        } else {
+            State::Connected
+        };
+    }
+
+    /// The transaction, when there is one.
+    fn transaction(&self) -> Option<&Transaction> {
+        match &self.state {
+            State::Mail(tx) | State::Rcpt(tx) | State::Bdat(tx, _) => Some(tx),
+            State::Connected | State::Greeted => None,
+        }
+    }
+}
+
+/// Resolves `Postmaster` without a domain: RFC 5321 §4.5.1 requires it to work, so it
+/// is tried in the domain of our host name, then in each local domain.
+async fn postmaster(shared: &Shared) -> wharf_store::Result<Option<Address>> {
+    let mut domains: Vec<String> = Vec::new();
+    let host = shared.hostname.to_ascii_lowercase();
+    domains.push(host.clone());
+    if let Some((_, parent)) = host.split_once('.') {
+        domains.push(parent.to_string());
+    }
+    for d in shared.store.domain_list().await? {
+        domains.push(d.as_str().to_string());
+    }
+    for d in domains {
+        let Ok(addr) = Address::parse(&format!("postmaster@{d}")) else {
+            continue;
+        };
+        if let wharf_store::Resolution::Local { accounts, .. } = shared.store.resolve(&addr).await?
+            && !accounts.is_empty()
+        {
+            return Ok(Some(addr));
+        }
+    }
+    Ok(None)
+}
+
+/// The recipient's address for the store, or the reply that refuses it.
+async fn recipient_address(shared: &Shared, to: &ForwardPath) -> Result<Address, Reply> {
+    match to {
+        ForwardPath::Postmaster => match postmaster(shared).await {
+            Ok(Some(a)) => Ok(a),
+            Ok(None) => Err(Reply::no_such_user()),
+            Err(e) => {
+                tracing::warn!("store error resolving postmaster: {e}");
+                Err(Reply::local_error())
+            }
+        },
+        // We do not know which literal addresses are ours; mail to them is not for us.
+        ForwardPath::Mailbox(m) if m.is_address_literal() => Err(Reply::relay_denied()),
+        ForwardPath::Mailbox(m) => {
+            Address::parse(&m.to_string()).map_err(|_| Reply::bad_recipient_syntax())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+//! RCPT TO (RFC 5321 §4.1.1.3): checks each recipient against the directory at once,
+//! so that unknown users are refused in the session, not bounced later.
+//!
+//! - Not one of our domains: `550 5.7.1` — the mail exchanger never relays.
+//! - Our domain, nobody there: `550 5.1.1`.
+//! - An alias that only forwards off-site: `550 5.3.0` until outbound delivery exists.
+//! - A mailbox at or over quota (or that the declared SIZE would push over): `452 4.2.2`.
+//! - More than `max_recipients`: `452 4.5.3` (RFC 5321 §4.5.3.1.10).
+
+use crate::proto::{ForwardPath, RcptParams, Reply};
+use crate::session::{Mode, Recipient, Session, State, Step, recipient_address};
+use wharf_store::{Account, Resolution};
+
+impl Session {
+    pub(crate) async fn handle_rcpt(&mut self, to: ForwardPath, params: RcptParams) -> Step {
+        let Some(tx) = self.transaction() else {
+            return Step::reply(Reply::bad_sequence("Need MAIL command"));
+        };
+        if tx.recipients.len() >= self.shared.config.max_recipients {
+            return Step::reply(Reply::too_many_recipients());
+        }
+        // RFC 6531 §3.4: UTF-8 addresses only in an SMTPUTF8 transaction.
+        if let ForwardPath::Mailbox(m) = &to
+            && !m.is_ascii()
+            && !tx.params.smtputf8
+        {
+            return Step::reply(Reply::utf8_needs_smtputf8());
+        }
+        let declared = tx.params.size.unwrap_or(0);
+        let address = match recipient_address(&self.shared, &to).await {
+            Ok(a) => a,
+            Err(reply) => return Step::reply(reply),
+        };
+        let resolution = match self.shared.store.resolve(&address).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(conn = self.conn.id, "store error resolving {address}: {e}");
+                return Step::reply(Reply::local_error());
+            }
+        };
+        let accounts = match resolution {
+            Resolution::NotLocal => match self.shared.mode {
+                Mode::Exchanger => return Step::reply(Reply::relay_denied()),
+            },
+            Resolution::Unknown => return Step::reply(Reply::no_such_user()),
+            Resolution::Local { accounts, forward } => {
+                if accounts.is_empty() {
+                    return Step::reply(Reply::forward_unavailable());
+                }
+                if !forward.is_empty() {
+                    tracing::warn!(
+                        conn = self.conn.id,
+                        "{address} also forwards to {} remote address(es); not delivered there (no outbound delivery yet)",
+                        forward.len()
+                    );
+                }
+                accounts
+            }
+        };
+        for account in &accounts {
+            match self.over_quota(account, declared).await {
+                Ok(false) => {}
+                Ok(true) => return Step::reply(Reply::mailbox_full()),
+                Err(e) => {
+                    tracing::warn!(conn = self.conn.id, "store error reading usage: {e}");
+                    return Step::reply(Reply::local_error());
+                }
+            }
+        }
+        let state = std::mem::replace(&mut self.state, State::Connected);
+        let (State::Mail(mut tx) | State::Rcpt(mut tx)) = state else {
+            // `allowed` only lets RCPT through in Mail or Rcpt.
+            self.state = state;
+            return Step::reply(Reply::bad_sequence("Need MAIL command"));
+        };
+        for account in accounts {
+            if !tx.accounts.iter().any(|a| a.id == account.id) {
+                tx.accounts.push(account);
+            }
+        }
+        tx.recipients.push(Recipient { address, params });
+        self.state = State::Rcpt(tx);
+        Step::reply(Reply::recipient_ok())
+    }
+
+    /// Whether the account is full already, or would be with `incoming` more octets.
+    pub(crate) async fn over_quota(
+        &self,
+        account: &Account,
+        incoming: u64,
+    ) -> wharf_store::Result<bool> {
+        if account.quota_bytes.is_none() && account.quota_messages.is_none() {
+            return Ok(false);
+        }
+        let usage = self.shared.store.usage(account.id).await?;
+        let bytes_over = account
+            .quota_bytes
+            .is_some_and(|q| usage.bytes.saturating_add(incoming.max(1)) > q);
+        let count_over = account.quota_messages.is_some_and(|q| usage.messages >= q);
+        Ok(bytes_over || count_over)
+    }
+}

@@ -1,0 +1,711 @@
+//! Session transcripts without sockets: a tiny in-memory driver feeds raw client bytes
+//! (at every chunk size) through the same framing and state machine as the real one.
+
+use super::*;
+use crate::proto::{Frame, LineReader};
+use crate::testing::MemStore;
+use wharf_store::AccountId;
+
+const SIZES: [usize; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+struct Opts {
+    config: Config,
+    tls: bool,
+    can_starttls: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            config: Config::default(),
+            tls: false,
+            can_starttls: true,
+        }
+    }
+}
+
+/// Runs a whole session over `input` fed `chunk` bytes at a time; returns what the
+/// server wrote, with queue ids and dates masked so runs compare equal.
+async fn transcript(store: &Arc<MemStore>, opts: &Opts, input: &[u8], chunk: usize) -> String {
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        hostname: "mx.example.test".into(),
+        config: opts.config.clone(),
+        mode: Mode::Exchanger,
+    });
+    let mut session = Session::new(
+        shared,
+        ConnInfo {
+            id: 1,
+            peer: "192.0.2.9:4567".parse().unwrap(),
+            tls: opts.tls,
+            can_starttls: opts.can_starttls,
+        },
+    );
+    let mut out = Vec::new();
+    session.greeting().write_to(&mut out);
+    let mut lines = LineReader::new(opts.config.max_line_len);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut fed = 0;
+    let mut pending: Option<Next> = None;
+    'outer: loop {
+        // Next framing mode first: a receiver in progress eats bytes before commands.
+        match pending.take() {
+            Some(Next::Data(mut rx)) => {
+                let n = rx.feed(&buf);
+                buf.drain(..n);
+                if rx.is_done() {
+                    let step = session.data_received(rx).await;
+                    if apply(step, &mut out, &mut pending, &mut session, &mut buf) {
+                        break 'outer;
+                    }
+                    continue;
+                }
+                pending = Some(Next::Data(rx));
+            }
+            Some(Next::Chunk(mut rx)) => {
+                let n = rx.feed(&buf);
+                buf.drain(..n);
+                if rx.is_done() {
+                    let step = session.chunk_received(rx.finish()).await;
+                    if apply(step, &mut out, &mut pending, &mut session, &mut buf) {
+                        break 'outer;
+                    }
+                    continue;
+                }
+                pending = Some(Next::Chunk(rx));
+            }
+            Some(other) => pending = Some(other),
+            None => {
+                let (n, frame) = lines.next(&buf);
+                let step = match frame {
+                    Frame::Line(l) => {
+                        let l = l.to_vec();
+                        buf.drain(..n);
+                        Some(session.handle_line(&l).await)
+                    }
+                    Frame::TooLong => {
+                        buf.drain(..n);
+                        Some(session.line_too_long())
+                    }
+                    Frame::Incomplete => {
+                        buf.drain(..n);
+                        None
+                    }
+                };
+                if let Some(step) = step {
+                    if apply(step, &mut out, &mut pending, &mut session, &mut buf) {
+                        break 'outer;
+                    }
+                    continue;
+                }
+            }
+        }
+        if fed >= input.len() {
+            break;
+        }
+        let end = (fed + chunk).min(input.len());
+        buf.extend_from_slice(&input[fed..end]);
+        fed = end;
+    }
+    mask(&String::from_utf8_lossy(&out))
+}
+
+/// Writes the replies; handles STARTTLS as the driver would (drop buffered plaintext).
+/// Returns true when the session closes.
+fn apply(
+    step: Step,
+    out: &mut Vec<u8>,
+    pending: &mut Option<Next>,
+    session: &mut Session,
+    buf: &mut Vec<u8>,
+) -> bool {
+    for r in &step.replies {
+        r.write_to(out);
+    }
+    match step.next {
+        Next::Command => false,
+        Next::Close => true,
+        Next::StartTls => {
+            // Everything the client sent after STARTTLS was plaintext: the driver drops
+            // what is buffered, and the rest would be fed to the TLS handshake.
+            out.extend_from_slice(format!("<TLS, discarded {}>\r\n", buf.len()).as_bytes());
+            buf.clear();
+            session.tls_started();
+            true
+        }
+        next => {
+            *pending = Some(next);
+            false
+        }
+    }
+}
+
+fn mask(s: &str) -> String {
+    s.lines()
+        .map(|l| match l.find("queued as ") {
+            Some(i) => format!("{}queued as ID", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs at every chunk size, checks they agree, returns the transcript.
+async fn run(store: &Arc<MemStore>, opts: &Opts, input: &str) -> String {
+    run_bytes(store, opts, input.as_bytes()).await
+}
+
+async fn run_bytes(store: &Arc<MemStore>, opts: &Opts, input: &[u8]) -> String {
+    let before = store.delivered().len();
+    let first = transcript(store, opts, input, 512).await;
+    let delivered = store.delivered().len() - before;
+    for size in SIZES {
+        let n = store.delivered().len();
+        assert_eq!(
+            transcript(store, opts, input, size).await,
+            first,
+            "chunk size {size}"
+        );
+        assert_eq!(
+            store.delivered().len() - n,
+            delivered,
+            "deliveries at chunk size {size}"
+        );
+    }
+    // Keep only the first run's deliveries, so tests can count them.
+    store
+        .inner
+        .lock()
+        .unwrap()
+        .delivered
+        .truncate(before + delivered);
+    first
+}
+
+/// The reply lines after the greeting, one per entry.
+fn replies(t: &str) -> Vec<&str> {
+    t.lines().skip(1).collect()
+}
+
+const EHLO: &str = "EHLO client.example\r\n";
+
+fn ehlo_lines(t: &str) -> usize {
+    t.lines()
+        .filter(|l| l.starts_with("250-") || *l == "250 HELP")
+        .count()
+}
+
+#[tokio::test]
+async fn greeting_and_ehlo() {
+    let store = MemStore::new();
+    let t = run(&store, &Opts::default(), EHLO).await;
+    assert_eq!(
+        t,
+        "220 mx.example.test ESMTP Wharf\n\
+         250-mx.example.test\n250-PIPELINING\n250-SIZE 36700160\n250-8BITMIME\n\
+         250-ENHANCEDSTATUSCODES\n250-STARTTLS\n250-SMTPUTF8\n250-CHUNKING\n\
+         250-BINARYMIME\n250-DSN\n250 HELP"
+    );
+    let no_tls = Opts {
+        can_starttls: false,
+        ..Opts::default()
+    };
+    let t = run(&store, &no_tls, EHLO).await;
+    assert!(!t.contains("STARTTLS"));
+}
+
+#[tokio::test]
+async fn helo_gets_a_plain_reply_and_no_extensions() {
+    let store = MemStore::new();
+    let t = run(
+        &store,
+        &Opts::default(),
+        "HELO c\r\nMAIL FROM:<a@b.test> SIZE=10\r\nMAIL FROM:<a@b.test>\r\n",
+    )
+    .await;
+    assert_eq!(
+        replies(&t),
+        [
+            "250 mx.example.test",
+            "555 5.5.4 Unsupported parameter (parameters need EHLO)",
+            "250 2.1.0 Sender ok"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn one_message_delivered_with_trace_headers() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}MAIL FROM:<sender@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n\
+         Subject: hi\r\n\r\n..dot\r\n.\r\nQUIT\r\n"
+    );
+    let t = run(&store, &Opts::default(), &input).await;
+    let r = replies(&t);
+    assert_eq!(
+        r[r.len() - 5..],
+        [
+            "250 2.1.0 Sender ok",
+            "250 2.1.5 Recipient ok",
+            "354 End data with <CR><LF>.<CR><LF>",
+            "250 2.0.0 Ok: queued as ID",
+            "221 2.0.0 Bye"
+        ]
+    );
+    let d = store.delivered();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].0, vec![AccountId(1)]);
+    let raw = String::from_utf8(d[0].1.clone()).unwrap();
+    assert!(raw.starts_with("Return-Path: <sender@remote.test>\r\nReceived: from client.example ([192.0.2.9])\r\n\tby mx.example.test (Wharf) with ESMTP id "), "{raw}");
+    assert!(raw.contains("\r\n\tfor <alice@example.test>; "), "{raw}");
+    assert!(raw.ends_with("\r\nSubject: hi\r\n\r\n.dot\r\n"), "{raw}");
+}
+
+#[tokio::test]
+async fn pipelined_transactions_answer_in_order() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}MAIL FROM:<>\r\nRCPT TO:<nobody@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n\
+         x\r\n.\r\nMAIL FROM:<s@r.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\ny\r\n.\r\nQUIT\r\n"
+    );
+    let t = run(&store, &Opts::default(), &input).await;
+    let r = replies(&t);
+    assert_eq!(
+        r[ehlo_lines(&t)..],
+        [
+            "250 2.1.0 Sender ok",
+            "550 5.1.1 No such user here",
+            "250 2.1.5 Recipient ok",
+            "354 End data with <CR><LF>.<CR><LF>",
+            "250 2.0.0 Ok: queued as ID",
+            "250 2.1.0 Sender ok",
+            "250 2.1.5 Recipient ok",
+            "354 End data with <CR><LF>.<CR><LF>",
+            "250 2.0.0 Ok: queued as ID",
+            "221 2.0.0 Bye"
+        ]
+    );
+    assert_eq!(store.delivered().len(), 2);
+}
+
+#[tokio::test]
+async fn commands_out_of_sequence() {
+    let store = MemStore::new();
+    let input = format!(
+        "MAIL FROM:<>\r\nSTARTTLS\r\n{EHLO}RCPT TO:<alice@example.test>\r\nDATA\r\nBDAT 3\r\nabcMAIL FROM:<>\r\nMAIL FROM:<>\r\n\
+         DATA\r\nRSET\r\nRCPT TO:<alice@example.test>\r\nQUIT\r\n"
+    );
+    let t = run(&store, &Opts::default(), &input).await;
+    let r = replies(&t);
+    let n = ehlo_lines(&t);
+    assert_eq!(
+        r[..2],
+        [
+            "503 5.5.1 Send HELO/EHLO first",
+            "503 5.5.1 Send HELO/EHLO first"
+        ]
+    );
+    assert_eq!(
+        r[2 + n..],
+        [
+            "503 5.5.1 Need MAIL command",
+            "503 5.5.1 Need MAIL command",
+            "503 5.5.1 Need MAIL command",
+            "250 2.1.0 Sender ok",
+            "503 5.5.1 Nested MAIL command",
+            "554 5.5.1 No valid recipients",
+            "250 2.0.0 Ok",
+            "503 5.5.1 Need MAIL command",
+            "221 2.0.0 Bye"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn recipients_policy() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}MAIL FROM:<s@r.test>\r\n\
+         RCPT TO:<someone@elsewhere.test>\r\n\
+         RCPT TO:<ghost@example.test>\r\n\
+         RCPT TO:<ext@example.test>\r\n\
+         RCPT TO:<u@[192.0.2.1]>\r\n\
+         RCPT TO:<postmaster>\r\n\
+         RCPT TO:<PostMaster@Example.TEST>\r\n\
+         RCPT TO:<team@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;team@example.test\r\n\
+         RCPT TO:<ALICE@example.test>\r\n\
+         DATA\r\nhello\r\n.\r\n"
+    );
+    let t = run(&store, &Opts::default(), &input).await;
+    let r = replies(&t);
+    assert_eq!(
+        r[ehlo_lines(&t)..],
+        [
+            "250 2.1.0 Sender ok",
+            "550 5.7.1 Relaying denied",
+            "550 5.1.1 No such user here",
+            "550 5.3.0 Address forwards to remote addresses only; forwarding is not available",
+            "550 5.7.1 Relaying denied",
+            "250 2.1.5 Recipient ok",
+            "250 2.1.5 Recipient ok",
+            "250 2.1.5 Recipient ok",
+            "250 2.1.5 Recipient ok",
+            "354 End data with <CR><LF>.<CR><LF>",
+            "250 2.0.0 Ok: queued as ID"
+        ]
+    );
+    // Postmaster twice, team = alice + bob, alice again: one delivery, three accounts.
+    let d = store.delivered();
+    assert_eq!(d.len(), 1);
+    let mut ids = d[0].0.clone();
+    ids.sort();
+    assert_eq!(ids, vec![AccountId(1), AccountId(2), AccountId(3)]);
+    // Several recipients: no "for" clause.
+    assert!(!String::from_utf8_lossy(&d[0].1).contains("for <"));
+}
+
+#[tokio::test]
+async fn too_many_recipients() {
+    let store = MemStore::new();
+    let mut opts = Opts::default();
+    opts.config.max_recipients = 2;
+    let input = format!(
+        "{EHLO}MAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n\
+         RCPT TO:<postmaster@example.test>\r\n"
+    );
+    let t = run(&store, &opts, &input).await;
+    assert_eq!(t.lines().last(), Some("452 4.5.3 Too many recipients"));
+}
+
+#[tokio::test]
+async fn size_limits() {
+    let store = MemStore::new();
+    let mut opts = Opts::default();
+    opts.config.max_message_size = 100;
+    let big = "x".repeat(60);
+    let input = format!(
+        "{EHLO}MAIL FROM:<> SIZE=101\r\nMAIL FROM:<> SIZE=100\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n\
+         {big}\r\n{big}\r\n.\r\nNOOP\r\n"
+    );
+    let t = run(&store, &opts, &input).await;
+    let r = replies(&t);
+    assert_eq!(
+        r[ehlo_lines(&t)..],
+        [
+            "552 5.3.4 Message size exceeds fixed maximum message size",
+            "250 2.1.0 Sender ok",
+            "250 2.1.5 Recipient ok",
+            "354 End data with <CR><LF>.<CR><LF>",
+            "552 5.3.4 Message size exceeds fixed maximum message size",
+            "250 2.0.0 Ok"
+        ]
+    );
+    assert!(store.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn quota_at_rcpt_and_at_end_of_data() {
+    let store = MemStore::new();
+    store.set_quota("alice", Some(1000), None);
+    store.set_quota("bob", None, Some(5));
+    store.set_usage(2, 0, 5);
+    let body = "y".repeat(600);
+    let input = format!(
+        "{EHLO}MAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n{body}\r\n.\r\n\
+         MAIL FROM:<> SIZE=2000\r\nRCPT TO:<alice@example.test>\r\n"
+    );
+    store.set_usage(1, 500, 1);
+    let t = run(&store, &Opts::default(), &input).await;
+    let r = replies(&t);
+    assert_eq!(
+        r[ehlo_lines(&t)..],
+        [
+            "250 2.1.0 Sender ok",
+            "452 4.2.2 Mailbox full",
+            "250 2.1.5 Recipient ok",
+            "354 End data with <CR><LF>.<CR><LF>",
+            "552 5.2.2 Mailbox full: message exceeds quota",
+            "250 2.1.0 Sender ok",
+            "452 4.2.2 Mailbox full",
+        ]
+    );
+    assert!(store.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn store_failure_is_a_temporary_error() {
+    let store = MemStore::new();
+    store.inner.lock().unwrap().fail_deliver = true;
+    let input = format!("{EHLO}MAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nx\r\n.\r\n");
+    let t = run(&store, &Opts::default(), &input).await;
+    assert_eq!(
+        t.lines().last(),
+        Some("451 4.3.0 Local error in processing, try again later")
+    );
+}
+
+#[tokio::test]
+async fn smuggled_message_is_refused_whole() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}MAIL FROM:<a@r.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nhi\n.\n\
+         MAIL FROM:<ceo@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nforged\r\n.\r\nNOOP\r\n"
+    );
+    let t = run(&store, &Opts::default(), &input).await;
+    let r = replies(&t);
+    assert_eq!(
+        r[ehlo_lines(&t) + 2..],
+        [
+            "354 End data with <CR><LF>.<CR><LF>",
+            "550 5.5.2 Error: bare <CR> or <LF> received",
+            "250 2.0.0 Ok"
+        ]
+    );
+    assert!(store.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn bdat_chunks() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}MAIL FROM:<> BODY=BINARYMIME\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n\
+         BDAT 8\r\nA: b\r\n\r\nBDAT 3\r\nx\ny\
+         BDAT 0 LAST\r\nNOOP\r\n"
+    );
+    let t = run(&store, &Opts::default(), &input).await;
+    let r = replies(&t);
+    assert_eq!(
+        r[ehlo_lines(&t)..],
+        [
+            "250 2.1.0 Sender ok",
+            "250 2.1.5 Recipient ok",
+            "503 5.5.1 BODY=BINARYMIME requires BDAT",
+            "250 2.0.0 8 octets received",
+            "250 2.0.0 3 octets received",
+            "250 2.0.0 Ok: queued as ID",
+            "250 2.0.0 Ok"
+        ]
+    );
+    let d = store.delivered();
+    assert!(
+        d[0].1.ends_with(b"\r\nA: b\r\n\r\nx\ny"),
+        "{:?}",
+        String::from_utf8_lossy(&d[0].1)
+    );
+}
+
+#[tokio::test]
+async fn bdat_refusals_still_read_the_chunk() {
+    let store = MemStore::new();
+    let mut opts = Opts::default();
+    opts.config.max_message_size = 10;
+    let input = format!(
+        "{EHLO}BDAT 6\r\nRSET\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nBDAT 6\r\nQUIT\r\nBDAT 5 LAST\r\nhelloBDAT 3\r\nabcNOOP\r\n\
+         MAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nBDAT 2\r\nabDATA\r\nBDAT 3 LAST\r\na\nb"
+    );
+    let t = run(&store, &opts, &input).await;
+    let r = replies(&t);
+    assert_eq!(
+        r[ehlo_lines(&t)..],
+        [
+            "503 5.5.1 Need MAIL command",
+            "250 2.1.0 Sender ok",
+            "250 2.1.5 Recipient ok",
+            "250 2.0.0 6 octets received",
+            "552 5.3.4 Message size exceeds fixed maximum message size",
+            "503 5.5.1 Need MAIL command",
+            "250 2.0.0 Ok",
+            "250 2.1.0 Sender ok",
+            "250 2.1.5 Recipient ok",
+            "250 2.0.0 2 octets received",
+            "503 5.5.1 DATA after BDAT",
+            "550 5.5.2 Error: bare <CR> or <LF> received",
+        ]
+    );
+    assert!(store.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn bdat_with_a_bad_size_closes() {
+    let store = MemStore::new();
+    let t = run(
+        &store,
+        &Opts::default(),
+        &format!("{EHLO}BDAT many\r\nNOOP\r\n"),
+    )
+    .await;
+    assert!(t.ends_with("501 5.5.4 Syntax: BDAT count [LAST]\n421 4.7.0 mx.example.test Too many errors, closing"), "{t}");
+}
+
+#[tokio::test]
+async fn smtputf8() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}MAIL FROM:<jörg@bücher.test>\r\nMAIL FROM:<jörg@bücher.test> SMTPUTF8\r\n\
+         RCPT TO:<jörg@example.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nx\r\n.\r\n\
+         MAIL FROM:<a@b.test>\r\nRCPT TO:<jörg@example.test>\r\n"
+    );
+    let t = run(&store, &Opts::default(), &input).await;
+    let r = replies(&t);
+    assert_eq!(
+        r[ehlo_lines(&t)..],
+        [
+            "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter",
+            "250 2.1.0 Sender ok",
+            "550 5.1.1 No such user here",
+            "250 2.1.5 Recipient ok",
+            "354 End data with <CR><LF>.<CR><LF>",
+            "250 2.0.0 Ok: queued as ID",
+            "250 2.1.0 Sender ok",
+            "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter",
+        ]
+    );
+    let raw = String::from_utf8(store.delivered()[0].1.clone()).unwrap();
+    assert!(raw.starts_with("Return-Path: <jörg@bücher.test>\r\n"));
+    assert!(raw.contains(" with UTF8SMTP id "));
+}
+
+#[tokio::test]
+async fn starttls_discards_pipelined_plaintext_and_resets() {
+    let store = MemStore::new();
+    let input =
+        format!("{EHLO}STARTTLS\r\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<alice@example.test>\r\n");
+    for size in SIZES {
+        let t = transcript(&store, &Opts::default(), input.as_bytes(), size).await;
+        let r = replies(&t);
+        let n = ehlo_lines(&t);
+        assert_eq!(r[n], "220 2.0.0 Ready to start TLS");
+        // Nothing pipelined behind STARTTLS was executed; what was buffered was dropped.
+        assert!(r[n + 1].starts_with("<TLS, discarded "), "{t}");
+        assert_eq!(r.len(), n + 2, "{t}");
+    }
+
+    // After the handshake: EHLO again, no STARTTLS offered, a second STARTTLS is 503.
+    let tls = Opts {
+        tls: true,
+        can_starttls: false,
+        ..Opts::default()
+    };
+    let t = run(&store, &tls, &format!("MAIL FROM:<>\r\n{EHLO}STARTTLS\r\n")).await;
+    assert!(!t.contains("STARTTLS\n"));
+    let r = replies(&t);
+    assert_eq!(r[0], "503 5.5.1 Send HELO/EHLO first");
+    assert_eq!(r.last(), Some(&"503 5.5.1 TLS already active"));
+}
+
+#[tokio::test]
+async fn starttls_in_a_transaction_and_without_certificate() {
+    let store = MemStore::new();
+    let t = run(
+        &store,
+        &Opts::default(),
+        &format!("{EHLO}MAIL FROM:<>\r\nSTARTTLS\r\n"),
+    )
+    .await;
+    assert_eq!(
+        t.lines().last(),
+        Some("503 5.5.1 Mail transaction in progress")
+    );
+    let no_cert = Opts {
+        can_starttls: false,
+        ..Opts::default()
+    };
+    let t = run(&store, &no_cert, &format!("{EHLO}STARTTLS\r\n")).await;
+    assert_eq!(t.lines().last(), Some("502 5.5.1 STARTTLS not implemented"));
+}
+
+#[tokio::test]
+async fn other_verbs() {
+    let store = MemStore::new();
+    let input = "VRFY alice\r\nEXPN team\r\nHELP\r\nNOOP\r\nSEND FROM:<a@b.test>\r\nSOML\r\nSAML\r\nTURN\r\nFOO\r\nRSET\r\nQUIT\r\nNOOP\r\n";
+    let t = run(&store, &Opts::default(), input).await;
+    assert_eq!(
+        replies(&t),
+        [
+            "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery",
+            "502 5.5.1 EXPN not implemented",
+            "214-2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS",
+            "214 2.0.0 See RFC 5321; mail for this host only, no relaying",
+            "250 2.0.0 Ok",
+            "502 5.5.1 SEND not implemented",
+            "502 5.5.1 SOML not implemented",
+            "502 5.5.1 SAML not implemented",
+            "502 5.5.1 TURN not implemented",
+            "500 5.5.2 Command unrecognized",
+            "250 2.0.0 Ok",
+            "221 2.0.0 Bye",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn too_many_errors_closes() {
+    let store = MemStore::new();
+    let mut opts = Opts::default();
+    opts.config.max_errors = 3;
+    let t = run(&store, &opts, "FOO\r\nBAR\r\nNOOP\r\nBAZ\r\nNOOP\r\n").await;
+    assert_eq!(
+        replies(&t),
+        [
+            "500 5.5.2 Command unrecognized",
+            "500 5.5.2 Command unrecognized",
+            "250 2.0.0 Ok",
+            "500 5.5.2 Command unrecognized",
+            "421 4.7.0 mx.example.test Too many errors, closing",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn junk_commands_count_as_errors_past_the_limit() {
+    let store = MemStore::new();
+    let mut opts = Opts::default();
+    opts.config.max_errors = 2;
+    opts.config.max_junk_commands = 2;
+    let t = run(&store, &opts, "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nFOO\r\n").await;
+    assert!(
+        t.ends_with(
+            "500 5.5.2 Command unrecognized\n421 4.7.0 mx.example.test Too many errors, closing"
+        ),
+        "{t}"
+    );
+}
+
+#[tokio::test]
+async fn long_command_lines() {
+    let store = MemStore::new();
+    let mut opts = Opts::default();
+    opts.config.max_line_len = 512;
+    let long = format!("NOOP {}\r\nNOOP\r\n", "x".repeat(600));
+    let t = run(&store, &opts, &long).await;
+    assert_eq!(replies(&t), ["500 5.5.2 Line too long", "250 2.0.0 Ok"]);
+}
+
+#[tokio::test]
+async fn long_data_lines() {
+    let store = MemStore::new();
+    let mut opts = Opts::default();
+    opts.config.max_data_line_len = 50;
+    let input = format!(
+        "{EHLO}MAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n{}\r\n.\r\nNOOP\r\n",
+        "z".repeat(51)
+    );
+    let t = run(&store, &opts, &input).await;
+    assert!(
+        t.ends_with("550 5.6.0 Message line longer than 50 octets\n250 2.0.0 Ok"),
+        "{t}"
+    );
+}
+
+#[tokio::test]
+async fn nul_around_the_dot_does_not_end_data() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}MAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\na\r\n\0.\r\n.\0\r\nQUIT\r\n.\r\n"
+    );
+    let t = run(&store, &Opts::default(), &input).await;
+    assert!(t.ends_with("250 2.0.0 Ok: queued as ID"), "{t}");
+    let raw = store.delivered()[0].1.clone();
+    assert!(raw.ends_with(b"\r\na\r\n\0.\r\n\0\r\nQUIT\r\n"));
+}

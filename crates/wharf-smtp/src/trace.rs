@@ -1,0 +1,160 @@
+//! Trace headers added at final delivery: `Return-Path:` (RFC 5321 §4.4, the envelope
+//! sender) and `Received:` (RFC 5321 §4.4 syntax, RFC 3848 / RFC 6531 §3.7.3 protocol
+//! names), and the queue id that names a message in replies and logs.
+
+use crate::session::{Helo, Transaction};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// What the trace headers are made from.
+pub struct TraceInfo<'a> {
+    pub id: &'a str,
+    pub hostname: &'a str,
+    pub helo: &'a Helo,
+    pub peer: IpAddr,
+    pub tls: bool,
+    pub tx: &'a Transaction,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// A queue id: unique per process run and sortable by time within it (seconds in
+/// hex, then a counter, then random octets so that restarts do not collide).
+pub fn queue_id() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let secs = chrono::Utc::now().timestamp();
+    let r: u16 = rand::random();
+    format!("{secs:X}{n:06X}{r:04X}")
+}
+
+/// RFC 5321 §4.1.3: `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
+pub fn address_literal(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => format!("[{v4}]"),
+        IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
+    }
+}
+
+/// RFC 3848 and RFC 6531 §3.7.3 "with" values.
+pub fn protocol(helo: &Helo, tls: bool, smtputf8: bool) -> &'static str {
+    match (helo.esmtp, smtputf8, tls) {
+        (false, _, _) => "SMTP",
+        (true, false, false) => "ESMTP",
+        (true, false, true) => "ESMTPS",
+        (true, true, false) => "UTF8SMTP",
+        (true, true, true) => "UTF8SMTPS",
+    }
+}
+
+/// `Return-Path:` then `Received:`, each ending in CRLF, folded as Postfix does.
+pub fn headers(t: &TraceInfo<'_>) -> Vec<u8> {
+    let helo: String = t.helo.name.chars().filter(|c| !c.is_control()).collect();
+    let mut out = format!("Return-Path: <{}>\r\n", t.tx.from);
+    out.push_str(&format!(
+        "Received: from {helo} ({})\r\n\tby {} (Wharf) with {} id {}",
+        address_literal(t.peer),
+        t.hostname,
+        protocol(t.helo, t.tls, t.tx.params.smtputf8),
+        t.id,
+    ));
+    // RFC 5321 §7.2: "for" names the recipient only when there is exactly one, so a
+    // copy does not reveal the other (perhaps Bcc) recipients.
+    if let [only] = t.tx.recipients.as_slice() {
+        out.push_str(&format!("\r\n\tfor <{}>", only.address));
+    }
+    out.push_str(&format!("; {}\r\n", t.now.to_rfc2822()));
+    out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{MailParams, ReversePath};
+    use crate::session::Recipient;
+    use wharf_store::Address;
+
+    fn tx(from: ReversePath, rcpts: &[&str], smtputf8: bool) -> Transaction {
+        Transaction {
+            from,
+            params: MailParams {
+                smtputf8,
+                ..Default::default()
+            },
+            recipients: rcpts
+                .iter()
+                .map(|r| Recipient {
+                    address: Address::parse(r).unwrap(),
+                    params: Default::default(),
+                })
+                .collect(),
+            accounts: vec![],
+        }
+    }
+
+    #[test]
+    fn return_path_and_received() {
+        let helo = Helo {
+            name: "client.example".into(),
+            esmtp: true,
+        };
+        let from = crate::proto::path::parse_mailbox("a@b.example").unwrap();
+        let tx = tx(ReversePath::Mailbox(from), &["u@mx.example"], false);
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let h = headers(&TraceInfo {
+            id: "ABC",
+            hostname: "mx.example",
+            helo: &helo,
+            peer: "192.0.2.7".parse().unwrap(),
+            tls: true,
+            tx: &tx,
+            now,
+        });
+        assert_eq!(
+            String::from_utf8(h).unwrap(),
+            "Return-Path: <a@b.example>\r\n\
+             Received: from client.example ([192.0.2.7])\r\n\
+             \tby mx.example (Wharf) with ESMTPS id ABC\r\n\
+             \tfor <u@mx.example>; Tue, 14 Nov 2023 22:13:20 +0000\r\n"
+        );
+    }
+
+    #[test]
+    fn null_sender_and_several_recipients() {
+        let helo = Helo {
+            name: "c".into(),
+            esmtp: false,
+        };
+        let tx = tx(ReversePath::Null, &["u@mx.example", "v@mx.example"], false);
+        let h = String::from_utf8(headers(&TraceInfo {
+            id: "X",
+            hostname: "mx",
+            helo: &helo,
+            peer: "::1".parse().unwrap(),
+            tls: false,
+            tx: &tx,
+            now: chrono::Utc::now(),
+        }))
+        .unwrap();
+        assert!(h.starts_with("Return-Path: <>\r\nReceived: from c ([IPv6:::1])\r\n\tby mx (Wharf) with SMTP id X; "), "{h}");
+        assert!(!h.contains("for <"));
+    }
+
+    #[test]
+    fn protocol_names() {
+        let e = Helo {
+            name: "x".into(),
+            esmtp: true,
+        };
+        assert_eq!(protocol(&e, false, false), "ESMTP");
+        assert_eq!(protocol(&e, true, true), "UTF8SMTPS");
+        assert_eq!(
+            address_literal("::ffff:10.0.0.1".parse().unwrap()),
+            "[10.0.0.1]"
+        );
+    }
+
+    #[test]
+    fn queue_ids_differ() {
+        assert_ne!(queue_id(), queue_id());
+    }
+}
