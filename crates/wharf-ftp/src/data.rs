@@ -1,0 +1,410 @@
+//! Data connections (RFC 959 §3.2-3.3, RFC 2428, RFC 4217 §9): set up by PASV/EPSV
+//! (we listen) or PORT/EPRT (we connect), opened per transfer and closed after it,
+//! wrapped in TLS under PROT P; and the streaming copy loops that run over them.
+//!
+//! Implementation notes:
+//! - RFC 2577 (FTP bounce): PORT/EPRT may only name the control connection's client
+//!   address and a port >= 1024 (checked in `op/port.rs`); a passive listener accepts
+//!   only a connection from the control connection's client address and ignores others
+//!   (no data theft by a third party).
+//! - Copies are streaming with a fixed buffer ([`CHUNK`]): memory per transfer is
+//!   bounded whatever the file size. Every read and write on the data connection waits
+//!   at most the configured data timeout.
+//! - A transfer future owns everything it touches, so ABOR cancels it by dropping it:
+//!   an upload dropped unfinished removes its temporary file (see `wharf_store::files`).
+
+use crate::reply::{Reply, code};
+use crate::session::Session;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use wharf_net::Stream;
+use wharf_store::files::{FileError, Upload};
+
+/// Size of one copy step.
+pub const CHUNK: usize = 256 * 1024;
+
+/// How the next data connection will be made.
+pub(crate) enum DataSetup {
+    None,
+    /// PASV/EPSV: we listen here.
+    Passive(TcpListener),
+    /// PORT/EPRT: we connect there.
+    Active(SocketAddr),
+}
+
+/// The address as plain IPv4 when it is an IPv4-mapped IPv6 one, so comparisons and
+/// PASV replies see the same address the client does.
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ip,
+        },
+        v4 => v4,
+    }
+}
+
+/// Binds a passive listener on `ip`, on a port from `range` when one is configured
+/// (tried from a random start so concurrent sessions spread out).
+pub(crate) async fn bind_passive(ip: IpAddr, range: Option<(u16, u16)>) -> io::Result<TcpListener> {
+    let Some((first, last)) = range else {
+        return TcpListener::bind(SocketAddr::new(ip, 0)).await;
+    };
+    let count = u32::from(last - first) + 1;
+    let start = rand::random::<u32>() % count;
+    for i in 0..count {
+        let port = first + ((start + i) % count) as u16;
+        let socket = if ip.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if socket.bind(SocketAddr::new(ip, port)).is_err() {
+            continue;
+        }
+        if let Ok(listener) = socket.listen(1) {
+            return Ok(listener);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "no free passive port",
+    ))
+}
+
+/// Limits every transfer of a session applies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Bytes per second; 0 = unlimited.
+    pub rate: u64,
+    /// Longest wait for one read or write.
+    pub timeout: Duration,
+}
+
+/// How a transfer ended.
+#[derive(Debug)]
+pub(crate) enum TransferEnd {
+    /// Every byte moved (and, for uploads, committed): the count.
+    Done(u64),
+    /// The data connection failed or stalled.
+    DataError(io::Error),
+    /// The file area failed.
+    FileError(FileError),
+}
+
+async fn timed<T>(
+    limit: Duration,
+    f: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "data connection timed out",
+        )),
+    }
+}
+
+/// Sleeps as long as needed to keep `bytes` since `start` at or under `rate`.
+async fn pace(rate: u64, start: Instant, bytes: u64) {
+    if rate == 0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(bytes as f64 / rate as f64);
+    let elapsed = start.elapsed();
+    if due > elapsed {
+        tokio::time::sleep(due - elapsed).await;
+    }
+}
+
+/// Sends `reader` to the client, converting LF to CRLF under TYPE A, then closes the
+/// data connection (with a TLS close_notify under PROT P).
+pub(crate) async fn send(
+    mut reader: Box<dyn AsyncRead + Send + Unpin>,
+    mut data: Stream,
+    ascii: bool,
+    limits: Limits,
+    progress: Arc<AtomicU64>,
+) -> TransferEnd {
+    let mut buf = vec![0u8; CHUNK];
+    let mut converted = Vec::new();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => return TransferEnd::FileError(e.into()),
+        };
+        let out = if ascii {
+            converted.clear();
+            crate::ascii::to_network(&buf[..n], &mut converted);
+            &converted[..]
+        } else {
+            &buf[..n]
+        };
+        if let Err(e) = timed(limits.timeout, data.write_all(out)).await {
+            return TransferEnd::DataError(e);
+        }
+        sent += out.len() as u64;
+        progress.store(sent, Ordering::Relaxed);
+        pace(limits.rate, start, sent).await;
+    }
+    if let Err(e) = timed(limits.timeout, data.flush()).await {
+        return TransferEnd::DataError(e);
+    }
+    if let Err(e) = timed(limits.timeout, data.shutdown()).await {
+        return TransferEnd::DataError(e);
+    }
+    TransferEnd::Done(sent)
+}
+
+/// Receives the client's bytes into `upload` until the client closes the data
+/// connection, converting CRLF to LF under TYPE A; commits (fsync + rename) at the end.
+pub(crate) async fn receive(
+    mut data: Stream,
+    mut upload: Box<dyn Upload>,
+    ascii: bool,
+    limits: Limits,
+    progress: Arc<AtomicU64>,
+) -> TransferEnd {
+    let mut buf = vec![0u8; CHUNK];
+    let mut converted = Vec::new();
+    let mut conv = crate::ascii::FromNetwork::default();
+    let start = Instant::now();
+    let mut received = 0u64;
+    loop {
+        let n = match timed(limits.timeout, data.read(&mut buf)).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                upload.abort().await;
+                return TransferEnd::DataError(e);
+            }
+        };
+        received += n as u64;
+        progress.store(received, Ordering::Relaxed);
+        let chunk = if ascii {
+            converted.clear();
+            conv.convert(&buf[..n], &mut converted);
+            &converted[..]
+        } else {
+            &buf[..n]
+        };
+        if let Err(e) = upload.write(chunk).await {
+            upload.abort().await;
+            return TransferEnd::FileError(e);
+        }
+        pace(limits.rate, start, received).await;
+    }
+    if ascii {
+        converted.clear();
+        conv.finish(&mut converted);
+        if !converted.is_empty()
+            && let Err(e) = upload.write(&converted).await
+        {
+            upload.abort().await;
+            return TransferEnd::FileError(e);
+        }
+    }
+    match upload.commit().await {
+        Ok(_) => TransferEnd::Done(received),
+        Err(e) => TransferEnd::FileError(e),
+    }
+}
+
+impl Session<'_> {
+    /// Opens the data connection the client set up, sends the 150 `opening` reply, and
+    /// under PROT P runs the TLS handshake (after the 150, which is when clients start
+    /// it). On failure the error reply has been sent and `None` is returned.
+    pub(crate) async fn open_data(&mut self, opening: String) -> io::Result<Option<Stream>> {
+        // RFC 4217 §9: 521 when policy demands protected data and PROT P was not given.
+        if self.server.config.require_tls && !self.prot_private {
+            self.reply(Reply::new(
+                code::PROT_REFUSED,
+                "Data connections must be encrypted (PBSZ 0, PROT P).",
+            ))
+            .await?;
+            return Ok(None);
+        }
+        let setup = std::mem::replace(&mut self.data, DataSetup::None);
+        let timeout = Duration::from_secs(self.server.config.data_timeout.max(1));
+        let peer_ip = canonical(self.conn.peer().ip());
+        let tcp = match setup {
+            DataSetup::None => {
+                self.reply(Reply::new(
+                    code::CANT_OPEN_DATA,
+                    "Use PORT, EPRT, PASV or EPSV first.",
+                ))
+                .await?;
+                return Ok(None);
+            }
+            DataSetup::Passive(listener) => {
+                let accept = async {
+                    loop {
+                        let (tcp, from) = listener.accept().await?;
+                        // RFC 2577 §3 / RFC 4217 §10: only the control connection's
+                        // client may use this port.
+                        if canonical(from.ip()) == peer_ip {
+                            return Ok::<TcpStream, io::Error>(tcp);
+                        }
+                        tracing::warn!(conn = self.conn.id, %from, "refused a data connection from a foreign address");
+                    }
+                };
+                timed(timeout, accept).await
+            }
+            DataSetup::Active(addr) => {
+                let local = SocketAddr::new(self.conn.local().ip(), 0);
+                let connect = async {
+                    let socket = if addr.is_ipv4() && local.is_ipv4() {
+                        TcpSocket::new_v4()?
+                    } else {
+                        TcpSocket::new_v6()?
+                    };
+                    if local.is_ipv4() == addr.is_ipv4() {
+                        socket.bind(local)?;
+                    }
+                    socket.connect(addr).await
+                };
+                timed(timeout, connect).await
+            }
+        };
+        let tcp = match tcp {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::info!(conn = self.conn.id, "data connection failed: {e}");
+                self.reply(Reply::new(
+                    code::CANT_OPEN_DATA,
+                    "Can't open data connection.",
+                ))
+                .await?;
+                return Ok(None);
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        self.reply(Reply::new(code::OPENING_DATA, opening)).await?;
+        if !self.prot_private {
+            return Ok(Some(Stream::Plain(tcp)));
+        }
+        let Some(acceptor) = self.tls.clone() else {
+            self.reply(Reply::new(code::CANT_OPEN_DATA, "TLS is not available."))
+                .await?;
+            return Ok(None);
+        };
+        match timed(timeout, acceptor.accept(tcp)).await {
+            Ok(tls) => Ok(Some(Stream::Tls(Box::new(tls)))),
+            Err(e) => {
+                tracing::info!(conn = self.conn.id, "data TLS handshake failed: {e}");
+                self.reply(Reply::new(
+                    code::CANT_OPEN_DATA,
+                    "TLS handshake on the data connection failed.",
+                ))
+                .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            rate: self.server.config.max_rate,
+            timeout: Duration::from_secs(self.server.config.data_timeout.max(1)),
+        }
+    }
+
+    /// Runs a transfer while answering ABOR and STAT on the control connection. Returns
+    /// `None` if ABOR cancelled it (426 and 226 already sent).
+    pub(crate) async fn supervise(
+        &mut self,
+        transfer: impl std::future::Future<Output = TransferEnd>,
+        progress: &AtomicU64,
+    ) -> io::Result<Option<TransferEnd>> {
+        let mut transfer = Box::pin(transfer);
+        loop {
+            if self.has_queued() {
+                return Ok(Some(transfer.await));
+            }
+            let frame = tokio::select! {
+                end = &mut transfer => return Ok(Some(end)),
+                frame = self.next_frame() => frame,
+            };
+            match frame {
+                // A long transfer outlasts the control idle timeout: not an error.
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+                Err(e) => return Err(e),
+                Ok(None) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "control connection closed",
+                    ));
+                }
+                Ok(Some(crate::command::Frame::TooLong)) => {
+                    self.reply(Reply::new(code::UNKNOWN_COMMAND, "Command line too long."))
+                        .await?;
+                }
+                Ok(Some(crate::command::Frame::Line(line))) => match crate::command::parse(&line) {
+                    Ok(crate::command::Command::Abor) => {
+                        drop(transfer);
+                        // RFC 959 §4.1.3 ABOR: 426 for the aborted command, then 226.
+                        self.reply(Reply::new(
+                            code::TRANSFER_ABORTED,
+                            "Connection closed; transfer aborted.",
+                        ))
+                        .await?;
+                        self.reply(Reply::new(code::TRANSFER_COMPLETE, "ABOR successful."))
+                            .await?;
+                        return Ok(None);
+                    }
+                    Ok(crate::command::Command::Stat(None)) => {
+                        let n = progress.load(Ordering::Relaxed);
+                        self.reply(Reply::new(
+                            code::FILE_STATUS,
+                            format!("Status: transfer in progress, {n} bytes so far."),
+                        ))
+                        .await?;
+                    }
+                    _ => self.queue(line),
+                },
+            }
+        }
+    }
+
+    /// The final reply of a transfer.
+    pub(crate) async fn finish_transfer(
+        &mut self,
+        end: Option<TransferEnd>,
+        done_text: &str,
+    ) -> io::Result<()> {
+        let reply = match end {
+            None => return Ok(()),
+            Some(TransferEnd::Done(bytes)) => {
+                tracing::debug!(conn = self.conn.id, bytes, "transfer complete");
+                Reply::new(code::TRANSFER_COMPLETE, done_text)
+            }
+            Some(TransferEnd::DataError(e)) => {
+                tracing::info!(conn = self.conn.id, "data connection error: {e}");
+                Reply::new(
+                    code::TRANSFER_ABORTED,
+                    "Connection closed; transfer aborted.",
+                )
+            }
+            Some(TransferEnd::FileError(FileError::QuotaExceeded)) => Reply::new(
+                code::EXCEEDED_STORAGE,
+                "Exceeded storage allocation (quota); transfer aborted.",
+            ),
+            Some(TransferEnd::FileError(e)) => {
+                tracing::warn!(conn = self.conn.id, "file error during transfer: {e}");
+                Reply::new(
+                    code::LOCAL_ERROR,
+                    "Local error in processing; transfer aborted.",
+                )
+            }
+        };
+        self.reply(reply).await
+    }
+}

@@ -1,0 +1,242 @@
+//! Wharf's FTP and FTPS service: RFC 959 with the extensions clients expect (RFC 2389
+//! FEAT/OPTS, RFC 2428 EPSV/EPRT, RFC 3659 SIZE/MDTM/REST/MLST/MLSD, RFC 2640 UTF-8,
+//! RFC 4217 explicit FTPS), serving each account's home tree from
+//! [`wharf_store::files::FileArea`].
+//!
+//! Layout: [`command`] (framing and grammar, sans I/O), [`reply`] (codes and wire form),
+//! `session` (state, the one state check, the control loop), `op/` (one handler per
+//! verb), `data` (data connections and streaming copies), [`listing`] and [`ascii`]
+//! (pure formatters and TYPE A conversion).
+//!
+//! Implementation notes:
+//! - Passwords travel only over TLS or from loopback unless `allow_plaintext_auth`
+//!   (ARCHITECTURE "Security defaults"); `require_tls` also demands PROT P for data.
+//! - The control socket is put in SO_OOBINLINE mode so an ABOR sent as TCP urgent data
+//!   (RFC 959 §4.1.3, as ftplib and others do) arrives in the stream and is parsed like
+//!   any command; the Telnet IP/DM prefix is stripped by the framer.
+//! - Every reader is bounded: command lines at [`command::MAX_LINE`], copies in
+//!   fixed-size chunks, listings at `op::list::MAX_ENTRIES`, commands before login.
+#![forbid(unsafe_code)]
+
+pub mod ascii;
+pub mod command;
+mod data;
+mod error;
+pub mod listing;
+mod op;
+pub mod reply;
+mod session;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use wharf_net::{AuthThrottle, Conn, Service, ShutdownSignal, Stream};
+use wharf_store::DynStore;
+use wharf_store::files::{FileArea, LocalFileArea};
+
+/// A port range `first-last` for passive data connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl TryFrom<String> for PortRange {
+    type Error = String;
+    fn try_from(s: String) -> Result<PortRange, String> {
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("passive_ports {s:?}: expected \"first-last\""))?;
+        let first: u16 = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("passive_ports {s:?}: bad first port"))?;
+        let last: u16 = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("passive_ports {s:?}: bad last port"))?;
+        if first == 0 || first > last {
+            return Err(format!("passive_ports {s:?}: need 1 <= first <= last"));
+        }
+        Ok(PortRange { first, last })
+    }
+}
+
+/// `[ftp]` section of wharf.toml.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Refuse USER until the control connection is TLS (AUTH TLS or an implicit-TLS
+    /// listener), and refuse transfers without `PROT P`. Default `false`.
+    pub require_tls: bool,
+    /// Accept passwords over a plaintext control connection from non-loopback clients.
+    /// Default `false` (plaintext login only from loopback).
+    pub allow_plaintext_auth: bool,
+    /// Directory served read-only to `USER anonymous` / `USER ftp` (any password).
+    /// Absent (the default): anonymous login is off.
+    pub anonymous_root: Option<PathBuf>,
+    /// Ports for passive data connections, as `"first-last"` (e.g. `"50000-50100"`).
+    /// Absent (the default): any free port.
+    pub passive_ports: Option<PortRange>,
+    /// IPv4 address advertised in PASV replies, for servers behind NAT. Absent (the
+    /// default): the control connection's local address.
+    pub passive_address: Option<Ipv4Addr>,
+    /// Per-session transfer rate limit in bytes per second; 0 (the default) = unlimited.
+    pub max_rate: u64,
+    /// Per-account storage quota for files in bytes; 0 (the default) = unlimited. An
+    /// upload that would pass it ends with 552 and its partial file is removed.
+    pub quota_bytes: u64,
+    /// Seconds a control connection may stay idle (between commands). Default 300.
+    pub idle_timeout: u64,
+    /// Seconds to wait for a data connection to open, and for each read or write on it.
+    /// Default 60.
+    pub data_timeout: u64,
+    /// Allow active mode (PORT/EPRT). Default `true`.
+    pub allow_active: bool,
+    /// Failed logins per client address within 5 minutes before logins from that
+    /// address are refused. Default 10.
+    pub max_login_failures: u32,
+    /// Text of the 220 greeting. Default: `<hostname> Wharf FTP server ready.`
+    pub banner: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            require_tls: false,
+            allow_plaintext_auth: false,
+            anonymous_root: None,
+            passive_ports: None,
+            passive_address: None,
+            max_rate: 0,
+            quota_bytes: 0,
+            idle_timeout: 300,
+            data_timeout: 60,
+            allow_active: true,
+            max_login_failures: 10,
+            banner: None,
+        }
+    }
+}
+
+/// The FTP service: hand it to `wharf_net::serve`.
+pub struct Server {
+    store: DynStore,
+    files: Arc<dyn FileArea>,
+    /// The anonymous read-only area, when configured and present.
+    anonymous: Option<Arc<dyn FileArea>>,
+    hostname: String,
+    config: Config,
+    throttle: Arc<AuthThrottle>,
+    passive_ports: Option<(u16, u16)>,
+}
+
+impl Server {
+    /// `files` holds the accounts' homes (the binary roots it at `<data_dir>/files`).
+    pub fn new(
+        store: DynStore,
+        files: Arc<dyn FileArea>,
+        hostname: String,
+        config: Config,
+    ) -> Arc<Server> {
+        let anonymous =
+            config.anonymous_root.as_ref().and_then(|root| {
+                match LocalFileArea::shared(root, true) {
+                    Ok(area) => Some(area as Arc<dyn FileArea>),
+                    Err(e) => {
+                        tracing::warn!(
+                            "ftp anonymous_root {}: {e}; anonymous login is off",
+                            root.display()
+                        );
+                        None
+                    }
+                }
+            });
+        let throttle = AuthThrottle::new(
+            config.max_login_failures.max(1),
+            Duration::from_secs(300),
+            Duration::from_millis(500),
+        );
+        Arc::new(Server {
+            store,
+            files,
+            anonymous,
+            hostname,
+            passive_ports: config.passive_ports.map(|r| (r.first, r.last)),
+            config,
+            throttle,
+        })
+    }
+}
+
+/// Puts the control socket in SO_OOBINLINE mode (see the module notes). Rebuilds the
+/// `Conn` because `Conn` does not lend out its socket; nothing has been read yet.
+fn oob_inline(conn: Conn) -> Option<Conn> {
+    let (peer, local, id) = (conn.peer(), conn.local(), conn.id);
+    let (read_timeout, write_timeout) = (conn.read_timeout, conn.write_timeout);
+    let acceptor = conn.tls_acceptor().cloned();
+    let (stream, rest) = conn.into_parts();
+    let stream = stream?;
+    let tcp = match &stream {
+        Stream::Plain(tcp) => tcp,
+        Stream::Tls(tls) => tls.get_ref().0,
+    };
+    if let Err(e) = socket2::SockRef::from(tcp).set_out_of_band_inline(true) {
+        tracing::debug!(conn = id, "SO_OOBINLINE: {e}");
+    }
+    debug_assert!(rest.is_empty());
+    let mut conn = Conn::new(stream, peer, local, acceptor, id);
+    conn.read_timeout = read_timeout;
+    conn.write_timeout = write_timeout;
+    Some(conn)
+}
+
+#[async_trait::async_trait]
+impl Service for Server {
+    fn name(&self) -> &'static str {
+        "ftp"
+    }
+
+    fn busy_reply(&self) -> &'static [u8] {
+        b"421 Too many connections from your address.\r\n"
+    }
+
+    async fn handle(&self, conn: Conn, shutdown: ShutdownSignal) {
+        let Some(mut conn) = oob_inline(conn) else {
+            return;
+        };
+        conn.read_timeout = Duration::from_secs(self.config.idle_timeout.max(1));
+        conn.write_timeout = Duration::from_secs(self.config.data_timeout.max(30));
+        session::Session::new(self, conn).run(shutdown).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_parses_and_rejects_unknown_keys() {
+        #[derive(serde::Deserialize)]
+        struct W {
+            ftp: Config,
+        }
+        let w: W = toml::from_str(
+            "[ftp]\nrequire_tls = true\npassive_ports = \"50000-50010\"\npassive_address = \"203.0.113.5\"\nquota_bytes = 1000\n",
+        )
+        .unwrap();
+        assert!(w.ftp.require_tls);
+        assert_eq!(
+            w.ftp.passive_ports,
+            Some(PortRange {
+                first: 50000,
+                last: 50010
+            })
+        );
+        assert_eq!(w.ftp.idle_timeout, 300);
+        assert!(toml::from_str::<W>("[ftp]\nbogus = 1\n").is_err());
+        assert!(toml::from_str::<W>("[ftp]\npassive_ports = \"9-1\"\n").is_err());
+    }
+}
