@@ -288,12 +288,7 @@ mod tests {
 
     /// Feeds `input` at a chunk size; returns (result, bytes left after the end), or
     /// None if the message never ended.
-    fn receive(
-        input: &[u8],
-        chunk: usize,
-        max_size: u64,
-        max_line: usize,
-    ) -> Option<Outcome> {
+    fn receive(input: &[u8], chunk: usize, max_size: u64, max_line: usize) -> Option<Outcome> {
         let mut rx = DataReceiver::new(max_size, max_line);
         let (mut fed, mut consumed) = (0, 0);
         while fed < input.len() {
