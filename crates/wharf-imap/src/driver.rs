@@ -1,0 +1,229 @@
+//! The tokio driver: moves bytes between the connection and the [`Session`], and runs
+//! the parts of the protocol that wait on the network (continuation requests for
+//! literals, SASL exchanges, IDLE, STARTTLS), idle timeouts and shutdown.
+
+use crate::proto::{Frame, Framer, Reject, Tag, parse_command};
+use crate::session::{ConnInfo, Context, Outcome, Output, Session};
+use std::sync::Arc;
+use wharf_net::{Conn, Line, ShutdownSignal};
+
+/// Writes straight to the connection (for output flushed in the middle of a command).
+struct ConnOutput<'a>(&'a mut Conn);
+
+#[async_trait::async_trait]
+impl Output for ConnOutput<'_> {
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(data).await
+    }
+}
+
+/// Longest SASL response line or IDLE `DONE` line.
+const MAX_AUX_LINE: usize = 8 * 1024;
+
+/// Runs one connection until logout, error, timeout or shutdown.
+pub async fn run(ctx: Arc<Context>, mut conn: Conn, mut shutdown: ShutdownSignal) {
+    conn.read_timeout = ctx.config.idle_timeout();
+    let info = ConnInfo {
+        tls: conn.is_tls(),
+        loopback: conn.is_loopback(),
+        can_starttls: conn.can_starttls(),
+        peer: conn.peer().ip(),
+    };
+    let mut framer = Framer::new(ctx.config.limits());
+    let mut session = Session::new(ctx, info);
+    let greeting = session.greeting();
+    if conn.send(&greeting).await.is_err() {
+        return;
+    }
+    loop {
+        match framer.poll(conn.buffer()) {
+            Frame::Incomplete => {
+                let read = tokio::select! {
+                    _ = shutdown.triggered() => {
+                        let _ = conn.send(b"* BYE [UNAVAILABLE] Server shutting down\r\n").await;
+                        break;
+                    }
+                    r = conn.fill() => r,
+                };
+                match read {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        let _ = conn.send(b"* BYE Autologout; idle for too long\r\n").await;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            Frame::Continue => {
+                if conn.send(b"+ Ready for literal data\r\n").await.is_err() {
+                    break;
+                }
+            }
+            Frame::Discard(n) => conn.consume(n),
+            Frame::Reject {
+                consume,
+                tag,
+                reason,
+            } => {
+                conn.consume(consume);
+                let (reply, fatal) = reject_reply(tag.as_ref(), &reason);
+                tracing::info!(conn = conn.id, ?reason, "command refused while framing");
+                if conn.send(reply.as_bytes()).await.is_err() || fatal {
+                    break;
+                }
+            }
+            Frame::Command(n) => {
+                let bytes = conn.buffer()[..n].to_vec();
+                conn.consume(n);
+                let outcome = match parse_command(&bytes) {
+                    Err(e) => {
+                        session.parse_error(e);
+                        Outcome::Continue
+                    }
+                    Ok(cmd) => {
+                        tracing::debug!(conn = conn.id, verb = cmd.body.name(), "command");
+                        let mut io = ConnOutput(&mut conn);
+                        session.handle(cmd, &mut io).await
+                    }
+                };
+                if !after_command(&mut session, &mut conn, &mut shutdown, outcome, &mut framer)
+                    .await
+                {
+                    break;
+                }
+            }
+        }
+    }
+    conn.shutdown().await;
+}
+
+/// Sends the output and follows the outcome; false ends the connection.
+async fn after_command(
+    session: &mut Session,
+    conn: &mut Conn,
+    shutdown: &mut ShutdownSignal,
+    mut outcome: Outcome,
+    framer: &mut Framer,
+) -> bool {
+    loop {
+        let out = session.take_output();
+        if !out.is_empty() && conn.send(&out).await.is_err() {
+            return false;
+        }
+        match outcome {
+            Outcome::Continue => return !shutdown.is_triggered(),
+            Outcome::Close => return false,
+            Outcome::StartTls => match conn.start_tls().await {
+                Ok(discarded) => {
+                    if discarded > 0 {
+                        tracing::info!(
+                            conn = conn.id,
+                            discarded,
+                            "plaintext pipelined after STARTTLS dropped"
+                        );
+                    }
+                    session.tls_started();
+                    *framer = Framer::new(*framer.limits());
+                    return true;
+                }
+                Err(e) => {
+                    tracing::info!(conn = conn.id, "STARTTLS handshake failed: {e}");
+                    return false;
+                }
+            },
+            Outcome::Sasl(tag, challenge) => {
+                use base64::Engine;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&challenge);
+                if conn.send(format!("+ {b64}\r\n").as_bytes()).await.is_err() {
+                    return false;
+                }
+                let line = match conn.read_line(MAX_AUX_LINE).await {
+                    Ok(Line::Complete { bytes, .. }) => bytes,
+                    Ok(Line::TooLong) => b"*".to_vec(),
+                    _ => return false,
+                };
+                outcome = session.sasl_step(&tag, &line).await;
+            }
+            Outcome::Idle(tag) => {
+                outcome = idle(session, conn, shutdown, &tag).await;
+            }
+        }
+    }
+}
+
+/// RFC 2177: follow changes until DONE. Reading is cancel-safe (`Conn::fill` reads with
+/// `read_buf`), so a change arriving mid-line loses nothing.
+async fn idle(
+    session: &mut Session,
+    conn: &mut Conn,
+    shutdown: &mut ShutdownSignal,
+    tag: &Tag,
+) -> Outcome {
+    if conn.send(b"+ idling\r\n").await.is_err() {
+        return Outcome::Close;
+    }
+    loop {
+        // A line may already be buffered (pipelined DONE).
+        if let Some(lf) = conn.buffer().iter().position(|&b| b == b'\n') {
+            let mut line = conn.buffer()[..lf].to_vec();
+            conn.consume(lf + 1);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            session.idle_done(tag, &line);
+            return Outcome::Continue;
+        }
+        if conn.buffer().len() > MAX_AUX_LINE {
+            session.untagged("BYE Line too long");
+            return Outcome::Close;
+        }
+        tokio::select! {
+            _ = shutdown.triggered() => {
+                session.untagged("BYE [UNAVAILABLE] Server shutting down");
+                return Outcome::Close;
+            }
+            alive = session.wait_change() => {
+                if !alive {
+                    session.untagged("BYE Server shutting down");
+                    return Outcome::Close;
+                }
+                // Let a burst of changes settle into one report.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                if session.idle_update().await == Outcome::Close {
+                    return Outcome::Close;
+                }
+                let out = session.take_output();
+                if !out.is_empty() && conn.send(&out).await.is_err() {
+                    return Outcome::Close;
+                }
+            }
+            r = conn.fill() => match r {
+                Ok(0) | Err(_) => return Outcome::Close,
+                Ok(_) => {}
+            },
+        }
+    }
+}
+
+/// The reply to a command refused while framing, and whether the connection must close.
+fn reject_reply(tag: Option<&Tag>, reason: &Reject) -> (String, bool) {
+    let t = tag.map(Tag::as_str).unwrap_or("*");
+    match reason {
+        Reject::LineTooLong => (format!("{t} BAD [TOOBIG] Command line too long\r\n"), false),
+        // RFC 7889 §4 / RFC 9051 §7.1: TOOBIG before the literal is sent.
+        Reject::LiteralTooBig { append: true, .. } => (
+            format!("{t} NO [TOOBIG] Message exceeds APPENDLIMIT\r\n"),
+            false,
+        ),
+        Reject::LiteralTooBig { append: false, .. } => {
+            (format!("{t} BAD [TOOBIG] Literal too big\r\n"), false)
+        }
+        Reject::CommandTooBig => (format!("{t} BAD [TOOBIG] Command too big\r\n"), false),
+        // RFC 7888 §4: the octets are already coming; the only safe answer is to close.
+        Reject::NonSyncLiteralTooBig => (
+            "* BYE [TOOBIG] Non-synchronizing literal too big\r\n".to_string(),
+            true,
+        ),
+    }
+}

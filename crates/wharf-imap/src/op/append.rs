@@ -1,0 +1,101 @@
+//! APPEND (RFC 9051 §6.3.12) with UIDPLUS APPENDUID (RFC 4315) and APPENDLIMIT
+//! (RFC 7889). Over-limit literals were refused while framing, before being read.
+
+use crate::proto::{Flag, split_flags};
+use crate::session::{Done, ImapError, OpResult, Session};
+use wharf_store::NewMessage;
+
+/// RFC 5322 lines end in CRLF; the store keeps messages so. Bare LFs become CRLF.
+pub fn normalize_crlf(raw: Vec<u8>) -> Vec<u8> {
+    let bare = raw
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || raw[i - 1] != b'\r'));
+    if !bare {
+        return raw;
+    }
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Refuses what would go over the account's quota (RFC 9208 §4.3 OVERQUOTA).
+pub async fn check_quota(s: &Session, bytes: u64, messages: u64) -> Result<(), ImapError> {
+    let account = super::account(s)?;
+    let fresh = s
+        .ctx
+        .store
+        .user_get(&account.address)
+        .await?
+        .unwrap_or(account);
+    if fresh.quota_bytes.is_none() && fresh.quota_messages.is_none() {
+        return Ok(());
+    }
+    let usage = s.ctx.store.usage(fresh.id).await?;
+    let over_bytes = fresh.quota_bytes.is_some_and(|q| usage.bytes + bytes > q);
+    let over_msgs = fresh
+        .quota_messages
+        .is_some_and(|q| usage.messages + messages > q);
+    if over_bytes || over_msgs {
+        return Err(ImapError::no_code("OVERQUOTA", "Quota exceeded"));
+    }
+    Ok(())
+}
+
+pub async fn handle_append(
+    s: &mut Session,
+    raw_name: &str,
+    flags: &[Flag],
+    date: Option<i64>,
+    message: Vec<u8>,
+) -> OpResult {
+    let name = s.mailbox_name(raw_name)?;
+    let account = super::account(s)?;
+    if message.len() as u64 > s.ctx.config.append_limit {
+        return Err(ImapError::no_code("TOOBIG", "Message exceeds APPENDLIMIT"));
+    }
+    if message.is_empty() {
+        return Err(ImapError::no("Empty message"));
+    }
+    let store = s.ctx.store.clone();
+    // RFC 9051 §6.3.12: a missing mailbox is NO [TRYCREATE].
+    let mailbox = store
+        .mailbox_get(account.id, &name)
+        .await?
+        .ok_or_else(|| ImapError::no_code("TRYCREATE", "No such mailbox"))?;
+    let raw = normalize_crlf(message);
+    check_quota(s, raw.len() as u64, 1).await?;
+    let (flags, keywords) = split_flags(flags);
+    let d = store
+        .append(
+            mailbox.id,
+            NewMessage {
+                raw,
+                internal_date: date,
+                flags,
+                keywords,
+            },
+        )
+        .await?;
+    Ok(Done::code(
+        format!("APPENDUID {} {}", d.uidvalidity, d.uid),
+        "APPEND completed",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_lf_becomes_crlf() {
+        assert_eq!(normalize_crlf(b"a\nb\r\nc\n".to_vec()), b"a\r\nb\r\nc\r\n");
+        assert_eq!(normalize_crlf(b"\nx".to_vec()), b"\r\nx");
+        assert_eq!(normalize_crlf(b"a\r\n".to_vec()), b"a\r\n");
+    }
+}

@@ -1,0 +1,29 @@
+//! CLOSE (RFC 9051 §6.4.1: expunge \Deleted silently, unless read-only) and UNSELECT
+//! (RFC 3691: leave without expunging).
+
+use crate::session::{Done, OpResult, Session, State};
+use wharf_store::Flags;
+
+pub async fn handle_close(s: &mut Session, expunge: bool) -> OpResult {
+    let account = super::account(s)?;
+    if let State::Selected { mailbox, .. } = &s.state
+        && expunge
+        && !mailbox.read_only
+    {
+        let uids: Vec<u32> = mailbox
+            .messages
+            .iter()
+            .filter(|m| m.meta.flags.contains(Flags::DELETED))
+            .map(|m| m.meta.uid)
+            .collect();
+        if !uids.is_empty() {
+            s.ctx.store.expunge(mailbox.id, &uids).await?;
+        }
+    }
+    s.state = State::Authenticated { account };
+    Ok(Done::text(if expunge {
+        "CLOSE completed"
+    } else {
+        "UNSELECT completed"
+    }))
+}

@@ -1,0 +1,376 @@
+//! FETCH and UID FETCH (RFC 9051 §6.4.5, §6.4.9), with CONDSTORE's CHANGEDSINCE and
+//! MODSEQ (RFC 7162 §3.1.4), QRESYNC's VANISHED modifier (§3.2.6) and BINARY (RFC 3516).
+//!
+//! Structure (ENVELOPE, BODYSTRUCTURE, section offsets) comes from the summary stored at
+//! delivery; bodies are read only when a body item is asked for. A non-PEEK body item
+//! sets \Seen first (one store call for the whole set) and the new FLAGS are sent with
+//! the data (RFC 9051 §6.4.5). Expunges are never reported during FETCH; messages
+//! expunged by another session but not yet reported are skipped.
+
+use crate::proto::{FetchAtt, Section, SectionText, SequenceSet, date, encode};
+use crate::session::section::{self, BinaryError};
+use crate::session::selected::uid_set_string;
+use crate::session::{Done, ImapError, OpResult, Output, Session, State};
+use std::sync::Arc;
+use wharf_store::mime::MessageSummary;
+use wharf_store::{FlagOp, FlagUpdate, Flags, MessageMeta};
+
+fn section_label(s: &Section) -> Vec<u8> {
+    let mut out = Vec::new();
+    let part: Vec<String> = s.part.iter().map(|n| n.to_string()).collect();
+    out.extend_from_slice(part.join(".").as_bytes());
+    if let Some(t) = &s.text {
+        if !s.part.is_empty() {
+            out.push(b'.');
+        }
+        match t {
+            SectionText::Header => out.extend_from_slice(b"HEADER"),
+            SectionText::Text => out.extend_from_slice(b"TEXT"),
+            SectionText::Mime => out.extend_from_slice(b"MIME"),
+            SectionText::HeaderFields { not, fields } => {
+                out.extend_from_slice(if *not {
+                    b"HEADER.FIELDS.NOT ("
+                } else {
+                    b"HEADER.FIELDS ("
+                });
+                for (i, f) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    encode::astring(&mut out, f.as_bytes());
+                }
+                out.push(b')');
+            }
+        }
+    }
+    out
+}
+
+fn part_label(part: &[u32]) -> String {
+    part.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Literal, or literal8 when the data holds NUL (RFC 3516 §4.2).
+fn binary_literal(out: &mut Vec<u8>, data: &[u8]) {
+    if data.contains(&0) {
+        out.push(b'~');
+    }
+    encode::literal(out, data);
+}
+
+struct Target {
+    seq: usize,
+    meta: MessageMeta,
+    flags: String,
+    seen_now: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn handle_fetch(
+    s: &mut Session,
+    uid: bool,
+    set: &SequenceSet,
+    items: &[FetchAtt],
+    changed_since: Option<u64>,
+    vanished: bool,
+    io: &mut dyn Output,
+) -> OpResult {
+    if changed_since.is_some() {
+        s.enabled.condstore = true;
+    }
+    if vanished && !s.enabled.qresync {
+        return Err(ImapError::bad("VANISHED needs QRESYNC enabled"));
+    }
+    let enabled = s.enabled;
+    let store = s.ctx.store.clone();
+    let mut items = items.to_vec();
+    // RFC 9051 §6.4.9: UID FETCH always returns UID.
+    if uid && !items.contains(&FetchAtt::Uid) {
+        items.insert(0, FetchAtt::Uid);
+    }
+    // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
+    if changed_since.is_some() && !items.contains(&FetchAtt::ModSeq) {
+        items.push(FetchAtt::ModSeq);
+    }
+    let flags_asked = items.contains(&FetchAtt::Flags);
+
+    let State::Selected { mailbox: sel, .. } = &mut s.state else {
+        return Err(ImapError::bad("No mailbox selected"));
+    };
+    if !uid && !sel.seq_in_range(set) {
+        return Err(ImapError::bad("Invalid message number"));
+    }
+    let idx = sel.resolve(set, uid);
+    let sets_seen = !sel.read_only
+        && items.iter().any(|i| {
+            matches!(
+                i,
+                FetchAtt::Rfc822
+                    | FetchAtt::Rfc822Text
+                    | FetchAtt::BodySection { peek: false, .. }
+                    | FetchAtt::Binary { peek: false, .. }
+            )
+        });
+
+    if vanished && let Some(cs) = changed_since {
+        let max = sel.max_uid();
+        let mut gone = store.expunged_since(sel.id, cs).await?;
+        gone.retain(|&u| set.contains(u, max));
+        if !gone.is_empty() {
+            let line = format!("* VANISHED (EARLIER) {}\r\n", uid_set_string(&gone));
+            s.out.extend_from_slice(line.as_bytes());
+        }
+    }
+
+    let mut seen_now: Vec<u32> = Vec::new();
+    if sets_seen {
+        let unseen: Vec<u32> = idx
+            .iter()
+            .map(|&i| &sel.messages[i])
+            .filter(|m| !m.gone && !m.meta.flags.contains(Flags::SEEN))
+            .filter(|m| changed_since.is_none_or(|cs| m.meta.modseq > cs))
+            .map(|m| m.meta.uid)
+            .collect();
+        if !unseen.is_empty() {
+            let r = store
+                .store_flags(
+                    sel.id,
+                    FlagUpdate {
+                        uids: unseen,
+                        op: FlagOp::Add,
+                        flags: Flags::SEEN,
+                        keywords: vec![],
+                        unchanged_since: None,
+                    },
+                )
+                .await?;
+            for (u, f, k, m) in r.updated {
+                sel.update_flags(u, f, k, m);
+                seen_now.push(u);
+            }
+        }
+    }
+
+    let targets: Vec<Target> = idx
+        .iter()
+        .map(|&i| (i, &sel.messages[i]))
+        .filter(|(_, m)| !m.gone)
+        .filter(|(_, m)| changed_since.is_none_or(|cs| m.meta.modseq > cs))
+        .map(|(i, m)| Target {
+            seq: i + 1,
+            meta: m.meta.clone(),
+            flags: sel.flags_string(&m.meta, enabled.rev2),
+            seen_now: seen_now.contains(&m.meta.uid),
+        })
+        .collect();
+
+    let needs_summary = items.iter().any(|i| {
+        matches!(
+            i,
+            FetchAtt::Envelope
+                | FetchAtt::Body
+                | FetchAtt::BodyStructure
+                | FetchAtt::BodySection { .. }
+                | FetchAtt::Binary { .. }
+                | FetchAtt::BinarySize { .. }
+        )
+    });
+    let needs_raw = items.iter().any(|i| {
+        matches!(
+            i,
+            FetchAtt::Rfc822
+                | FetchAtt::Rfc822Header
+                | FetchAtt::Rfc822Text
+                | FetchAtt::BodySection { .. }
+                | FetchAtt::Binary { .. }
+                | FetchAtt::BinarySize { .. }
+        )
+    });
+
+    for t in targets {
+        let summary: Option<Arc<MessageSummary>> = if needs_summary {
+            match store.summary(t.meta.blob).await {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    tracing::warn!(uid = t.meta.uid, "summary unavailable: {e}");
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let raw: Option<Vec<u8>> = if needs_raw {
+            match store.read_body(t.meta.blob).await {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    tracing::warn!(uid = t.meta.uid, "body unavailable: {e}");
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let empty = MessageSummary::default();
+        let sum = summary.as_deref().unwrap_or(&empty);
+        let raw_ref = raw.as_deref().unwrap_or_default();
+        let mark = s.out.len();
+        if let Err(e) = write_message(&mut s.out, &t, &items, flags_asked, sum, raw_ref) {
+            s.out.truncate(mark);
+            return Err(e);
+        }
+        s.flush_if_large(io)
+            .await
+            .map_err(|_| ImapError::bye("Connection lost"))?;
+    }
+    Ok(Done::text("FETCH completed"))
+}
+
+/// Writes one message's FETCH response.
+fn write_message(
+    out: &mut Vec<u8>,
+    t: &Target,
+    items: &[FetchAtt],
+    flags_asked: bool,
+    sum: &MessageSummary,
+    raw_ref: &[u8],
+) -> Result<(), ImapError> {
+    out.extend_from_slice(format!("* {} FETCH (", t.seq).as_bytes());
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+    };
+    for item in items {
+        sep(out);
+        match item {
+            FetchAtt::Uid => out.extend_from_slice(format!("UID {}", t.meta.uid).as_bytes()),
+            FetchAtt::Flags => out.extend_from_slice(format!("FLAGS {}", t.flags).as_bytes()),
+            FetchAtt::InternalDate => out.extend_from_slice(
+                format!(
+                    "INTERNALDATE \"{}\"",
+                    date::format_date_time(t.meta.internal_date)
+                )
+                .as_bytes(),
+            ),
+            FetchAtt::Rfc822Size => {
+                out.extend_from_slice(format!("RFC822.SIZE {}", t.meta.size).as_bytes())
+            }
+            FetchAtt::ModSeq => {
+                out.extend_from_slice(format!("MODSEQ ({})", t.meta.modseq).as_bytes())
+            }
+            FetchAtt::Envelope => {
+                out.extend_from_slice(b"ENVELOPE ");
+                encode::envelope(out, &sum.envelope);
+            }
+            FetchAtt::Body => {
+                out.extend_from_slice(b"BODY ");
+                encode::message_structure(out, sum, false);
+            }
+            FetchAtt::BodyStructure => {
+                out.extend_from_slice(b"BODYSTRUCTURE ");
+                encode::message_structure(out, sum, true);
+            }
+            FetchAtt::Rfc822 => {
+                out.extend_from_slice(b"RFC822 ");
+                encode::literal(out, raw_ref);
+            }
+            FetchAtt::Rfc822Header => {
+                let end = wharf_store::mime::header_end(raw_ref);
+                out.extend_from_slice(b"RFC822.HEADER ");
+                encode::literal(out, &raw_ref[..end]);
+            }
+            FetchAtt::Rfc822Text => {
+                let end = wharf_store::mime::header_end(raw_ref);
+                out.extend_from_slice(b"RFC822.TEXT ");
+                encode::literal(out, &raw_ref[end..]);
+            }
+            FetchAtt::BodySection {
+                section: sec,
+                partial,
+                ..
+            } => {
+                let data = section::extract(raw_ref, sum, sec);
+                out.extend_from_slice(b"BODY[");
+                out.extend_from_slice(&section_label(sec));
+                out.push(b']');
+                if let Some((off, _)) = partial {
+                    out.extend_from_slice(format!("<{off}>").as_bytes());
+                }
+                out.push(b' ');
+                encode::literal(out, section::partial(&data, *partial));
+            }
+            FetchAtt::Binary { part, partial, .. } => {
+                out.extend_from_slice(format!("BINARY[{}]", part_label(part)).as_bytes());
+                if let Some((off, _)) = partial {
+                    out.extend_from_slice(format!("<{off}>").as_bytes());
+                }
+                out.push(b' ');
+                match section::binary(raw_ref, sum, part) {
+                    Ok(data) => binary_literal(out, section::partial(&data, *partial)),
+                    Err(BinaryError::NoSuchPart) => out.extend_from_slice(b"NIL"),
+                    Err(BinaryError::UnknownCte) => {
+                        return Err(ImapError::no_code(
+                            "UNKNOWN-CTE",
+                            "Cannot decode this part's transfer encoding",
+                        ));
+                    }
+                }
+            }
+            FetchAtt::BinarySize { part } => {
+                let n = match section::binary(raw_ref, sum, part) {
+                    Ok(d) => d.len(),
+                    Err(BinaryError::NoSuchPart) => 0,
+                    Err(BinaryError::UnknownCte) => {
+                        return Err(ImapError::no_code(
+                            "UNKNOWN-CTE",
+                            "Cannot decode this part's transfer encoding",
+                        ));
+                    }
+                };
+                out.extend_from_slice(format!("BINARY.SIZE[{}] {n}", part_label(part)).as_bytes());
+            }
+        }
+    }
+    if t.seen_now && !flags_asked {
+        sep(out);
+        out.extend_from_slice(format!("FLAGS {}", t.flags).as_bytes());
+    }
+    if t.seen_now && !flags_asked {
+        sep(out);
+        out.extend_from_slice(format!("FLAGS {}", t.flags).as_bytes());
+    }
+    out.extend_from_slice(b")\r\n");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(
+            section_label(&Section {
+                part: vec![1, 2],
+                text: Some(SectionText::Mime)
+            }),
+            b"1.2.MIME"
+        );
+        assert_eq!(
+            section_label(&Section {
+                part: vec![],
+                text: Some(SectionText::HeaderFields {
+                    not: true,
+                    fields: vec!["From".into(), "X Y".into()]
+                })
+            }),
+            b"HEADER.FIELDS.NOT (From \"X Y\")"
+        );
+        assert_eq!(section_label(&Section::default()), b"");
+    }
+}

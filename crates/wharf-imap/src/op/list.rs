@@ -1,0 +1,215 @@
+//! LIST (RFC 9051 §6.3.9) with LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819),
+//! SPECIAL-USE (RFC 6154) and CHILDREN (RFC 3348) attributes; LSUB (RFC 3501 §6.3.9).
+//!
+//! Names that exist only as the parent of another mailbox (after the parent was deleted)
+//! are listed with `\NonExistent` (extended) or `\Noselect`.
+
+use crate::proto::{ListOptions, encode};
+use crate::session::{Done, ImapError, OpResult, Session, normalize_inbox};
+use std::collections::{BTreeMap, BTreeSet};
+use wharf_store::Mailbox;
+
+/// Longest pattern accepted, in characters (matching is O(pattern × name)).
+const MAX_PATTERN: usize = 1024;
+
+/// RFC 9051 §6.3.9: `*` matches anything, `%` anything but the delimiter.
+pub fn matches(pattern: &[char], name: &[char]) -> bool {
+    // dp[j] = pattern[..i] matches name[..j]
+    let mut dp = vec![false; name.len() + 1];
+    dp[0] = true;
+    for &p in pattern {
+        let mut next = vec![false; name.len() + 1];
+        match p {
+            '*' | '%' => {
+                next[0] = dp[0];
+                for j in 1..=name.len() {
+                    next[j] = dp[j] || (next[j - 1] && (p == '*' || name[j - 1] != '/'));
+                }
+            }
+            c => {
+                for j in 1..=name.len() {
+                    next[j] = dp[j - 1] && name[j - 1] == c;
+                }
+            }
+        }
+        dp = next;
+    }
+    dp[name.len()]
+}
+
+/// One name to list with what is known about it.
+struct Entry<'a> {
+    mailbox: Option<&'a Mailbox>,
+    has_children: bool,
+    /// A descendant is subscribed (for RECURSIVEMATCH CHILDINFO).
+    subscribed_child: bool,
+}
+
+/// Every mailbox name, plus the missing parents of nested names.
+fn entries(boxes: &[Mailbox]) -> BTreeMap<String, Entry<'_>> {
+    let mut map: BTreeMap<String, Entry<'_>> = BTreeMap::new();
+    for b in boxes {
+        map.entry(b.name.clone())
+            .or_insert(Entry {
+                mailbox: None,
+                has_children: false,
+                subscribed_child: false,
+            })
+            .mailbox = Some(b);
+        let mut parent = b.name.as_str();
+        while let Some(i) = parent.rfind('/') {
+            parent = &parent[..i];
+            let e = map.entry(parent.to_string()).or_insert(Entry {
+                mailbox: None,
+                has_children: false,
+                subscribed_child: false,
+            });
+            e.has_children = true;
+            e.subscribed_child |= b.subscribed;
+        }
+    }
+    map
+}
+
+fn pattern_chars(s: &Session, reference: &str, pattern: &str) -> Result<Vec<char>, ImapError> {
+    let decode = |x: &str| {
+        if s.enabled.utf8 {
+            x.to_string()
+        } else {
+            crate::proto::utf7::decode(x).unwrap_or_else(|| x.to_string())
+        }
+    };
+    let (reference, pattern) = (decode(reference), decode(pattern));
+    let full = normalize_inbox(&format!("{reference}{pattern}"));
+    if full.chars().count() > MAX_PATTERN {
+        return Err(ImapError::no_code("LIMIT", "Pattern too long"));
+    }
+    Ok(full.chars().collect())
+}
+
+pub async fn handle_list(
+    s: &mut Session,
+    reference: &str,
+    patterns: &[String],
+    options: &ListOptions,
+) -> OpResult {
+    // RFC 9051 §6.3.9: an empty pattern asks for the delimiter.
+    if !options.extended && patterns.len() == 1 && patterns[0].is_empty() {
+        s.untagged("LIST (\\Noselect) \"/\" \"\"");
+        return Ok(Done::text("LIST completed"));
+    }
+    let account = super::account(s)?;
+    let boxes = s.ctx.store.mailbox_list(account.id).await?;
+    let pats: Vec<Vec<char>> = patterns
+        .iter()
+        .map(|p| pattern_chars(s, reference, p))
+        .collect::<Result<_, _>>()?;
+    let map = entries(&boxes);
+    let extended = options.extended;
+    let show_subscribed = options.return_subscribed || options.select_subscribed;
+    let mut lines: Vec<(Vec<u8>, Option<&Mailbox>)> = Vec::new();
+    // INBOX first, as clients expect.
+    let mut names: Vec<&String> = map.keys().collect();
+    names.sort_by_key(|n| (n.as_str() != "INBOX", n.as_str()));
+    for name in names {
+        let e = &map[name];
+        let chars: Vec<char> = name.chars().collect();
+        if !pats.iter().any(|p| matches(p, &chars)) {
+            continue;
+        }
+        let subscribed = e.mailbox.is_some_and(|m| m.subscribed);
+        let mut child_info = false;
+        if options.select_subscribed && !subscribed {
+            // RFC 5258 §3.5: with RECURSIVEMATCH a parent of subscribed names is listed
+            // with CHILDINFO.
+            if options.recursive_match && e.subscribed_child {
+                child_info = true;
+            } else {
+                continue;
+            }
+        }
+        if options.select_special_use && e.mailbox.and_then(|m| m.special_use).is_none() {
+            continue;
+        }
+        let mut attrs: Vec<&str> = Vec::new();
+        match e.mailbox {
+            None if extended => attrs.push("\\NonExistent"),
+            None => attrs.push("\\Noselect"),
+            Some(_) => {}
+        }
+        attrs.push(if e.has_children {
+            "\\HasChildren"
+        } else {
+            "\\HasNoChildren"
+        });
+        if show_subscribed && subscribed {
+            attrs.push("\\Subscribed");
+        }
+        if let Some(u) = e.mailbox.and_then(|m| m.special_use) {
+            attrs.push(u.as_imap());
+        }
+        let mut data = format!("LIST ({}) \"/\" ", attrs.join(" ")).into_bytes();
+        encode::mailbox(&mut data, name, s.enabled.utf8);
+        if child_info {
+            data.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+        }
+        lines.push((data, e.mailbox));
+    }
+    for (data, mailbox) in lines {
+        s.untagged_bytes(&data);
+        // RFC 5819 §2: STATUS right after its LIST; none for non-selectable names.
+        if let (Some(items), Some(m)) = (&options.return_status, mailbox) {
+            let status = super::status::status_data(s, m, items).await?;
+            s.untagged_bytes(&status);
+        }
+    }
+    Ok(Done::text("LIST completed"))
+}
+
+/// LSUB (IMAP4rev1): subscribed names matching the pattern.
+pub async fn handle_lsub(s: &mut Session, reference: &str, pattern: &str) -> OpResult {
+    let account = super::account(s)?;
+    let boxes = s.ctx.store.mailbox_list(account.id).await?;
+    let pat = pattern_chars(s, reference, pattern)?;
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for b in boxes.iter().filter(|b| b.subscribed) {
+        let chars: Vec<char> = b.name.chars().collect();
+        if matches(&pat, &chars) {
+            names.insert(&b.name);
+        }
+    }
+    for name in names {
+        let mut data = b"LSUB () \"/\" ".to_vec();
+        encode::mailbox(&mut data, name, s.enabled.utf8);
+        s.untagged_bytes(&data);
+    }
+    Ok(Done::text("LSUB completed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, n: &str) -> bool {
+        matches(
+            &p.chars().collect::<Vec<_>>(),
+            &n.chars().collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(m("*", "a/b/c"));
+        assert!(m("%", "abc"));
+        assert!(!m("%", "a/b"));
+        assert!(m("a/%", "a/b"));
+        assert!(!m("a/%", "a/b/c"));
+        assert!(m("a/*", "a/b/c"));
+        assert!(m("INBOX", "INBOX"));
+        assert!(!m("INBOX", "INBOX/x"));
+        assert!(m("*x*", "abxcd"));
+        assert!(m("%/%", "a/b"));
+        assert!(!m("", "a"));
+        assert!(m("", ""));
+    }
+}

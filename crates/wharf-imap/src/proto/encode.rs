@@ -1,0 +1,264 @@
+//! Writing response data: strings in the form the grammar allows, mailbox names, and the
+//! ENVELOPE and BODYSTRUCTURE of a stored [`MessageSummary`] (RFC 9051 §7.5.2).
+
+use wharf_store::mime::{Envelope, EnvelopeAddress, MessageSummary, Part};
+
+/// Longest string sent quoted; longer ones go as literals.
+const MAX_QUOTED: usize = 1024;
+
+/// Whether `s` can be sent as an atom (and is not NIL, which would read as nil).
+fn is_atom(s: &[u8]) -> bool {
+    !s.is_empty()
+        && s.iter().all(|&b| super::parse::is_atom_char(b))
+        && !s.eq_ignore_ascii_case(b"NIL")
+}
+
+/// A `string`: quoted when that is possible, else a literal.
+pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    if s.len() <= MAX_QUOTED && s.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        out.push(b'"');
+        for &b in s {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        literal(out, s);
+    }
+}
+
+/// A literal: `{n}` CRLF octets.
+pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    out.extend_from_slice(s);
+}
+
+/// An `astring`: an atom when possible.
+pub fn astring(out: &mut Vec<u8>, s: &[u8]) {
+    if is_atom(s) {
+        out.extend_from_slice(s);
+    } else {
+        string(out, s);
+    }
+}
+
+/// An `nstring`: NIL or a string.
+pub fn nstring(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s.as_bytes()),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// A mailbox name as the client expects it: modified UTF-7 unless UTF-8 is enabled.
+pub fn mailbox(out: &mut Vec<u8>, name: &str, utf8: bool) {
+    if utf8 {
+        astring(out, name.as_bytes());
+    } else {
+        astring(out, super::utf7::encode(name).as_bytes());
+    }
+}
+
+fn address_list(out: &mut Vec<u8>, list: &[EnvelopeAddress]) {
+    if list.is_empty() {
+        out.extend_from_slice(b"NIL");
+        return;
+    }
+    out.push(b'(');
+    for a in list {
+        out.push(b'(');
+        nstring(out, a.name.as_deref());
+        out.extend_from_slice(b" NIL ");
+        nstring(out, a.mailbox.as_deref());
+        out.push(b' ');
+        nstring(out, a.host.as_deref());
+        out.push(b')');
+    }
+    out.push(b')');
+}
+
+/// `envelope` (RFC 9051 §7.5.2).
+pub fn envelope(out: &mut Vec<u8>, e: &Envelope) {
+    out.push(b'(');
+    nstring(out, e.date.as_deref());
+    out.push(b' ');
+    nstring(out, e.subject.as_deref());
+    for list in [&e.from, &e.sender, &e.reply_to, &e.to, &e.cc, &e.bcc] {
+        out.push(b' ');
+        address_list(out, list);
+    }
+    out.push(b' ');
+    nstring(out, e.in_reply_to.as_deref());
+    out.push(b' ');
+    nstring(out, e.message_id.as_deref());
+    out.push(b')');
+}
+
+fn params(out: &mut Vec<u8>, params: &[(String, String)]) {
+    if params.is_empty() {
+        out.extend_from_slice(b"NIL");
+        return;
+    }
+    out.push(b'(');
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        string(out, k.as_bytes());
+        out.push(b' ');
+        string(out, v.as_bytes());
+    }
+    out.push(b')');
+}
+
+fn disposition(out: &mut Vec<u8>, d: &Option<(String, Vec<(String, String)>)>) {
+    match d {
+        None => out.extend_from_slice(b"NIL"),
+        Some((v, p)) => {
+            out.push(b'(');
+            string(out, v.as_bytes());
+            out.push(b' ');
+            params(out, p);
+            out.push(b')');
+        }
+    }
+}
+
+fn language(out: &mut Vec<u8>, l: &[String]) {
+    match l {
+        [] => out.extend_from_slice(b"NIL"),
+        [one] => string(out, one.as_bytes()),
+        many => {
+            out.push(b'(');
+            for (i, s) in many.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                string(out, s.as_bytes());
+            }
+            out.push(b')');
+        }
+    }
+}
+
+/// `body` of one part: BODYSTRUCTURE when `extensible`, else the BODY form without
+/// extension data.
+pub fn body_structure(out: &mut Vec<u8>, p: &Part, extensible: bool) {
+    out.push(b'(');
+    if p.is_multipart() {
+        for c in &p.children {
+            body_structure(out, c, extensible);
+        }
+        out.push(b' ');
+        string(out, p.media_subtype.as_bytes());
+        if extensible {
+            // body-ext-mpart: params, disposition, language, location.
+            out.push(b' ');
+            params(out, &p.params);
+            out.push(b' ');
+            disposition(out, &p.disposition);
+            out.push(b' ');
+            language(out, &p.language);
+            out.push(b' ');
+            nstring(out, p.location.as_deref());
+        }
+    } else {
+        string(out, p.media_type.as_bytes());
+        out.push(b' ');
+        string(out, p.media_subtype.as_bytes());
+        out.push(b' ');
+        params(out, &p.params);
+        out.push(b' ');
+        nstring(out, p.id.as_deref());
+        out.push(b' ');
+        nstring(out, p.description.as_deref());
+        out.push(b' ');
+        // RFC 9051 §7.5.2 body-fld-enc; the default is 7BIT.
+        string(out, p.encoding.as_deref().unwrap_or("7BIT").as_bytes());
+        out.extend_from_slice(format!(" {}", p.body_len()).as_bytes());
+        if let Some(m) = &p.message {
+            out.push(b' ');
+            envelope(out, &m.envelope);
+            out.push(b' ');
+            body_structure(out, &m.root, extensible);
+            out.extend_from_slice(format!(" {}", p.lines).as_bytes());
+        } else if p.media_type == "text" {
+            out.extend_from_slice(format!(" {}", p.lines).as_bytes());
+        }
+        if extensible {
+            // body-ext-1part: md5, disposition, language, location.
+            out.push(b' ');
+            nstring(out, p.md5.as_deref());
+            out.push(b' ');
+            disposition(out, &p.disposition);
+            out.push(b' ');
+            language(out, &p.language);
+            out.push(b' ');
+            nstring(out, p.location.as_deref());
+        }
+    }
+    out.push(b')');
+}
+
+/// BODYSTRUCTURE / BODY of a whole message.
+pub fn message_structure(out: &mut Vec<u8>, s: &MessageSummary, extensible: bool) {
+    body_structure(out, &s.root, extensible);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_store::mime::summarize;
+
+    fn s(f: impl Fn(&mut Vec<u8>)) -> String {
+        let mut v = Vec::new();
+        f(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(s(|o| string(o, b"a \"b\" \\c")), "\"a \\\"b\\\" \\\\c\"");
+        assert_eq!(s(|o| string(o, b"line\r\nbreak")), "{11}\r\nline\r\nbreak");
+        assert_eq!(s(|o| string(o, "caf\u{e9}".as_bytes())), "{5}\r\ncaf\u{e9}");
+        assert_eq!(s(|o| astring(o, b"INBOX")), "INBOX");
+        assert_eq!(s(|o| astring(o, b"My Box")), "\"My Box\"");
+        assert_eq!(s(|o| astring(o, b"nil")), "\"nil\"");
+        assert_eq!(s(|o| mailbox(o, "Entw\u{fc}rfe", false)), "Entw&APw-rfe");
+        assert_eq!(s(|o| nstring(o, None)), "NIL");
+    }
+
+    #[test]
+    fn rfc_3501_style_bodystructure() {
+        let raw = b"Subject: hi\r\nFrom: A <a@b.example>\r\n\r\nhello\r\nworld\r\n";
+        let sum = summarize(raw);
+        assert_eq!(
+            s(|o| message_structure(o, &sum, true)),
+            "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 14 2 NIL NIL NIL NIL)"
+        );
+        assert_eq!(
+            s(|o| message_structure(o, &sum, false)),
+            "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 14 2)"
+        );
+        assert_eq!(
+            s(|o| envelope(o, &sum.envelope)),
+            "(NIL \"hi\" ((\"A\" NIL \"a\" \"b.example\")) ((\"A\" NIL \"a\" \"b.example\")) \
+             ((\"A\" NIL \"a\" \"b.example\")) NIL NIL NIL NIL NIL)"
+        );
+    }
+
+    #[test]
+    fn multipart_with_nested_message() {
+        let raw = b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nhi\r\n--x\r\n\
+Content-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n--x--\r\n";
+        let sum = summarize(raw);
+        assert_eq!(
+            s(|o| message_structure(o, &sum, false)),
+            "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 2 1)\
+(\"message\" \"rfc822\" NIL NIL NIL \"7BIT\" 19 (NIL \"in\" NIL NIL NIL NIL NIL NIL NIL NIL) \
+(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 4 1) 3) \"mixed\")"
+        );
+    }
+}

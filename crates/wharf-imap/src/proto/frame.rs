@@ -1,0 +1,412 @@
+//! Command framing: where one command ends in the byte stream, apart from what it means.
+//!
+//! An IMAP command is a line, unless that line ends in a literal announcement `{n}`
+//! (synchronizing: the server must answer `+` before the client sends the octets),
+//! `{n+}` (LITERAL+, RFC 7888: the octets follow at once) or `~{n}` (literal8, RFC 3516);
+//! then n octets follow and the command goes on with another line. The [`Framer`] scans
+//! the connection's buffer and says what the driver must do next; it never copies.
+//!
+//! Bounds (the issue's "bad input" rules):
+//! - a line longer than `max_line` is refused (`BAD`) and skipped to its end;
+//! - a literal larger than the limit (APPENDLIMIT for APPEND, `max_literal` otherwise) is
+//!   refused *before* its octets are read: a synchronizing one with a tagged `NO
+//!   [TOOBIG]` / `BAD` (the client then does not send it), a non-synchronizing one
+//!   closes the connection with `BYE`, as its octets are already on the way (RFC 7888 §4);
+//! - the whole command, lines and non-APPEND literals together, is at most `max_command`.
+
+use super::command::Tag;
+
+/// Size limits for framing.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest command line, without CRLF.
+    pub max_line: usize,
+    /// Largest literal outside APPEND.
+    pub max_literal: u64,
+    /// Largest APPEND message (APPENDLIMIT).
+    pub max_append: u64,
+    /// Largest command outside APPEND literals.
+    pub max_command: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: 64 * 1024,
+            max_literal: 64 * 1024,
+            max_append: 50 * 1024 * 1024,
+            max_command: 1024 * 1024,
+        }
+    }
+}
+
+/// Why a command is refused while framing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reject {
+    LineTooLong,
+    /// A synchronizing literal over the limit; the client will not send its octets.
+    LiteralTooBig {
+        append: bool,
+        size: u64,
+    },
+    /// The command as a whole is too big.
+    CommandTooBig,
+    /// A non-synchronizing literal over the limit: the connection must close.
+    NonSyncLiteralTooBig,
+}
+
+/// What the driver does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// Read more bytes, then poll again.
+    Incomplete,
+    /// Send a continuation request (`+ ...`), then poll again: a synchronizing literal
+    /// was announced and is within limits.
+    Continue,
+    /// A complete command fills the first `n` buffered bytes.
+    Command(usize),
+    /// Drop `n` bytes silently (the rest of a line already refused).
+    Discard(usize),
+    /// Refuse the command: drop `consume` bytes and answer for `reason`.
+    Reject {
+        consume: usize,
+        tag: Option<Tag>,
+        reason: Reject,
+    },
+}
+
+/// Scans buffered bytes for command boundaries. Keeps its place between polls, so each
+/// byte is looked at about once.
+#[derive(Debug, Default)]
+pub struct Framer {
+    limits: Limits,
+    /// Start of the line being scanned (after the lines and literals already checked).
+    pos: usize,
+    /// Octets of the current command that count against `max_command`.
+    counted: usize,
+    /// Start offset of the literal whose continuation was already sent.
+    acked: Option<usize>,
+    /// Whether the current command is an APPEND (decided on its first line).
+    append: Option<bool>,
+    /// Skipping the rest of a refused line.
+    discarding: bool,
+}
+
+impl Framer {
+    pub fn new(limits: Limits) -> Framer {
+        Framer {
+            limits,
+            ..Framer::default()
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn reset(&mut self) {
+        self.pos = 0;
+        self.counted = 0;
+        self.acked = None;
+        self.append = None;
+    }
+
+    /// Looks at the buffer (everything received and not yet consumed) and says what to
+    /// do. After `Command`, `Discard` or `Reject`, the caller consumes the bytes it was
+    /// told to before polling again.
+    pub fn poll(&mut self, buf: &[u8]) -> Frame {
+        if self.discarding {
+            return match buf.iter().position(|&b| b == b'\n') {
+                Some(lf) => {
+                    self.discarding = false;
+                    Frame::Discard(lf + 1)
+                }
+                None => Frame::Discard(buf.len()),
+            };
+        }
+        loop {
+            let Some(i) = buf[self.pos..].iter().position(|&b| b == b'\n') else {
+                if buf.len() - self.pos > self.limits.max_line + 1 {
+                    let tag = leading_tag(buf);
+                    self.reset();
+                    self.discarding = true;
+                    return Frame::Reject {
+                        consume: buf.len(),
+                        tag,
+                        reason: Reject::LineTooLong,
+                    };
+                }
+                return Frame::Incomplete;
+            };
+            let lf = self.pos + i;
+            let mut line = &buf[self.pos..lf];
+            if let Some(l) = line.strip_suffix(b"\r") {
+                line = l;
+            }
+            if line.len() > self.limits.max_line {
+                let tag = leading_tag(buf);
+                self.reset();
+                return Frame::Reject {
+                    consume: lf + 1,
+                    tag,
+                    reason: Reject::LineTooLong,
+                };
+            }
+            let append = *self.append.get_or_insert_with(|| is_append(line));
+            self.counted += line.len() + 2;
+            let Some((size, sync)) = literal_announcement(line) else {
+                self.reset();
+                return Frame::Command(lf + 1);
+            };
+            let limit = if append {
+                self.limits.max_append
+            } else {
+                self.limits.max_literal
+            };
+            let too_big_command =
+                !append && self.counted as u64 + size > self.limits.max_command as u64;
+            if size > limit || too_big_command {
+                let tag = leading_tag(buf);
+                self.reset();
+                if !sync {
+                    return Frame::Reject {
+                        consume: buf.len(),
+                        tag,
+                        reason: Reject::NonSyncLiteralTooBig,
+                    };
+                }
+                let reason = if too_big_command && size <= limit {
+                    Reject::CommandTooBig
+                } else {
+                    Reject::LiteralTooBig { append, size }
+                };
+                return Frame::Reject {
+                    consume: lf + 1,
+                    tag,
+                    reason,
+                };
+            }
+            let start = lf + 1;
+            if sync && self.acked != Some(start) {
+                self.acked = Some(start);
+                return Frame::Continue;
+            }
+            let end = start + size as usize;
+            if buf.len() < end {
+                return Frame::Incomplete;
+            }
+            if !append {
+                self.counted += size as usize;
+            }
+            self.pos = end;
+        }
+    }
+}
+
+/// The tag at the start of a command, if it is a valid one.
+fn leading_tag(buf: &[u8]) -> Option<Tag> {
+    let end = buf
+        .iter()
+        .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len());
+    Tag::parse(&buf[..end.min(Tag::MAX + 1)])
+}
+
+/// Whether a first command line is an APPEND (so its literal may be message-sized).
+fn is_append(line: &[u8]) -> bool {
+    let mut words = line.splitn(3, |&b| b == b' ');
+    words.next();
+    words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"APPEND"))
+}
+
+/// `{n}` / `{n+}` / `~{n}` at the end of a line: (n, synchronizing).
+pub fn literal_announcement(line: &[u8]) -> Option<(u64, bool)> {
+    let inner = line.strip_suffix(b"}")?;
+    let open = inner.iter().rposition(|&b| b == b'{')?;
+    let mut digits = &inner[open + 1..];
+    let sync = match digits.strip_suffix(b"+") {
+        Some(d) => {
+            digits = d;
+            false
+        }
+        None => true,
+    };
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits)
+        .ok()?
+        .parse()
+        .ok()
+        .map(|n| (n, sync))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a driver does with the frames, as a transcript.
+    #[derive(Debug, PartialEq)]
+    enum Ev {
+        Cmd(Vec<u8>),
+        Cont,
+        Rej(Option<String>, Reject),
+    }
+
+    /// Feeds `input` in chunks of `chunk` octets, acting on frames like the driver.
+    fn run(input: &[u8], chunk: usize, limits: Limits) -> Vec<Ev> {
+        let mut f = Framer::new(limits);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut fed = 0;
+        let mut out = Vec::new();
+        loop {
+            match f.poll(&buf) {
+                Frame::Incomplete => {
+                    if fed >= input.len() {
+                        return out;
+                    }
+                    let n = chunk.min(input.len() - fed);
+                    buf.extend_from_slice(&input[fed..fed + n]);
+                    fed += n;
+                }
+                Frame::Continue => out.push(Ev::Cont),
+                Frame::Command(n) => {
+                    out.push(Ev::Cmd(buf[..n].to_vec()));
+                    buf.drain(..n);
+                }
+                Frame::Discard(n) => {
+                    buf.drain(..n);
+                    if n == 0 {
+                        if fed >= input.len() {
+                            return out;
+                        }
+                        let k = chunk.min(input.len() - fed);
+                        buf.extend_from_slice(&input[fed..fed + k]);
+                        fed += k;
+                    }
+                }
+                Frame::Reject {
+                    consume,
+                    tag,
+                    reason,
+                } => {
+                    out.push(Ev::Rej(tag.map(|t| t.as_str().to_string()), reason));
+                    buf.drain(..consume);
+                }
+            }
+        }
+    }
+
+    fn chunk_sizes() -> impl Iterator<Item = usize> {
+        (0..10).map(|i| 1 << i)
+    }
+
+    #[test]
+    fn commands_and_literals_at_every_chunk_size() {
+        let input = b"a1 NOOP\r\na2 LOGIN {4}\r\nuser {4+}\r\npass\r\na3 APPEND x {5}\r\nhello\r\n";
+        for chunk in chunk_sizes() {
+            let ev = run(input, chunk, Limits::default());
+            assert_eq!(
+                ev,
+                vec![
+                    Ev::Cmd(b"a1 NOOP\r\n".to_vec()),
+                    Ev::Cont,
+                    Ev::Cmd(b"a2 LOGIN {4}\r\nuser {4+}\r\npass\r\n".to_vec()),
+                    Ev::Cont,
+                    Ev::Cmd(b"a3 APPEND x {5}\r\nhello\r\n".to_vec()),
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn bare_lf_lines_are_commands() {
+        for chunk in chunk_sizes() {
+            assert_eq!(
+                run(b"a NOOP\nb NOOP\n", chunk, Limits::default()),
+                vec![Ev::Cmd(b"a NOOP\n".to_vec()), Ev::Cmd(b"b NOOP\n".to_vec())]
+            );
+        }
+    }
+
+    #[test]
+    fn long_lines_are_refused_and_skipped() {
+        let limits = Limits {
+            max_line: 20,
+            ..Limits::default()
+        };
+        let mut input = b"t1 LOGIN ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 100));
+        input.extend_from_slice(b"\r\nt2 NOOP\r\n");
+        for chunk in chunk_sizes() {
+            assert_eq!(
+                run(&input, chunk, limits),
+                vec![
+                    Ev::Rej(Some("t1".into()), Reject::LineTooLong),
+                    Ev::Cmd(b"t2 NOOP\r\n".to_vec())
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_literals_are_refused_before_reading() {
+        let limits = Limits {
+            max_literal: 10,
+            max_append: 100,
+            ..Limits::default()
+        };
+        for chunk in chunk_sizes() {
+            // Synchronizing: refused, nothing is waited for, the next command works.
+            assert_eq!(
+                run(
+                    b"a LOGIN {11}\r\nb APPEND x {101}\r\nc APPEND x {100}\r\n",
+                    chunk,
+                    limits
+                ),
+                vec![
+                    Ev::Rej(
+                        Some("a".into()),
+                        Reject::LiteralTooBig {
+                            append: false,
+                            size: 11
+                        }
+                    ),
+                    Ev::Rej(
+                        Some("b".into()),
+                        Reject::LiteralTooBig {
+                            append: true,
+                            size: 101
+                        }
+                    ),
+                    Ev::Cont,
+                ],
+                "chunk {chunk}"
+            );
+            // Non-synchronizing: fatal.
+            let ev = run(b"a LOGIN {11+}\r\n01234567890\r\n", chunk, limits);
+            assert_eq!(
+                ev[0],
+                Ev::Rej(Some("a".into()), Reject::NonSyncLiteralTooBig)
+            );
+        }
+    }
+
+    #[test]
+    fn literal_announcements() {
+        assert_eq!(literal_announcement(b"a LOGIN {5}"), Some((5, true)));
+        assert_eq!(literal_announcement(b"a LOGIN {5+}"), Some((5, false)));
+        assert_eq!(literal_announcement(b"a X ~{0}"), Some((0, true)));
+        assert_eq!(literal_announcement(b"a LOGIN {}"), None);
+        assert_eq!(literal_announcement(b"a LOGIN {x}"), None);
+        assert_eq!(
+            literal_announcement(b"a LOGIN {99999999999999999999}"),
+            None
+        );
+        assert_eq!(literal_announcement(b"a NOOP"), None);
+    }
+}

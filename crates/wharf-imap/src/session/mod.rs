@@ -1,0 +1,617 @@
+//! The IMAP session: its state machine, the one place that checks a command against the
+//! state, the replies, and the selected mailbox's view.
+//!
+//! The session does no socket I/O. [`Session::handle`] takes a parsed command, writes the
+//! untagged and tagged responses into an output buffer (handed to an [`Output`] when it
+//! grows large, so a FETCH of many bodies streams), and returns an [`Outcome`] telling
+//! the driver what to do next (go on, close, start TLS, idle, continue a SASL exchange).
+
+pub mod section;
+pub mod selected;
+
+use crate::Config;
+use crate::proto::{Command, CommandBody, ParseError, Tag, encode};
+use selected::Selected;
+use std::net::IpAddr;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+use wharf_net::AuthThrottle;
+use wharf_store::{Account, Change, DynStore};
+
+/// What every session of the server shares.
+pub struct Context {
+    pub store: DynStore,
+    pub hostname: String,
+    pub config: Config,
+    pub throttle: Arc<AuthThrottle>,
+}
+
+/// Facts about the connection the session runs on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub tls: bool,
+    pub loopback: bool,
+    pub can_starttls: bool,
+    pub peer: IpAddr,
+}
+
+/// RFC 9051 §3: the session's state; each variant holds what exists in it.
+pub enum State {
+    NotAuthenticated,
+    Authenticated {
+        account: Account,
+    },
+    Selected {
+        account: Account,
+        mailbox: Box<Selected>,
+    },
+    Logout,
+}
+
+impl State {
+    pub fn account(&self) -> Option<&Account> {
+        match self {
+            State::Authenticated { account } | State::Selected { account, .. } => Some(account),
+            _ => None,
+        }
+    }
+}
+
+/// Capabilities the client turned on with ENABLE (RFC 5161) or by use (CONDSTORE).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Enabled {
+    pub rev2: bool,
+    pub condstore: bool,
+    pub qresync: bool,
+    pub utf8: bool,
+}
+
+/// What the driver must do after a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    /// Send the output, then close the connection.
+    Close,
+    /// Send the output, then run the TLS handshake and tell the session.
+    StartTls,
+    /// Send `+ idling`, then follow changes until the client sends DONE.
+    Idle(Tag),
+    /// Send a SASL continuation (`+ <challenge>`) and hand the client's line to
+    /// [`Session::sasl_step`].
+    Sasl(Tag, Vec<u8>),
+}
+
+/// Where output goes when a command produces a lot of it.
+#[async_trait::async_trait]
+pub trait Output: Send {
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()>;
+}
+
+#[async_trait::async_trait]
+impl Output for Vec<u8> {
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.extend_from_slice(data);
+        Ok(())
+    }
+}
+
+/// A reason to fail a command: its status (NO or BAD, or BYE that ends the session),
+/// response code and text. Handlers return these; the session writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapError {
+    pub kind: ErrorKind,
+    pub code: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The command was understood but failed (RFC 9051 §7.1.2).
+    No,
+    /// The command was not understood or not valid now (§7.1.3).
+    Bad,
+    /// The session must end (§7.1.5).
+    Bye,
+}
+
+impl ImapError {
+    pub fn no(text: impl Into<String>) -> ImapError {
+        ImapError {
+            kind: ErrorKind::No,
+            code: None,
+            text: text.into(),
+        }
+    }
+    pub fn no_code(code: &str, text: impl Into<String>) -> ImapError {
+        ImapError {
+            kind: ErrorKind::No,
+            code: Some(code.into()),
+            text: text.into(),
+        }
+    }
+    pub fn bad(text: impl Into<String>) -> ImapError {
+        ImapError {
+            kind: ErrorKind::Bad,
+            code: None,
+            text: text.into(),
+        }
+    }
+    pub fn bye(text: impl Into<String>) -> ImapError {
+        ImapError {
+            kind: ErrorKind::Bye,
+            code: None,
+            text: text.into(),
+        }
+    }
+}
+
+/// Store errors as IMAP replies (RFC 5530 response codes).
+impl From<wharf_store::Error> for ImapError {
+    fn from(e: wharf_store::Error) -> ImapError {
+        use wharf_store::Error as E;
+        match e {
+            E::NotFound(what) => {
+                ImapError::no_code("NONEXISTENT", format!("{what} does not exist"))
+            }
+            E::AlreadyExists(what) => {
+                ImapError::no_code("ALREADYEXISTS", format!("{what} already exists"))
+            }
+            E::Invalid(msg) => ImapError::no_code("CANNOT", msg),
+            E::Refused(msg) => ImapError::no_code("CANNOT", msg),
+            other => {
+                tracing::error!("store error: {other}");
+                ImapError::no_code("SERVERBUG", "Internal error, try again later")
+            }
+        }
+    }
+}
+
+/// A successful command's tagged OK: optional response code and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    pub code: Option<String>,
+    pub text: String,
+}
+
+impl Done {
+    pub fn text(text: impl Into<String>) -> Done {
+        Done {
+            code: None,
+            text: text.into(),
+        }
+    }
+    pub fn code(code: impl Into<String>, text: impl Into<String>) -> Done {
+        Done {
+            code: Some(code.into()),
+            text: text.into(),
+        }
+    }
+}
+
+pub type OpResult = Result<Done, ImapError>;
+
+/// Output buffered before it is handed to the [`Output`] mid-command.
+const FLUSH_AT: usize = 256 * 1024;
+
+/// One client's session.
+pub struct Session {
+    pub ctx: Arc<Context>,
+    pub conn: ConnInfo,
+    pub state: State,
+    pub enabled: Enabled,
+    pub out: Vec<u8>,
+    pub changes: broadcast::Receiver<Change>,
+    pub auth_failures: u32,
+    pub unauth_commands: u32,
+    /// A SASL exchange in progress.
+    pub sasl: Option<crate::op::authenticate::SaslState>,
+}
+
+/// RFC 9051 §6: which commands each state accepts. The only state check there is.
+pub fn allowed_in(body: &CommandBody, state: &State) -> bool {
+    use CommandBody as C;
+    let (unauth, auth, selected) = match state {
+        State::NotAuthenticated => (true, false, false),
+        State::Authenticated { .. } => (false, true, false),
+        State::Selected { .. } => (false, true, true),
+        State::Logout => return false,
+    };
+    match body {
+        C::Capability | C::Noop | C::Logout | C::Id(_) => true,
+        C::StartTls | C::Authenticate { .. } | C::Login { .. } => unauth,
+        // RFC 5161 §3.1: ENABLE only in the authenticated state.
+        C::Enable(_) => auth && !selected,
+        C::Select { .. }
+        | C::Create { .. }
+        | C::Delete(_)
+        | C::Rename { .. }
+        | C::Subscribe(_)
+        | C::Unsubscribe(_)
+        | C::List { .. }
+        | C::Lsub { .. }
+        | C::Namespace
+        | C::Status { .. }
+        | C::Append { .. }
+        | C::Idle
+        | C::GetQuota(_)
+        | C::GetQuotaRoot(_)
+        | C::SetQuota => auth,
+        C::Close
+        | C::Unselect
+        | C::Expunge { .. }
+        | C::Search { .. }
+        | C::Fetch { .. }
+        | C::Store { .. }
+        | C::Copy { .. }
+        | C::Move { .. } => selected,
+    }
+}
+
+impl Session {
+    pub fn new(ctx: Arc<Context>, conn: ConnInfo) -> Session {
+        let changes = ctx.store.subscribe();
+        Session {
+            ctx,
+            conn,
+            state: State::NotAuthenticated,
+            enabled: Enabled::default(),
+            out: Vec::with_capacity(1024),
+            changes,
+            auth_failures: 0,
+            unauth_commands: 0,
+            sasl: None,
+        }
+    }
+
+    /// The greeting (RFC 9051 §7.1.1), with capabilities so clients skip a round trip.
+    pub fn greeting(&mut self) -> Vec<u8> {
+        let caps = self.capabilities();
+        format!(
+            "* OK [CAPABILITY {caps}] {} Wharf IMAP ready\r\n",
+            self.ctx.hostname
+        )
+        .into_bytes()
+    }
+
+    /// Whether plaintext passwords may be used on this connection.
+    pub fn plaintext_ok(&self) -> bool {
+        self.conn.tls || self.conn.loopback || self.ctx.config.allow_plaintext_auth
+    }
+
+    /// The CAPABILITY list for the current state.
+    pub fn capabilities(&self) -> String {
+        let mut c = vec!["IMAP4rev1", "IMAP4rev2"];
+        match self.state {
+            State::NotAuthenticated => {
+                if self.conn.can_starttls {
+                    c.push("STARTTLS");
+                }
+                if self.plaintext_ok() {
+                    c.push("AUTH=PLAIN");
+                } else {
+                    c.push("LOGINDISABLED");
+                }
+                c.extend(["SASL-IR", "LITERAL+", "ID", "ENABLE"]);
+            }
+            _ => {
+                c.extend([
+                    "LITERAL+",
+                    "ID",
+                    "ENABLE",
+                    "IDLE",
+                    "NAMESPACE",
+                    "UNSELECT",
+                    "UIDPLUS",
+                    "MOVE",
+                    "CHILDREN",
+                    "SPECIAL-USE",
+                    "CREATE-SPECIAL-USE",
+                    "LIST-EXTENDED",
+                    "LIST-STATUS",
+                    "ESEARCH",
+                    "CONDSTORE",
+                    "QRESYNC",
+                    "UTF8=ACCEPT",
+                    "QUOTA",
+                    "QUOTA=RES-STORAGE",
+                    "QUOTA=RES-MESSAGE",
+                    "STATUS=SIZE",
+                ]);
+            }
+        }
+        let mut s = c.join(" ");
+        if !matches!(self.state, State::NotAuthenticated) {
+            s.push_str(&format!(" APPENDLIMIT={}", self.ctx.config.append_limit));
+        }
+        s
+    }
+
+    /// Appends one untagged response line (`* ...`).
+    pub fn untagged(&mut self, line: &str) {
+        self.out.extend_from_slice(b"* ");
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    fn tagged(&mut self, tag: &Tag, status: &str, code: Option<&str>, text: &str) {
+        self.out.extend_from_slice(tag.as_str().as_bytes());
+        self.out.push(b' ');
+        self.out.extend_from_slice(status.as_bytes());
+        self.out.push(b' ');
+        if let Some(code) = code {
+            self.out.push(b'[');
+            self.out.extend_from_slice(code.as_bytes());
+            self.out.extend_from_slice(b"] ");
+        }
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Hands buffered output to `io` once it is large.
+    pub async fn flush_if_large(&mut self, io: &mut dyn Output) -> std::io::Result<()> {
+        if self.out.len() >= FLUSH_AT {
+            let data = std::mem::take(&mut self.out);
+            io.write(&data).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes what is buffered for the client.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Answers a command that could not be parsed.
+    pub fn parse_error(&mut self, e: ParseError) {
+        // A message starting with a response code keeps it as the code.
+        let (code, text) = match e.message.strip_prefix('[').and_then(|m| m.split_once("] ")) {
+            Some((code, text)) => (Some(code.to_string()), text.to_string()),
+            None => (None, e.message),
+        };
+        match e.tag {
+            Some(tag) => self.tagged(&tag, "BAD", code.as_deref(), &text),
+            None => self.untagged(&format!("BAD {text}")),
+        }
+    }
+
+    /// Names a mailbox as the client sent it in the store's terms: modified UTF-7
+    /// decoded (unless UTF-8 is enabled), `INBOX` in any case spelled `INBOX`, a trailing
+    /// delimiter dropped.
+    pub fn mailbox_name(&self, raw: &str) -> Result<String, ImapError> {
+        let mut name = if self.enabled.utf8 {
+            raw.to_string()
+        } else {
+            crate::proto::utf7::decode(raw)
+                .ok_or_else(|| ImapError::bad("Mailbox name is not valid modified UTF-7"))?
+        };
+        if name.len() > 1 && name.ends_with('/') {
+            name.pop();
+        }
+        Ok(normalize_inbox(&name))
+    }
+
+    /// Writes a mailbox name as the client expects it.
+    pub fn write_mailbox(&self, out: &mut Vec<u8>, name: &str) {
+        encode::mailbox(out, name, self.enabled.utf8);
+    }
+
+    /// Runs one command to its tagged reply.
+    pub async fn handle(&mut self, cmd: Command, io: &mut dyn Output) -> Outcome {
+        let Command { tag, body } = cmd;
+        if matches!(self.state, State::NotAuthenticated) {
+            self.unauth_commands += 1;
+            if self.unauth_commands > self.ctx.config.max_unauthenticated_commands {
+                self.untagged("BYE Too many commands without logging in");
+                self.state = State::Logout;
+                return Outcome::Close;
+            }
+        }
+        if !allowed_in(&body, &self.state) {
+            let text = match self.state {
+                State::NotAuthenticated => "Log in first",
+                State::Authenticated { .. } => "No mailbox selected",
+                _ => "Command not valid in this state",
+            };
+            self.tagged(&tag, "BAD", None, &format!("{} {text}", body.name()));
+            return Outcome::Continue;
+        }
+        let name = body.name();
+        let (result, outcome) = crate::op::dispatch(self, &tag, body, io).await;
+        match result {
+            Ok(done) => {
+                if outcome == Outcome::Continue || outcome == Outcome::Close {
+                    // Report what changed in the selected mailbox before the tagged OK
+                    // (RFC 9051 §5.2), except during FETCH/STORE/SEARCH by number.
+                    let allow_expunge = !matches!(name, "FETCH" | "STORE" | "SEARCH");
+                    if let Err(e) = self.sync(allow_expunge).await {
+                        return self.fail(&tag, e);
+                    }
+                }
+                if let Outcome::Continue | Outcome::Close | Outcome::StartTls = outcome {
+                    self.tagged(&tag, "OK", done.code.as_deref(), &done.text);
+                }
+                outcome
+            }
+            Err(e) => self.fail(&tag, e),
+        }
+    }
+
+    fn fail(&mut self, tag: &Tag, e: ImapError) -> Outcome {
+        match e.kind {
+            ErrorKind::No => {
+                self.tagged(tag, "NO", e.code.as_deref(), &e.text);
+                Outcome::Continue
+            }
+            ErrorKind::Bad => {
+                self.tagged(tag, "BAD", e.code.as_deref(), &e.text);
+                Outcome::Continue
+            }
+            ErrorKind::Bye => {
+                match &e.code {
+                    Some(c) => self.untagged(&format!("BYE [{c}] {}", e.text)),
+                    None => self.untagged(&format!("BYE {}", e.text)),
+                }
+                self.state = State::Logout;
+                Outcome::Close
+            }
+        }
+    }
+
+    /// Brings the selected mailbox's view up to date and reports the differences as
+    /// untagged responses. `allow_expunge` = false holds expunges back (RFC 9051 §7.5.1).
+    pub async fn sync(&mut self, allow_expunge: bool) -> Result<(), ImapError> {
+        let account_id = match &self.state {
+            State::Selected { account, .. } => account.id,
+            _ => {
+                // Nothing to report; drop queued events so the channel does not lag.
+                while self.changes.try_recv().is_ok() {}
+                return Ok(());
+            }
+        };
+        let mut dirty = false;
+        loop {
+            match self.changes.try_recv() {
+                Ok(ch) => {
+                    if ch.account() == account_id
+                        && let State::Selected { mailbox, .. } = &self.state
+                    {
+                        dirty |= mailbox.concerns(&ch);
+                    }
+                }
+                Err(broadcast::error::TryRecvError::Lagged(_)) => dirty = true,
+                Err(_) => break,
+            }
+        }
+        let enabled = self.enabled;
+        let store = self.ctx.store.clone();
+        let State::Selected { mailbox, .. } = &mut self.state else {
+            return Ok(());
+        };
+        mailbox.dirty |= dirty;
+        if !(mailbox.dirty || allow_expunge && mailbox.has_pending_expunges()) {
+            return Ok(());
+        }
+        let snapshot = match store.mailbox_snapshot(mailbox.id).await {
+            Ok(s) => s,
+            Err(wharf_store::Error::NotFound(_)) => {
+                return Err(ImapError::bye("The selected mailbox was deleted"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        mailbox.apply(snapshot, allow_expunge, enabled, &mut self.out);
+        Ok(())
+    }
+
+    /// Waits for a change in this account (for IDLE). Returns false if the store's
+    /// event channel closed.
+    pub async fn wait_change(&mut self) -> bool {
+        let Some(account) = self.state.account().map(|a| a.id) else {
+            return std::future::pending().await;
+        };
+        loop {
+            match self.changes.recv().await {
+                Ok(ch) if ch.account() == account => {
+                    if let State::Selected { mailbox, .. } = &mut self.state
+                        && mailbox.concerns(&ch)
+                    {
+                        mailbox.dirty = true;
+                        return true;
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let State::Selected { mailbox, .. } = &mut self.state {
+                        mailbox.dirty = true;
+                    }
+                    return true;
+                }
+                Err(broadcast::error::RecvError::Closed) => return false,
+            }
+        }
+    }
+
+    /// Reports changes during IDLE (expunges included: no command is running).
+    pub async fn idle_update(&mut self) -> Outcome {
+        match self.sync(true).await {
+            Ok(()) => Outcome::Continue,
+            Err(e) => {
+                self.untagged(&format!("BYE {}", e.text));
+                self.state = State::Logout;
+                Outcome::Close
+            }
+        }
+    }
+
+    /// Ends IDLE after the client's DONE (or anything else, which is BAD).
+    pub fn idle_done(&mut self, tag: &Tag, line: &[u8]) {
+        if line.eq_ignore_ascii_case(b"DONE") {
+            self.tagged(tag, "OK", None, "IDLE terminated");
+        } else {
+            self.tagged(tag, "BAD", None, "Expected DONE");
+        }
+    }
+
+    /// After a successful STARTTLS handshake.
+    pub fn tls_started(&mut self) {
+        self.conn.tls = true;
+        self.conn.can_starttls = false;
+    }
+
+    /// Continues a SASL exchange with the client's response line.
+    pub async fn sasl_step(&mut self, tag: &Tag, line: &[u8]) -> Outcome {
+        use crate::op::authenticate::Step;
+        match crate::op::authenticate::step(self, line).await {
+            Ok(Step::Done(done)) => {
+                self.tagged(tag, "OK", done.code.as_deref(), &done.text);
+                Outcome::Continue
+            }
+            Ok(Step::Challenge(c)) => Outcome::Sasl(tag.clone(), c),
+            Err(e) => self.fail(tag, e),
+        }
+    }
+
+    /// Writes an untagged response whose data may hold literals.
+    pub fn untagged_bytes(&mut self, data: &[u8]) {
+        self.out.extend_from_slice(b"* ");
+        self.out.extend_from_slice(data);
+        self.out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// `INBOX` is case-insensitive (RFC 9051 §5.1), also as the first level of a path.
+pub fn normalize_inbox(name: &str) -> String {
+    if name.eq_ignore_ascii_case("INBOX") {
+        return "INBOX".into();
+    }
+    if name.len() > 6 && name[..6].eq_ignore_ascii_case("INBOX/") {
+        return format!("INBOX{}", &name[5..]);
+    }
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::parse_command;
+
+    fn body(s: &str) -> CommandBody {
+        parse_command(s.as_bytes()).unwrap().body
+    }
+
+    #[test]
+    fn state_table() {
+        let na = State::NotAuthenticated;
+        assert!(allowed_in(&body("a LOGIN u p"), &na));
+        assert!(allowed_in(&body("a CAPABILITY"), &na));
+        assert!(!allowed_in(&body("a SELECT INBOX"), &na));
+        assert!(!allowed_in(&body("a FETCH 1 FLAGS"), &na));
+        assert!(!allowed_in(&body("a NOOP"), &State::Logout));
+    }
+
+    #[test]
+    fn inbox_is_case_insensitive() {
+        assert_eq!(normalize_inbox("inbox"), "INBOX");
+        assert_eq!(normalize_inbox("Inbox/Sub"), "INBOX/Sub");
+        assert_eq!(normalize_inbox("Inboxes"), "Inboxes");
+    }
+}

@@ -1,0 +1,419 @@
+//! The selected mailbox as this session sees it: messages in sequence-number order, and
+//! how it catches up with the store.
+//!
+//! Invariants:
+//! - `messages` is in strictly increasing UID order; message n is `messages[n - 1]`.
+//! - A message leaves `messages` only when this session reports its EXPUNGE (or
+//!   VANISHED); until then it stays, marked `gone`, so sequence numbers hold still while
+//!   a FETCH, STORE or SEARCH runs (RFC 9051 §7.5.1).
+//! - New messages are appended at the end and announced with EXISTS before any response
+//!   that uses their numbers.
+
+use super::Enabled;
+use crate::proto::command::SequenceSet;
+use std::collections::HashSet;
+use wharf_store::{Change, Flags, MailboxId, MailboxSnapshot, MessageMeta, ModSeq, Uid};
+
+/// One message of the view.
+#[derive(Debug, Clone)]
+pub struct ViewMessage {
+    pub meta: MessageMeta,
+    /// Expunged in the store, not yet reported to this client.
+    pub gone: bool,
+}
+
+/// A selected (or examined) mailbox.
+#[derive(Debug)]
+pub struct Selected {
+    pub id: MailboxId,
+    pub name: String,
+    pub read_only: bool,
+    pub uidvalidity: u32,
+    pub uidnext: Uid,
+    pub highest_modseq: ModSeq,
+    pub messages: Vec<ViewMessage>,
+    /// Messages that arrived while this session had the mailbox selected: its \Recent
+    /// (the store keeps no \Recent, so this is per session).
+    pub recent: HashSet<Uid>,
+    /// A change event said the store differs from the view.
+    pub dirty: bool,
+}
+
+impl Selected {
+    pub fn new(snapshot: MailboxSnapshot, read_only: bool) -> Selected {
+        let m = snapshot.mailbox;
+        Selected {
+            id: m.id,
+            name: m.name,
+            read_only,
+            uidvalidity: m.uidvalidity,
+            uidnext: m.uidnext,
+            highest_modseq: m.highest_modseq,
+            messages: snapshot
+                .messages
+                .into_iter()
+                .map(|meta| ViewMessage { meta, gone: false })
+                .collect(),
+            recent: HashSet::new(),
+            dirty: false,
+        }
+    }
+
+    /// Whether a change event is about this mailbox.
+    pub fn concerns(&self, ch: &Change) -> bool {
+        match ch {
+            Change::Appended { mailbox, .. }
+            | Change::FlagsChanged { mailbox, .. }
+            | Change::Expunged { mailbox, .. } => *mailbox == self.id,
+            Change::MailboxesChanged { .. } => false,
+        }
+    }
+
+    pub fn has_pending_expunges(&self) -> bool {
+        self.messages.iter().any(|m| m.gone)
+    }
+
+    pub fn exists(&self) -> u32 {
+        self.messages.len() as u32
+    }
+
+    /// Largest UID in the view (for `*` in UID sets), 0 if empty.
+    pub fn max_uid(&self) -> Uid {
+        self.messages.last().map(|m| m.meta.uid).unwrap_or(0)
+    }
+
+    /// Index (0-based) of the message with this UID.
+    pub fn index_of(&self, uid: Uid) -> Option<usize> {
+        self.messages
+            .binary_search_by_key(&uid, |m| m.meta.uid)
+            .ok()
+    }
+
+    /// Indexes of the messages a set names, in order, each once. Numbers beyond the view
+    /// are left out; for message numbers the caller checks [`Selected::seq_in_range`].
+    pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<usize> {
+        let n = self.messages.len();
+        let mut idx: Vec<usize> = Vec::new();
+        if uid {
+            let largest = self.max_uid();
+            for (lo, hi) in set.ranges(largest) {
+                let start = self.messages.partition_point(|m| m.meta.uid < lo);
+                let end = self.messages.partition_point(|m| m.meta.uid <= hi);
+                idx.extend(start..end);
+            }
+        } else {
+            for (lo, hi) in set.ranges(n as u32) {
+                let lo = (lo.max(1) as usize).min(n + 1);
+                let hi = (hi as usize).min(n);
+                if lo <= hi {
+                    idx.extend(lo - 1..hi);
+                }
+            }
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        idx
+    }
+
+    /// RFC 9051 §9: a message number beyond the mailbox is an error (BAD).
+    pub fn seq_in_range(&self, set: &SequenceSet) -> bool {
+        let n = self.messages.len() as u32;
+        set.0.iter().all(|&(a, b)| {
+            [a, b].iter().all(|x| match x {
+                crate::proto::SeqNum::Num(v) => *v <= n,
+                crate::proto::SeqNum::Star => n > 0,
+            })
+        })
+    }
+
+    /// The FLAGS list of a message (with \Recent for IMAP4rev1 sessions).
+    pub fn flags_string(&self, m: &MessageMeta, rev2: bool) -> String {
+        let mut parts: Vec<&str> = m.flags.names().collect();
+        for k in &m.keywords {
+            parts.push(k);
+        }
+        if !rev2 && self.recent.contains(&m.uid) {
+            parts.push("\\Recent");
+        }
+        format!("({})", parts.join(" "))
+    }
+
+    /// Untagged FETCH for a flag change (with UID and, under CONDSTORE, MODSEQ, which
+    /// RFC 7162 §3.2.4/§3.1.4 require in unsolicited FETCHes).
+    pub fn flag_fetch(&self, seq: usize, m: &MessageMeta, enabled: Enabled) -> String {
+        let mut s = format!(
+            "{seq} FETCH (UID {} FLAGS {}",
+            m.uid,
+            self.flags_string(m, enabled.rev2)
+        );
+        if enabled.condstore {
+            s.push_str(&format!(" MODSEQ ({})", m.modseq));
+        }
+        s.push(')');
+        s
+    }
+
+    /// Replaces flag data of a message after this session changed it.
+    pub fn update_flags(&mut self, uid: Uid, flags: Flags, keywords: Vec<String>, modseq: ModSeq) {
+        if let Some(i) = self.index_of(uid) {
+            let m = &mut self.messages[i].meta;
+            m.flags = flags;
+            m.keywords = keywords;
+            m.modseq = modseq;
+        }
+        self.highest_modseq = self.highest_modseq.max(modseq);
+    }
+
+    /// Removes messages this session expunged itself and reports them.
+    pub fn remove_reported(&mut self, uids: &[Uid], enabled: Enabled, out: &mut Vec<u8>) {
+        let gone: HashSet<Uid> = uids.iter().copied().collect();
+        self.report_removals(|m| gone.contains(&m.meta.uid), enabled, out);
+    }
+
+    fn report_removals(
+        &mut self,
+        is_gone: impl Fn(&ViewMessage) -> bool,
+        enabled: Enabled,
+        out: &mut Vec<u8>,
+    ) {
+        let mut vanished: Vec<Uid> = Vec::new();
+        let mut i = 0;
+        while i < self.messages.len() {
+            if is_gone(&self.messages[i]) {
+                let uid = self.messages[i].meta.uid;
+                self.messages.remove(i);
+                self.recent.remove(&uid);
+                if enabled.qresync {
+                    vanished.push(uid);
+                } else {
+                    out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
+                }
+            } else {
+                i += 1;
+            }
+        }
+        if !vanished.is_empty() {
+            // RFC 7162 §3.2.10: after ENABLE QRESYNC, VANISHED replaces EXPUNGE.
+            out.extend_from_slice(
+                format!("* VANISHED {}\r\n", uid_set_string(&vanished)).as_bytes(),
+            );
+        }
+    }
+
+    /// Merges a fresh snapshot into the view, writing EXISTS, RECENT, FETCH (flags) and,
+    /// when allowed, EXPUNGE/VANISHED responses.
+    pub fn apply(
+        &mut self,
+        snapshot: MailboxSnapshot,
+        allow_expunge: bool,
+        enabled: Enabled,
+        out: &mut Vec<u8>,
+    ) {
+        self.dirty = false;
+        let fresh = snapshot.messages;
+        // Mark expunged messages; report flag changes of the others.
+        let mut j = 0;
+        let mut changed: Vec<usize> = Vec::new();
+        for (i, vm) in self.messages.iter_mut().enumerate() {
+            while j < fresh.len() && fresh[j].uid < vm.meta.uid {
+                j += 1;
+            }
+            if j < fresh.len() && fresh[j].uid == vm.meta.uid {
+                let f = &fresh[j];
+                if f.flags != vm.meta.flags
+                    || f.keywords != vm.meta.keywords
+                    || f.modseq != vm.meta.modseq
+                {
+                    let flags_differ = f.flags != vm.meta.flags || f.keywords != vm.meta.keywords;
+                    vm.meta.flags = f.flags;
+                    vm.meta.keywords = f.keywords.clone();
+                    vm.meta.modseq = f.modseq;
+                    if flags_differ || enabled.condstore {
+                        changed.push(i);
+                    }
+                }
+            } else {
+                vm.gone = true;
+            }
+        }
+        for i in changed {
+            let m = &self.messages[i];
+            if !m.gone {
+                let line = self.flag_fetch(i + 1, &m.meta, enabled);
+                out.extend_from_slice(format!("* {line}\r\n").as_bytes());
+            }
+        }
+        // New messages: UIDs above the view's largest (taken before removals).
+        let max = self.max_uid();
+        if allow_expunge {
+            self.report_removals(|m| m.gone, enabled, out);
+        }
+        let before = self.messages.len();
+        for f in fresh.into_iter().filter(|f| f.uid > max) {
+            self.recent.insert(f.uid);
+            self.messages.push(ViewMessage {
+                meta: f,
+                gone: false,
+            });
+        }
+        if self.messages.len() != before {
+            out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
+            if !enabled.rev2 {
+                out.extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
+            }
+        }
+        self.uidnext = snapshot.mailbox.uidnext.max(self.uidnext);
+        self.highest_modseq = snapshot.mailbox.highest_modseq.max(self.highest_modseq);
+    }
+}
+
+/// A UID list as a compact sequence set (`1:3,7`), sorted.
+pub fn uid_set_string(uids: &[Uid]) -> String {
+    let mut v = uids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < v.len() {
+        let start = v[i];
+        let mut end = start;
+        while i + 1 < v.len() && v[i + 1] == end + 1 {
+            i += 1;
+            end = v[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::SeqNum;
+    use wharf_store::{AccountId, BlobId, Mailbox};
+
+    fn meta(uid: Uid, flags: Flags, modseq: ModSeq) -> MessageMeta {
+        MessageMeta {
+            uid,
+            flags,
+            keywords: vec![],
+            modseq,
+            size: 10,
+            internal_date: 0,
+            blob: BlobId(uid as i64),
+        }
+    }
+
+    fn snap(msgs: Vec<MessageMeta>) -> MailboxSnapshot {
+        MailboxSnapshot {
+            mailbox: Mailbox {
+                id: MailboxId(1),
+                account: AccountId(1),
+                name: "INBOX".into(),
+                uidvalidity: 7,
+                uidnext: msgs.last().map(|m| m.uid + 1).unwrap_or(1),
+                highest_modseq: msgs.iter().map(|m| m.modseq).max().unwrap_or(1),
+                special_use: None,
+                subscribed: true,
+            },
+            messages: msgs,
+        }
+    }
+
+    #[test]
+    fn expunges_are_held_back_then_reported_in_order() {
+        let mut s = Selected::new(
+            snap(vec![
+                meta(1, Flags::default(), 1),
+                meta(2, Flags::default(), 1),
+                meta(3, Flags::default(), 1),
+            ]),
+            false,
+        );
+        let mut out = Vec::new();
+        // Messages 1 and 3 expunged elsewhere, 4 arrived.
+        s.apply(
+            snap(vec![
+                meta(2, Flags::default(), 1),
+                meta(4, Flags::default(), 2),
+            ]),
+            false,
+            Enabled::default(),
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "* 4 EXISTS\r\n* 1 RECENT\r\n"
+        );
+        assert_eq!(s.exists(), 4, "numbers hold still");
+        out.clear();
+        s.apply(
+            snap(vec![
+                meta(2, Flags::default(), 1),
+                meta(4, Flags::default(), 2),
+            ]),
+            true,
+            Enabled::default(),
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "* 1 EXPUNGE\r\n* 2 EXPUNGE\r\n"
+        );
+        assert_eq!(
+            s.messages.iter().map(|m| m.meta.uid).collect::<Vec<_>>(),
+            vec![2, 4]
+        );
+    }
+
+    #[test]
+    fn flag_changes_and_vanished_under_qresync() {
+        let mut s = Selected::new(
+            snap(vec![
+                meta(5, Flags::default(), 1),
+                meta(6, Flags::default(), 1),
+            ]),
+            false,
+        );
+        let mut out = Vec::new();
+        let en = Enabled {
+            condstore: true,
+            qresync: true,
+            rev2: true,
+            utf8: false,
+        };
+        s.apply(snap(vec![meta(6, Flags::SEEN, 3)]), true, en, &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "* 2 FETCH (UID 6 FLAGS (\\Seen) MODSEQ (3))\r\n* VANISHED 5\r\n"
+        );
+    }
+
+    #[test]
+    fn resolving_sets() {
+        let s = Selected::new(
+            snap(vec![
+                meta(3, Flags::default(), 1),
+                meta(9, Flags::default(), 1),
+                meta(20, Flags::default(), 1),
+            ]),
+            false,
+        );
+        let set = |v: Vec<(SeqNum, SeqNum)>| SequenceSet(v);
+        use SeqNum::*;
+        assert_eq!(s.resolve(&set(vec![(Num(2), Star)]), false), vec![1, 2]);
+        assert_eq!(s.resolve(&set(vec![(Num(4), Num(10))]), true), vec![1]);
+        // RFC 9051 §6.4.8: n:* in UIDs includes the largest even if n is bigger.
+        assert_eq!(s.resolve(&set(vec![(Num(500), Star)]), true), vec![2]);
+        assert!(!s.seq_in_range(&set(vec![(Num(4), Num(4))])));
+        assert_eq!(uid_set_string(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+    }
+}
