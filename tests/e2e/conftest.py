@@ -91,8 +91,9 @@ class Wharf:
                 raise RuntimeError(f"wharf exited early: {self.output} (log: {self.tmp / 'wharf.log'})")
             self.output.append(line.rstrip("\n"))
             parts = line.split()
-            if len(parts) == 4 and parts[2] == "listening":
-                host, port = parts[3].rsplit(":", 1)
+            # "wharf: NAME listening on IP:PORT"
+            if len(parts) == 5 and parts[2] == "listening":
+                host, port = parts[4].rsplit(":", 1)
                 self.ports.setdefault(parts[1], int(port))
             if line.startswith("wharf: ready"):
                 threading.Thread(target=self._drain, daemon=True).start()

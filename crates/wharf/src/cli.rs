@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use wharf_store::{Address, DomainName, Secret, SqliteStore, Store};
 
 #[derive(Parser, Debug)]
-#[command(name = "wharf", version, about = "Mail (SMTP, POP3, IMAP) and FTP server in one binary")]
+#[command(
+    name = "wharf",
+    version,
+    about = "Mail (SMTP, POP3, IMAP) and FTP server in one binary"
+)]
 pub struct Args {
     /// Configuration file (TOML). Without it, built-in dev defaults apply.
     #[arg(long, global = true, env = "WHARF_CONFIG", value_name = "PATH")]
@@ -162,7 +166,10 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Domain(DomainCmd::Del { domain }) => {
             store.domain_del(&parse_domain(&domain)?).await?;
         }
-        Command::User(UserCmd::Add { address, password_stdin }) => {
+        Command::User(UserCmd::Add {
+            address,
+            password_stdin,
+        }) => {
             let address = parse_address(&address)?;
             let password = read_password(password_stdin)?;
             store.user_add(&address, &password).await?;
@@ -184,12 +191,19 @@ pub async fn run(args: Args) -> Result<()> {
         Command::User(UserCmd::Del { address }) => {
             store.user_del(&parse_address(&address)?).await?;
         }
-        Command::User(UserCmd::Passwd { address, password_stdin }) => {
+        Command::User(UserCmd::Passwd {
+            address,
+            password_stdin,
+        }) => {
             let address = parse_address(&address)?;
             let password = read_password(password_stdin)?;
             store.user_passwd(&address, &password).await?;
         }
-        Command::User(UserCmd::Quota { address, bytes, messages }) => {
+        Command::User(UserCmd::Quota {
+            address,
+            bytes,
+            messages,
+        }) => {
             store
                 .user_set_quota(&parse_address(&address)?, bytes, messages)
                 .await?;

@@ -21,6 +21,14 @@ pub struct Config {
     pub listen: Listen,
     pub tls: Tls,
     pub limits: Limits,
+    /// `[smtp]`: the mail exchanger (see the README for its keys).
+    pub smtp: wharf_smtp::Config,
+    /// `[pop3]`: POP3 and POP3S.
+    pub pop3: wharf_pop3::Config,
+    /// `[imap]`: IMAP and IMAPS.
+    pub imap: wharf_imap::Config,
+    /// `[ftp]`: FTP and FTPS.
+    pub ftp: wharf_ftp::Config,
 }
 
 /// `[listen]`: addresses per service, each a list of `"ip:port"`. A service whose key is
@@ -116,6 +124,10 @@ impl Default for Config {
             listen: Listen::default(),
             tls: Tls::default(),
             limits: Limits::default(),
+            smtp: wharf_smtp::Config::default(),
+            pop3: wharf_pop3::Config::default(),
+            imap: wharf_imap::Config::default(),
+            ftp: wharf_ftp::Config::default(),
         }
     }
 }
@@ -129,7 +141,9 @@ fn default_hostname() -> String {
 }
 
 /// Top-level keys and sections, for mapping `WHARF_*` variables onto the file's shape.
-const SECTIONS: &[&str] = &["listen", "tls", "limits", "smtp", "pop3", "imap", "ftp", "http"];
+const SECTIONS: &[&str] = &[
+    "listen", "tls", "limits", "smtp", "pop3", "imap", "ftp", "http",
+];
 const TOP_KEYS: &[&str] = &["hostname", "data_dir"];
 
 /// Loads the configuration from an optional file and the process environment.
@@ -144,8 +158,9 @@ pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Co
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading config file {}", p.display()))?;
-            text.parse::<toml::Table>()
-                .map_err(|e| anyhow::anyhow!("{}: {}", p.display(), one_line_toml_error(&text, &e)))?
+            text.parse::<toml::Table>().map_err(|e| {
+                anyhow::anyhow!("{}: {}", p.display(), one_line_toml_error(&text, &e))
+            })?
         }
         None => toml::Table::new(),
     };
@@ -153,9 +168,11 @@ pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Co
     // A file with no [listen] at all gets the dev listeners; a [listen] section lists
     // exactly the services to run.
     let has_listen = table.contains_key("listen");
-    let origin = path.map(|p| p.display().to_string()).unwrap_or_else(|| "environment".into());
-    let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-        .map_err(|e| {
+    let origin = path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "environment".into());
+    let mut config: Config =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e.path().to_string();
             anyhow::anyhow!("{origin}: key `{key}`: {}", e.inner())
         })?;
@@ -199,7 +216,9 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<()> {
             .iter()
             .find(|s| lower.starts_with(&format!("{s}_")))
         else {
-            bail!("environment variable {name}: no such setting (expected WHARF_<SECTION>_<KEY> with a section of {SECTIONS:?}, or WHARF_HOSTNAME / WHARF_DATA_DIR)");
+            bail!(
+                "environment variable {name}: no such setting (expected WHARF_<SECTION>_<KEY> with a section of {SECTIONS:?}, or WHARF_HOSTNAME / WHARF_DATA_DIR)"
+            );
         };
         let key = lower[section.len() + 1..].to_string();
         let entry = table
@@ -264,8 +283,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("wharf.toml");
         std::fs::write(&p, text).unwrap();
-        let env: Vec<(String, String)> =
-            env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         load_with_env(Some(&p), &env)
     }
 
@@ -301,24 +322,37 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.listen.smtp, Some(vec!["127.0.0.1:2600".into(), "127.0.0.1:2601".into()]));
+        assert_eq!(
+            c.listen.smtp,
+            Some(vec!["127.0.0.1:2600".into(), "127.0.0.1:2601".into()])
+        );
         assert_eq!(c.hostname, "env.example.test");
         assert_eq!(c.limits.max_connections_per_ip, 5);
     }
 
     #[test]
     fn typos_and_bad_values_name_the_key() {
-        let e = load_str("[listen]\nsmpt = [\"127.0.0.1:25\"]\n", &[]).unwrap_err().to_string();
+        let e = load_str("[listen]\nsmpt = [\"127.0.0.1:25\"]\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("smpt"), "{e}");
-        let e = load_str("[listen]\nsmtp = [\"localhost\"]\n", &[]).unwrap_err().to_string();
+        let e = load_str("[listen]\nsmtp = [\"localhost\"]\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen.smtp"), "{e}");
-        let e = load_str("[limits]\nmax_connections_per_ip = \"many\"\n", &[]).unwrap_err().to_string();
+        let e = load_str("[limits]\nmax_connections_per_ip = \"many\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("limits.max_connections_per_ip"), "{e}");
         let e = load_str("hostname = \n", &[]).unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
-        let e = load_str("", &[("WHARF_NOPE_X", "1")]).unwrap_err().to_string();
+        let e = load_str("", &[("WHARF_NOPE_X", "1")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("WHARF_NOPE_X"), "{e}");
-        let e = load_str("[tls]\ncert = \"/a.pem\"\n", &[]).unwrap_err().to_string();
+        let e = load_str("[tls]\ncert = \"/a.pem\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("tls.key"), "{e}");
         for err in [e] {
             assert!(!err.contains('\n'), "error is not one line: {err}");

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wharf_net::tls::TlsSource;
 use wharf_net::{IpLimiter, ListenOptions, Service, Shutdown};
+use wharf_store::files::{FileArea, LocalFileArea};
 use wharf_store::{DynStore, SqliteStore};
 
 /// How a listener key maps onto a service: which service, and whether TLS starts at
@@ -17,12 +18,32 @@ struct Wiring {
 }
 
 /// The service behind a `[listen]` key, or `None` if it is not built yet.
-fn wiring(name: &str, config: &Config, store: &DynStore) -> Option<Wiring> {
-    let _ = (config, store);
+fn wiring(
+    name: &str,
+    config: &Config,
+    store: &DynStore,
+    files: &Option<Arc<dyn FileArea>>,
+) -> Option<Wiring> {
+    let host = config.hostname.clone();
     let (service, implicit_tls): (Arc<dyn Service>, bool) = match name {
+        "smtp" => (
+            wharf_smtp::Server::new(store.clone(), host, config.smtp.clone()),
+            false,
+        ),
+        "pop3" | "pop3s" => (
+            wharf_pop3::Server::new(store.clone(), host, config.pop3.clone()),
+            name == "pop3s",
+        ),
+        "imap" | "imaps" => (
+            wharf_imap::Server::new(store.clone(), host, config.imap.clone()),
+            name == "imaps",
+        ),
+        "ftp" => (
+            wharf_ftp::Server::new(store.clone(), files.clone()?, host, config.ftp.clone()),
+            false,
+        ),
         _ => return None,
     };
-    #[allow(unreachable_code)]
     Some(Wiring {
         service,
         implicit_tls,
@@ -30,6 +51,9 @@ fn wiring(name: &str, config: &Config, store: &DynStore) -> Option<Wiring> {
 }
 
 pub async fn serve(config: Config) -> Result<()> {
+    // Signal handlers first: a SIGTERM that arrives right after "ready" must stop us
+    // gracefully, not kill us.
+    let stop = stop_signal()?;
     let store: DynStore = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let source = match (&config.tls.cert, &config.tls.key) {
@@ -43,6 +67,15 @@ pub async fn serve(config: Config) -> Result<()> {
         },
     };
     let acceptor = wharf_net::tls::acceptor(&source).context("setting up TLS")?;
+    // The FTP file area: one home per account under data_dir/files.
+    let files: Option<Arc<dyn FileArea>> =
+        if config.listen.ftp.as_ref().is_some_and(|a| !a.is_empty()) {
+            let area = LocalFileArea::new(config.data_dir.join("files"))
+                .with_context(|| format!("creating {}", config.data_dir.join("files").display()))?;
+            Some(area)
+        } else {
+            None
+        };
     let shutdown = Shutdown::new();
     let limiter = IpLimiter::new(config.limits.max_connections_per_ip);
 
@@ -52,7 +85,7 @@ pub async fn serve(config: Config) -> Result<()> {
         if addrs.is_empty() {
             continue;
         }
-        let Some(w) = wiring(name, &config, &store) else {
+        let Some(w) = wiring(name, &config, &store, &files) else {
             println!("wharf: {name} is not implemented yet; not started");
             continue;
         };
@@ -78,7 +111,7 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     println!("wharf: ready (data in {})", config.data_dir.display());
 
-    wait_for_signal().await?;
+    stop.await;
     tracing::info!("shutting down: no new connections; waiting for sessions to finish");
     shutdown.trigger();
     for t in tasks {
@@ -94,18 +127,15 @@ pub async fn serve(config: Config) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
+/// Installs the SIGTERM/SIGINT handlers now; the returned future resolves on either.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+    })
 }
