@@ -354,8 +354,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("tls.key"), "{e}");
-        for err in [e] {
-            assert!(!err.contains('\n'), "error is not one line: {err}");
-        }
+        assert!(!e.contains('\n'), "error is not one line: {e}");
     }
 }
