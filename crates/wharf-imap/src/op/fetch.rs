@@ -340,10 +340,6 @@ fn write_message(
         sep(out);
         out.extend_from_slice(format!("FLAGS {}", t.flags).as_bytes());
     }
-    if t.seen_now && !flags_asked {
-        sep(out);
-        out.extend_from_slice(format!("FLAGS {}", t.flags).as_bytes());
-    }
     out.extend_from_slice(b")\r\n");
     Ok(())
 }

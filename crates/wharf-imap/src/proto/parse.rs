@@ -199,7 +199,9 @@ impl<'a> P<'a> {
         match self.peek() {
             Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
             _ => {
-                let a = self.take_while(is_astring_char);
+                // 8-bit octets are accepted in atoms too: UTF-8 clients (RFC 6855)
+                // send them unquoted more often than the grammar allows.
+                let a = self.take_while(|b| is_astring_char(b) || b >= 0x80);
                 if a.is_empty() {
                     Err("Expected a string".into())
                 } else {

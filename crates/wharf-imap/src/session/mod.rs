@@ -416,6 +416,14 @@ impl Session {
             return Outcome::Continue;
         }
         let name = body.name();
+        if matches!(name, "FETCH" | "STORE" | "SEARCH" | "COPY" | "MOVE") {
+            // Learn of new messages, flag changes and expunges before acting (the
+            // expunges are reported only after the command, RFC 9051 §7.5.1), so a
+            // message another session removed is not served from a stale view.
+            if let Err(e) = self.sync(false).await {
+                return self.fail(&tag, e);
+            }
+        }
         let (result, outcome) = crate::op::dispatch(self, &tag, body, io).await;
         match result {
             Ok(done) => {

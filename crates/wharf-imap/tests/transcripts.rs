@@ -1,0 +1,467 @@
+//! Raw IMAP transcripts against the in-process server with a real store, written like
+//! the protocol exchanges they check, including two sessions cross-checking each other.
+
+mod common;
+
+use common::{TestServer, has, status};
+use wharf_imap::Config;
+
+const PLAIN: &[u8] = b"From: Fred Foobar <foobar@example.org>\r\n\
+Subject: afternoon meeting\r\n\
+To: alice@example.test\r\n\
+Message-Id: <1@example.org>\r\n\
+Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n\
+\r\n\
+Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n";
+
+const MIME: &[u8] = b"From: b@example.org\r\n\
+Subject: =?utf-8?q?caf=C3=A9?=\r\n\
+Content-Type: multipart/mixed; boundary=\"o\"\r\n\
+\r\n\
+--o\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+Cr=C3=A8me br=C3=BBl=C3=A9e\r\n\
+--o\r\n\
+Content-Type: message/rfc822\r\n\
+\r\n\
+Subject: inner\r\n\
+\r\n\
+inner body\r\n\
+--o\r\n\
+Content-Type: application/octet-stream; name=\"a.bin\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+Content-Disposition: attachment; filename=\"a.bin\"\r\n\
+\r\n\
+aGVsbG8=\r\n\
+--o--\r\n";
+
+#[tokio::test]
+async fn login_capability_logout() {
+    let s = TestServer::start(Config::default()).await;
+    let mut c = s.connect().await;
+    let r = c.cmd("CAPABILITY").await;
+    assert!(
+        r[0].starts_with("* CAPABILITY IMAP4rev1 IMAP4rev2 STARTTLS AUTH=PLAIN"),
+        "{r:?}"
+    );
+    assert_eq!(status(&r), "OK");
+    let r = c.cmd("LOGIN alice@example.test wrong").await;
+    assert!(r[0].contains("NO [AUTHENTICATIONFAILED]"), "{r:?}");
+    let r = c.cmd("SELECT INBOX").await;
+    assert_eq!(status(&r), "BAD", "{r:?}");
+    let r = c.cmd("LOGIN \"alice@example.test\" {2+}\r\npw").await;
+    assert!(r[0].contains("OK [CAPABILITY IMAP4rev1 IMAP4rev2"), "{r:?}");
+    assert!(
+        r[0].contains("IDLE") && r[0].contains("APPENDLIMIT="),
+        "{r:?}"
+    );
+    let r = c.cmd("LOGOUT").await;
+    assert_eq!(r[0], "* BYE Logging out");
+    assert!(r[1].ends_with("OK LOGOUT completed"));
+    assert_eq!(c.line().await, None);
+}
+
+#[tokio::test]
+async fn authenticate_plain_with_and_without_initial_response() {
+    let s = TestServer::start(Config::default()).await;
+    let mut c = s.connect().await;
+    // base64("\0alice@example.test\0pw")
+    let r = c
+        .cmd("AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABwdw==")
+        .await;
+    assert!(r[0].contains("OK [CAPABILITY"), "{r:?}");
+    let mut c = s.connect().await;
+    c.send("a AUTHENTICATE PLAIN\r\n").await;
+    assert_eq!(c.line().await.unwrap(), "+ ");
+    c.send("AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==\r\n").await;
+    let r = c.until_tag("a").await;
+    assert!(r[0].starts_with("a NO [AUTHENTICATIONFAILED]"), "{r:?}");
+    c.send("b AUTHENTICATE PLAIN\r\n").await;
+    assert_eq!(c.line().await.unwrap(), "+ ");
+    c.send("*\r\n").await;
+    let r = c.until_tag("b").await;
+    assert!(r[0].starts_with("b BAD"), "{r:?}");
+}
+
+#[tokio::test]
+async fn select_fetch_and_implicit_seen() {
+    let s = TestServer::start(Config::default()).await;
+    s.deliver("alice@example.test", PLAIN).await;
+    s.deliver("alice@example.test", MIME).await;
+    let mut c = s.login("alice").await;
+    let r = c.cmd("SELECT INBOX").await;
+    assert!(has(&r, "* 2 EXISTS"), "{r:?}");
+    assert!(has(&r, "* 0 RECENT"), "{r:?}");
+    assert!(has(&r, "* OK [UIDNEXT 3]"), "{r:?}");
+    assert!(has(&r, "* OK [UIDVALIDITY "), "{r:?}");
+    assert!(has(&r, "* OK [UNSEEN 1]"), "{r:?}");
+    assert!(r.last().unwrap().contains("OK [READ-WRITE]"), "{r:?}");
+
+    let r = c
+        .cmd("FETCH 1 (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)")
+        .await;
+    assert_eq!(
+        r[0],
+        format!(
+            "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE {} INTERNALDATE \"14-Nov-2023 22:13:20 +0000\" \
+ENVELOPE (\"Mon, 7 Feb 1994 21:52:25 -0800\" \"afternoon meeting\" \
+((\"Fred Foobar\" NIL \"foobar\" \"example.org\")) ((\"Fred Foobar\" NIL \"foobar\" \"example.org\")) \
+((\"Fred Foobar\" NIL \"foobar\" \"example.org\")) ((NIL NIL \"alice\" \"example.test\")) NIL NIL NIL \
+\"<1@example.org>\"))",
+            PLAIN.len()
+        )
+    );
+    // PEEK leaves \Seen alone.
+    let r = c.cmd("FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]").await;
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {30}Subject: afternoon meeting\r\n\r\n)"
+    );
+    let r = c.cmd("FETCH 1 FLAGS").await;
+    assert_eq!(r[0], "* 1 FETCH (FLAGS ())");
+    // BODY[TEXT] sets \Seen and says so.
+    let r = c.cmd("FETCH 1 BODY[TEXT]").await;
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (BODY[TEXT] {55}Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n FLAGS (\\Seen))"
+    );
+    let r = c.cmd("UID FETCH 1:* FLAGS").await;
+    assert_eq!(r[0], "* 1 FETCH (UID 1 FLAGS (\\Seen))");
+    assert_eq!(r[1], "* 2 FETCH (UID 2 FLAGS ())");
+    // A message number beyond the mailbox is BAD; a UID beyond it is just nothing.
+    assert_eq!(status(&c.cmd("FETCH 3 FLAGS").await), "BAD");
+    let r = c.cmd("UID FETCH 7 FLAGS").await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(status(&r), "OK");
+}
+
+#[tokio::test]
+async fn bodystructure_and_sections_of_a_mime_message() {
+    let s = TestServer::start(Config::default()).await;
+    s.deliver("alice@example.test", MIME).await;
+    let mut c = s.login("alice").await;
+    c.cmd("EXAMINE INBOX").await;
+    let r = c.cmd("FETCH 1 BODYSTRUCTURE").await;
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 27 1 NIL NIL NIL NIL)\
+(\"message\" \"rfc822\" NIL NIL NIL \"7BIT\" 28 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) \
+(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 10 1 NIL NIL NIL NIL) 3 NIL NIL NIL NIL)\
+(\"application\" \"octet-stream\" (\"name\" \"a.bin\") NIL NIL \"base64\" 8 NIL (\"attachment\" (\"filename\" \"a.bin\")) NIL NIL) \
+\"mixed\" (\"boundary\" \"o\") NIL NIL NIL))"
+    );
+    let r = c
+        .cmd("FETCH 1 (BODY[1] BODY[2.HEADER] BODY[2.1] BODY[3.MIME] BINARY[3] BODY[1]<4.6>)")
+        .await;
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (BODY[1] {27}Cr=C3=A8me br=C3=BBl=C3=A9e BODY[2.HEADER] {18}Subject: inner\r\n\r\n \
+BODY[2.1] {10}inner body BODY[3.MIME] {142}Content-Type: application/octet-stream; name=\"a.bin\"\r\n\
+Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"a.bin\"\r\n\r\n \
+BINARY[3] {5}hello BODY[1]<4> {6}3=A8me)"
+    );
+    // EXAMINE is read-only: no \Seen.
+    let r = c.cmd("FETCH 1 FLAGS").await;
+    assert_eq!(r[0], "* 1 FETCH (FLAGS ())");
+    assert!(has(
+        &c.cmd("STORE 1 +FLAGS (\\Seen)").await,
+        "NO [READ-ONLY]"
+    ));
+}
+
+#[tokio::test]
+async fn store_and_search() {
+    let s = TestServer::start(Config::default()).await;
+    s.deliver("alice@example.test", PLAIN).await;
+    s.deliver("alice@example.test", MIME).await;
+    s.deliver(
+        "alice@example.test",
+        b"Subject: third\r\n\r\nnothing here\r\n",
+    )
+    .await;
+    let mut c = s.login("alice").await;
+    c.cmd("SELECT INBOX").await;
+    let r = c.cmd("STORE 2:3 +FLAGS (\\Flagged $Work)").await;
+    assert_eq!(r[0], "* 2 FETCH (UID 2 FLAGS (\\Flagged $Work))");
+    assert_eq!(r[1], "* 3 FETCH (UID 3 FLAGS (\\Flagged $Work))");
+    let r = c.cmd("STORE 3 -FLAGS.SILENT (\\Flagged)").await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    let cases = [
+        ("SEARCH FLAGGED", "* SEARCH 2"),
+        ("SEARCH UNFLAGGED", "* SEARCH 1 3"),
+        ("SEARCH KEYWORD $Work", "* SEARCH 2 3"),
+        ("SEARCH SUBJECT café", "* SEARCH 2"),
+        ("SEARCH SUBJECT \"MEETING\"", "* SEARCH 1"),
+        ("SEARCH BODY \"brûlée\"", "* SEARCH 2"),
+        ("SEARCH TEXT foobar", "* SEARCH 1"),
+        ("SEARCH OR FROM fred NOT 1:2", "* SEARCH 1 3"),
+        ("SEARCH (UNSEEN LARGER 100) SMALLER 10000", "* SEARCH 1 2"),
+        ("SEARCH SENTBEFORE 1-Jan-2000", "* SEARCH 1"),
+        (
+            "SEARCH SINCE 1-Nov-2023 BEFORE 20-Nov-2023",
+            "* SEARCH 1 2 3",
+        ),
+        ("SEARCH HEADER Message-Id \"<1@\"", "* SEARCH 1"),
+        ("UID SEARCH UID 2:*", "* SEARCH 2 3"),
+        ("SEARCH CHARSET UTF-8 BODY nomatch", "* SEARCH"),
+    ];
+    for (cmd, want) in cases {
+        let r = c.cmd(cmd).await;
+        assert_eq!(r[0], want, "{cmd}");
+        assert_eq!(status(&r), "OK", "{cmd}");
+    }
+    let r = c.cmd("SEARCH RETURN (MIN MAX COUNT ALL) FLAGGED").await;
+    assert_eq!(
+        r[0],
+        format!(
+            "* ESEARCH (TAG \"{}\") MIN 2 MAX 2 ALL 2 COUNT 1",
+            c.last_tag()
+        )
+    );
+    let r = c.cmd("SEARCH CHARSET KOI8-R ALL").await;
+    assert!(r[0].contains("BAD [BADCHARSET"), "{r:?}");
+}
+
+#[tokio::test]
+async fn append_copy_move_expunge_with_uidplus() {
+    let s = TestServer::start(Config::default()).await;
+    s.deliver("alice@example.test", PLAIN).await;
+    s.deliver("alice@example.test", PLAIN).await;
+    let mut c = s.login("alice").await;
+    c.send("a APPEND Drafts (\\Draft) \"05-Jan-2024 10:00:00 +0100\" {24}\r\n")
+        .await;
+    assert_eq!(c.line().await.unwrap(), "+ Ready for literal data");
+    c.send("Subject: draft\r\n\r\nbody\r\n\r\n").await; // literal, then the command's CRLF
+    let r = c.until_tag("a").await;
+    assert!(r[0].starts_with("a OK [APPENDUID "), "{r:?}");
+    assert!(r[0].contains(" 1] APPEND completed"), "{r:?}");
+    let r = c.cmd("APPEND Nowhere {2+}\r\nhi").await;
+    assert!(r[0].contains("NO [TRYCREATE]"), "{r:?}");
+
+    c.cmd("SELECT INBOX").await;
+    let r = c.cmd("COPY 1:2 Trash").await;
+    assert!(
+        r[0].contains("OK [COPYUID ") && r[0].contains(" 1:2 1:2] COPY completed"),
+        "{r:?}"
+    );
+    let r = c.cmd("UID MOVE 1 Junk").await;
+    assert!(
+        r[0].starts_with("* OK [COPYUID ") && r[0].ends_with(" 1 1] Moved"),
+        "{r:?}"
+    );
+    assert_eq!(r[1], "* 1 EXPUNGE");
+    assert_eq!(status(&r), "OK");
+    let r = c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    assert_eq!(status(&r), "OK");
+    let r = c.cmd("EXPUNGE").await;
+    assert_eq!(r[0], "* 1 EXPUNGE");
+    let r = c.cmd("STATUS Trash (MESSAGES UIDNEXT UNSEEN)").await;
+    assert_eq!(r[0], "* STATUS Trash (MESSAGES 2 UIDNEXT 3 UNSEEN 2)");
+    let r = c.cmd("STATUS Drafts (MESSAGES)").await;
+    assert_eq!(r[0], "* STATUS Drafts (MESSAGES 1)");
+    c.cmd("SELECT Drafts").await;
+    let r = c.cmd("FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE)").await;
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (FLAGS (\\Draft) INTERNALDATE \"05-Jan-2024 09:00:00 +0000\" RFC822.SIZE 24)"
+    );
+}
+
+#[tokio::test]
+async fn mailboxes_list_create_rename_delete() {
+    let s = TestServer::start(Config::default()).await;
+    let mut c = s.login("alice").await;
+    let r = c.cmd("LIST \"\" \"\"").await;
+    assert_eq!(r[0], "* LIST (\\Noselect) \"/\" \"\"");
+    assert_eq!(status(&c.cmd("CREATE Projects/2024/Q1").await), "OK");
+    let r = c.cmd("CREATE Projects/2024/Q1").await;
+    assert!(r[0].contains("NO [ALREADYEXISTS]"), "{r:?}");
+    let r = c.cmd("LIST \"\" %").await;
+    assert_eq!(r[0], "* LIST (\\HasNoChildren) \"/\" INBOX");
+    assert!(has(&r, "* LIST (\\HasChildren) \"/\" Projects"), "{r:?}");
+    assert!(
+        has(&r, "* LIST (\\HasNoChildren \\Sent) \"/\" Sent"),
+        "{r:?}"
+    );
+    assert!(!has(&r, "Projects/2024"), "{r:?}");
+    let r = c.cmd("LIST Projects/ *").await;
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert_eq!(r[1], "* LIST (\\HasNoChildren) \"/\" Projects/2024/Q1");
+    let r = c.cmd("CREATE \"Entw&APw-rfe\"").await;
+    assert_eq!(status(&r), "OK");
+    let r = c.cmd("LIST \"\" Entw*").await;
+    assert_eq!(r[0], "* LIST (\\HasNoChildren) \"/\" Entw&APw-rfe");
+    assert_eq!(
+        status(&c.cmd("RENAME Projects Archive/Projects").await),
+        "OK"
+    );
+    let r = c.cmd("LIST \"\" Archive/*").await;
+    assert!(has(&r, "\"/\" Archive/Projects/2024/Q1"), "{r:?}");
+    assert!(c.cmd("DELETE INBOX").await[0].contains("NO"));
+    assert_eq!(
+        status(&c.cmd("DELETE Archive/Projects/2024/Q1").await),
+        "OK"
+    );
+    assert!(c.cmd("DELETE Archive/Projects/2024/Q1").await[0].contains("NO [NONEXISTENT]"));
+    let r = c
+        .cmd("LIST (SPECIAL-USE) \"\" * RETURN (STATUS (MESSAGES))")
+        .await;
+    assert!(
+        has(&r, "* LIST (\\HasNoChildren \\Trash) \"/\" Trash"),
+        "{r:?}"
+    );
+    assert!(has(&r, "* STATUS Trash (MESSAGES 0)"), "{r:?}");
+    assert!(!has(&r, "INBOX"), "{r:?}");
+    assert_eq!(status(&c.cmd("UNSUBSCRIBE Junk").await), "OK");
+    let r = c.cmd("LSUB \"\" *").await;
+    assert!(has(&r, "* LSUB () \"/\" Sent") && !has(&r, "Junk"), "{r:?}");
+    let r = c.cmd("NAMESPACE").await;
+    assert_eq!(r[0], "* NAMESPACE ((\"\" \"/\")) NIL NIL");
+    let r = c.cmd("ENABLE UTF8=ACCEPT CONDSTORE X-UNKNOWN").await;
+    assert_eq!(r[0], "* ENABLED UTF8=ACCEPT CONDSTORE");
+    let r = c.cmd("LIST \"\" Entw*").await;
+    assert_eq!(r[0], "* LIST (\\HasNoChildren) \"/\" {9}Entw\u{fc}rfe");
+    let r = c.cmd("GETQUOTAROOT INBOX").await;
+    assert_eq!(r[0], "* QUOTAROOT INBOX \"\"");
+    assert_eq!(r[1], "* QUOTA \"\" ()");
+}
+
+#[tokio::test]
+async fn two_sessions_see_each_others_changes_at_the_right_time() {
+    let s = TestServer::start(Config::default()).await;
+    for _ in 0..3 {
+        s.deliver("alice@example.test", PLAIN).await;
+    }
+    let mut a = s.login("alice").await;
+    let mut b = s.login("alice").await;
+    a.cmd("SELECT INBOX").await;
+    b.cmd("SELECT INBOX").await;
+
+    // B flags and expunges message 1; A is told about the flag change at once but the
+    // expunge only outside FETCH/STORE/SEARCH (RFC 9051 §7.5.1).
+    b.cmd("STORE 2 +FLAGS (\\Answered)").await;
+    b.cmd("STORE 1 +FLAGS (\\Deleted)").await;
+    let r = b.cmd("EXPUNGE").await;
+    assert_eq!(r[0], "* 1 EXPUNGE");
+    s.deliver("alice@example.test", PLAIN).await;
+
+    let r = a.cmd("FETCH 1:* UID").await;
+    assert!(!has(&r, "EXPUNGE"), "{r:?}");
+    assert!(has(&r, "* 4 EXISTS"), "{r:?}");
+    assert!(has(&r, "* 2 FETCH (UID 2 FLAGS (\\Answered))"), "{r:?}");
+    // Numbers held still: message 1 (UID 1) is not listed as it is gone, 2..4 are.
+    assert!(
+        has(&r, "* 2 FETCH (UID 2)") && has(&r, "* 4 FETCH (UID 4)"),
+        "{r:?}"
+    );
+    let r = a.cmd("SEARCH ALL").await;
+    assert!(!has(&r, "EXPUNGE"), "{r:?}");
+    let r = a.cmd("NOOP").await;
+    assert_eq!(r[0], "* 1 EXPUNGE");
+    let r = a.cmd("FETCH 1:* UID").await;
+    assert_eq!(r[0], "* 1 FETCH (UID 2)");
+    assert_eq!(r[2], "* 3 FETCH (UID 4)");
+
+    // IDLE reports a delivery.
+    a.send("i1 IDLE\r\n").await;
+    assert_eq!(a.line().await.unwrap(), "+ idling");
+    s.deliver("alice@example.test", PLAIN).await;
+    let l = a.line().await.unwrap();
+    assert_eq!(l, "* 4 EXISTS");
+    let l = a.line().await.unwrap();
+    assert_eq!(l, "* 2 RECENT");
+    b.cmd("STORE 1 +FLAGS (\\Deleted)").await;
+    b.cmd("EXPUNGE").await;
+    assert_eq!(a.line().await.unwrap(), "* 1 EXPUNGE");
+    a.send("DONE\r\n").await;
+    let r = a.until_tag("i1").await;
+    assert_eq!(r.last().unwrap(), "i1 OK IDLE terminated");
+}
+
+#[tokio::test]
+async fn bad_input_gets_protocol_errors_and_the_session_goes_on() {
+    let config = Config {
+        append_limit: 1000,
+        max_line_length: 200,
+        ..Config::default()
+    };
+    let s = TestServer::start(config).await;
+    let mut c = s.login("alice").await;
+    let r = c.cmd("FROBNICATE").await;
+    assert!(
+        r[0].starts_with("t2 BAD Unknown command FROBNICATE"),
+        "{r:?}"
+    );
+    let r = c.cmd("FETCH 1 FLAGS").await;
+    assert!(r[0].contains("BAD FETCH No mailbox selected"), "{r:?}");
+    let long = "x".repeat(500);
+    let r = c.cmd(&format!("LOGIN {long} pw")).await;
+    assert!(r[0].contains("BAD [TOOBIG]"), "{r:?}");
+    // APPEND over APPENDLIMIT: refused before the literal is sent.
+    c.send("a1 APPEND INBOX {5000}\r\n").await;
+    let r = c.until_tag("a1").await;
+    assert_eq!(r[0], "a1 NO [TOOBIG] Message exceeds APPENDLIMIT");
+    let r = c.cmd("NOOP").await;
+    assert_eq!(status(&r), "OK");
+    let r = c.cmd("SELECT \"unterminated").await;
+    assert_eq!(status(&r), "BAD");
+    c.send("+ NOOP\r\n").await;
+    assert_eq!(c.line().await.unwrap(), "* BAD Invalid tag");
+    let r = c.cmd("NOOP").await;
+    assert_eq!(status(&r), "OK");
+    // A non-synchronizing literal over the limit closes the connection.
+    c.send("a2 APPEND INBOX {5000+}\r\n").await;
+    let l = c.line().await.unwrap();
+    assert!(l.starts_with("* BYE [TOOBIG]"), "{l}");
+    assert_eq!(c.line().await, None);
+}
+
+#[tokio::test]
+async fn condstore_and_qresync() {
+    let s = TestServer::start(Config::default()).await;
+    s.deliver("alice@example.test", PLAIN).await;
+    s.deliver("alice@example.test", PLAIN).await;
+    let mut c = s.login("alice").await;
+    let r = c.cmd("ENABLE QRESYNC").await;
+    assert_eq!(r[0], "* ENABLED QRESYNC");
+    let r = c.cmd("SELECT INBOX").await;
+    let hms = r
+        .iter()
+        .find_map(|l| l.strip_prefix("* OK [HIGHESTMODSEQ "))
+        .and_then(|l| l.split(']').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("HIGHESTMODSEQ");
+    let uv = r
+        .iter()
+        .find_map(|l| l.strip_prefix("* OK [UIDVALIDITY "))
+        .and_then(|l| l.split(']').next())
+        .unwrap()
+        .to_string();
+    let r = c.cmd("STORE 1 +FLAGS (\\Seen)").await;
+    assert!(
+        r[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ ("),
+        "{r:?}"
+    );
+    let r = c
+        .cmd(&format!(
+            "STORE 1,2 (UNCHANGEDSINCE {hms}) +FLAGS (\\Flagged)"
+        ))
+        .await;
+    assert!(r.last().unwrap().contains("OK [MODIFIED 1]"), "{r:?}");
+    let r = c
+        .cmd(&format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})"))
+        .await;
+    assert_eq!(r.len(), 3, "{r:?}");
+    c.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)").await;
+    let r = c.cmd("EXPUNGE").await;
+    assert_eq!(r[0], "* VANISHED 2");
+    assert!(r[1].contains("OK [HIGHESTMODSEQ "), "{r:?}");
+    c.cmd("UNSELECT").await;
+    let r = c
+        .cmd(&format!("SELECT INBOX (QRESYNC ({uv} {hms} 1:2))"))
+        .await;
+    assert!(has(&r, "* VANISHED (EARLIER) 2"), "{r:?}");
+    assert!(has(&r, "* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ ("), "{r:?}");
+}
