@@ -181,6 +181,9 @@ pub(crate) async fn receive(
     loop {
         let n = match timed(limits.timeout, data.read(&mut buf)).await {
             Ok(0) => break,
+            // A TLS peer that closes without close_notify: taken as the end of the file,
+            // as vsftpd does by default (strict_ssl_read_eof=NO); many clients do it.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Ok(n) => n,
             Err(e) => {
                 upload.abort().await;

@@ -5,9 +5,8 @@
 //! Implementation notes:
 //! - The login check lives only in [`check`]; handlers may assume what it guarantees
 //!   (a logged-in file area, a pending RNFR for RNTO) but still fail softly if not.
-//! - RNFR is honoured only by the command right after it (RFC 959 §4.1.3), and REST only
-//!   by the next transfer command (RFC 3659 §5.3): both are taken out of the session
-//!   before every dispatch.
+//! - RNFR is honoured only by the command right after it (RFC 959 §4.1.3); REST by the
+//!   next transfer command (RFC 3659 §5.3), which takes it whether it succeeds or not.
 //! - While a transfer runs, the control connection is still read: ABOR and STAT are
 //!   answered at once (RFC 959 §4.1.3); any other command waits in `queued` and runs
 //!   after the transfer's final reply.
@@ -314,9 +313,17 @@ impl<'a> Session<'a> {
     async fn dispatch(&mut self, cmd: Command) -> Outcome {
         // RFC 959 §4.1.3: RNTO must come right after RNFR.
         let rename_from = self.rename_from.take();
+        // REST is consumed by the next transfer command, whatever comes between (PASV,
+        // TYPE...), as vsftpd does; RFC 3659 §5.3 only asks that it come before.
         let rest = match cmd {
-            Command::Rest(_) => None,
-            _ => self.rest.take(),
+            Command::Retr(_)
+            | Command::Stor(_)
+            | Command::Appe(_)
+            | Command::Stou
+            | Command::List(_)
+            | Command::Nlst(_)
+            | Command::Mlsd(_) => self.rest.take(),
+            _ => None,
         };
         if let Err(reply) = check(self.phase(), &cmd, rename_from.is_some()) {
             return self.answer_reply(reply).await;
