@@ -190,7 +190,7 @@ fn curl_roundtrip(s: &TestServer, base: &str, extra: &[&str]) {
         std::fs::read(&dst).unwrap() == body,
         "resumed download differs"
     );
-    run(&["-Q", "-DELE sub/up.bin", &base]);
+    run(&["-Q", "-DELE sub/up.bin", base]);
     assert!(!s.home("alice").join("sub/up.bin").exists());
 }
 
