@@ -214,6 +214,26 @@ impl DataReceiver {
     }
 }
 
+/// The inverse of [`DataReceiver`]: dot-stuffs a message (RFC 5321 §4.5.2) and adds
+/// the terminating CRLF "." CRLF, for sending it with DATA. A message that does not end
+/// in CRLF gets one first.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 5);
+    let mut line_start = true;
+    for &b in message {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        line_start = b == b'\n';
+    }
+    if !message.is_empty() && !message.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
 /// Receives one BDAT chunk of a known size (RFC 3030 §2). The chunk's octets are read
 /// in full whatever happens, so they are never taken for commands.
 #[derive(Debug)]
@@ -462,6 +482,25 @@ mod tests {
             receive(&input, 4, 1000, 19).unwrap().0,
             Err(DataError::LineTooLong)
         );
+    }
+
+    #[test]
+    fn dot_stuff_round_trips() {
+        for body in [
+            &b""[..],
+            b"a\r\n",
+            b".\r\n",
+            b"..\r\n.x\r\n\r\n.\r\n",
+            b"Subject: s\r\n\r\n.\r\n..\r\nend\r\n",
+        ] {
+            let wire = dot_stuff(body);
+            for size in SIZES {
+                let (got, rest) = receive(&wire, size, 1 << 20, 1000).unwrap();
+                assert_eq!(got.unwrap(), body, "chunk size {size}");
+                assert!(rest.is_empty());
+            }
+        }
+        assert_eq!(dot_stuff(b".a"), b"..a\r\n.\r\n");
     }
 
     #[test]

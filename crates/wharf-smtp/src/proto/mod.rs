@@ -9,7 +9,7 @@ pub mod path;
 pub mod reply;
 
 pub use command::{Body, Command, MailParams, Notify, ParseError, RcptParams, Ret, parse_command};
-pub use data::{Chunk, ChunkReceiver, DataError, DataReceiver};
+pub use data::{Chunk, ChunkReceiver, DataError, DataReceiver, dot_stuff};
 pub use line::{Frame, LineReader};
 pub use path::{ForwardPath, Mailbox, ReversePath};
 pub use reply::{Reply, Status};
