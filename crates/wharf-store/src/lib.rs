@@ -20,6 +20,7 @@ pub mod address;
 pub mod error;
 pub mod files;
 pub mod mime;
+pub mod queue;
 pub mod secret;
 mod sqlite;
 
@@ -395,6 +396,38 @@ pub trait Store: Send + Sync + 'static {
     async fn summary(&self, blob: BlobId) -> Result<Arc<MessageSummary>>;
     /// UIDs expunged from the mailbox after `since` (RFC 7162 QRESYNC VANISHED).
     async fn expunged_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Uid>>;
+
+    // ---- outbound queue ----
+    /// Queues a message for delivery to other servers; returns once it is durable.
+    async fn queue_add(
+        &self,
+        raw: Vec<u8>,
+        envelope: queue::QueueEnvelope,
+    ) -> Result<queue::QueueId>;
+    /// Messages with a pending recipient due at or before `now` (unix seconds), oldest
+    /// first, at most `limit`.
+    async fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<queue::QueueEntry>>;
+    /// The earliest `next_attempt` of any pending recipient, if any.
+    async fn queue_next_due(&self) -> Result<Option<i64>>;
+    /// Records attempt outcomes (each counts one attempt). A message with no pending
+    /// recipient left is removed from the queue, and its body released.
+    async fn queue_update(
+        &self,
+        id: queue::QueueId,
+        updates: Vec<queue::RecipientUpdate>,
+    ) -> Result<()>;
+    /// Every queued message, oldest first.
+    async fn queue_list(&self) -> Result<Vec<queue::QueueEntry>>;
+    async fn queue_get(&self, id: queue::QueueId) -> Result<Option<queue::QueueEntry>>;
+    /// Makes pending recipients due now: of one message, or of all (`None`). Returns how
+    /// many recipients were rescheduled.
+    async fn queue_retry(&self, id: Option<queue::QueueId>) -> Result<usize>;
+    /// Removes a message from the queue without delivering it.
+    async fn queue_delete(&self, id: queue::QueueId) -> Result<()>;
+
+    /// The addresses an account may send as: its own and every alias that delivers to it
+    /// (directly or through other aliases).
+    async fn addresses_of(&self, account: AccountId) -> Result<Vec<Address>>;
 
     // ---- change events ----
     /// Every change committed from now on, for every account. Receivers filter by account.

@@ -450,3 +450,177 @@ async fn old_orphaned_bodies_are_swept_fresh_ones_kept() {
     assert!(!old.exists());
     assert!(fresh.exists());
 }
+
+mod outbound_queue {
+    use super::*;
+    use wharf_store::queue::*;
+
+    fn env(rcpts: &[&str]) -> QueueEnvelope {
+        QueueEnvelope {
+            sender: "alice@example.test".into(),
+            envid: Some("env-1".into()),
+            ret: Some("HDRS".into()),
+            smtputf8: false,
+            body: Some("8BITMIME".into()),
+            recipients: rcpts
+                .iter()
+                .map(|r| QueueRecipientSpec {
+                    address: r.to_string(),
+                    orcpt: Some(format!("rfc822;{r}")),
+                    notify: Some("FAILURE,DELAY".into()),
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_mail_survives_reopen_and_leaves_when_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let store = SqliteStore::open(dir.path()).unwrap();
+            store
+                .queue_add(
+                    b"Subject: out\r\n\r\nbody\r\n".to_vec(),
+                    env(&["a@far.test", "b@far.test"]),
+                )
+                .await
+                .unwrap()
+        };
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let due = store.queue_due(i64::MAX, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        let e = &due[0];
+        assert_eq!(e.id, id);
+        assert_eq!(e.envelope.envid.as_deref(), Some("env-1"));
+        assert_eq!(e.recipients.len(), 2);
+        assert_eq!(
+            e.recipients[0].spec.notify.as_deref(),
+            Some("FAILURE,DELAY")
+        );
+        assert_eq!(
+            store.read_body(e.blob).await.unwrap(),
+            b"Subject: out\r\n\r\nbody\r\n"
+        );
+
+        // One delivered, one deferred: still queued, not due until its next attempt.
+        let later = 4_000_000_000;
+        store
+            .queue_update(
+                id,
+                vec![
+                    RecipientUpdate {
+                        recipient: e.recipients[0].id,
+                        state: RecipientState::Delivered,
+                        next_attempt: None,
+                        error: None,
+                        delay_notified: false,
+                    },
+                    RecipientUpdate {
+                        recipient: e.recipients[1].id,
+                        state: RecipientState::Pending,
+                        next_attempt: Some(later),
+                        error: Some("451 4.3.0 later".into()),
+                        delay_notified: false,
+                    },
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(store.queue_due(later - 1, 10).await.unwrap().is_empty());
+        assert_eq!(store.queue_next_due().await.unwrap(), Some(later));
+        let listed = store.queue_get(id).await.unwrap().unwrap();
+        assert_eq!(listed.recipients[1].attempts, 1);
+        assert_eq!(
+            listed.recipients[1].last_error.as_deref(),
+            Some("451 4.3.0 later")
+        );
+        assert_eq!(store.queue_retry(Some(id)).await.unwrap(), 1);
+        assert_eq!(store.queue_due(wharf_now(), 10).await.unwrap().len(), 1);
+
+        // The last one fails: the message leaves the queue and its body goes.
+        store
+            .queue_update(
+                id,
+                vec![RecipientUpdate {
+                    recipient: e.recipients[1].id,
+                    state: RecipientState::Failed,
+                    next_attempt: None,
+                    error: Some("550 5.1.1 no".into()),
+                    delay_notified: false,
+                }],
+            )
+            .await
+            .unwrap();
+        assert!(store.queue_list().await.unwrap().is_empty());
+        assert_eq!(blob_files(dir.path()), 0);
+    }
+
+    fn wharf_now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 1
+    }
+
+    #[tokio::test]
+    async fn delete_and_bad_ids() {
+        let (dir, store, _, _) = store_with_users().await;
+        let id = store
+            .queue_add(b"x\r\n".to_vec(), env(&["a@far.test"]))
+            .await
+            .unwrap();
+        assert_eq!(id.to_string().parse::<QueueId>().unwrap(), id);
+        store.queue_delete(id).await.unwrap();
+        assert!(matches!(
+            store.queue_delete(id).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            store.queue_retry(Some(id)).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(store.queue_add(b"x\r\n".to_vec(), env(&[])).await.is_err());
+        assert_eq!(blob_files(dir.path()), 0);
+    }
+
+    #[tokio::test]
+    async fn an_account_may_send_as_itself_and_aliases_that_reach_it() {
+        let (_dir, store, alice, bob) = store_with_users().await;
+        store
+            .alias_add(&addr("sales@example.test"), &[addr("alice@example.test")])
+            .await
+            .unwrap();
+        store
+            .alias_add(
+                &addr("team@example.test"),
+                &[addr("sales@example.test"), addr("bob@example.test")],
+            )
+            .await
+            .unwrap();
+        let mut a: Vec<String> = store
+            .addresses_of(alice.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        a.sort();
+        assert_eq!(
+            a,
+            [
+                "alice@example.test",
+                "sales@example.test",
+                "team@example.test"
+            ]
+        );
+        let b: Vec<String> = store
+            .addresses_of(bob.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(b, ["bob@example.test", "team@example.test"]);
+    }
+}

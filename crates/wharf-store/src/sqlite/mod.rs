@@ -29,6 +29,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, oneshot};
 
+mod queue;
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Never edit a released migration: add a new one.
 const MIGRATIONS: &[&str] = &[
@@ -95,6 +97,41 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (mailbox_id, uid)
     ) WITHOUT ROWID;
     "#,
+    // 2: the outbound queue, and DKIM signing keys per domain.
+    r#"
+    CREATE TABLE queue (
+        id INTEGER PRIMARY KEY,
+        blob_id INTEGER NOT NULL REFERENCES blobs(id),
+        size INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        envid TEXT,
+        ret TEXT,
+        smtputf8 INTEGER NOT NULL DEFAULT 0,
+        body TEXT
+    );
+    CREATE TABLE queue_rcpts (
+        id INTEGER PRIMARY KEY,
+        queue_id INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+        address TEXT NOT NULL,
+        orcpt TEXT,
+        notify TEXT,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER NOT NULL,
+        last_error TEXT,
+        delay_notified INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX queue_rcpts_due ON queue_rcpts (state, next_attempt);
+    CREATE INDEX queue_rcpts_queue ON queue_rcpts (queue_id);
+    CREATE TABLE dkim_keys (
+        domain TEXT PRIMARY KEY,
+        selector TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        private_key TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -137,7 +174,7 @@ pub struct SqliteStore {
     dummy_hash: String,
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -1594,6 +1631,53 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<_>>()?)
         })
         .await
+    }
+
+    async fn queue_add(
+        &self,
+        raw: Vec<u8>,
+        envelope: crate::queue::QueueEnvelope,
+    ) -> Result<crate::queue::QueueId> {
+        self.queue_add_impl(raw, envelope).await
+    }
+
+    async fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<crate::queue::QueueEntry>> {
+        self.queue_due_impl(now, limit).await
+    }
+
+    async fn queue_next_due(&self) -> Result<Option<i64>> {
+        self.queue_next_due_impl().await
+    }
+
+    async fn queue_update(
+        &self,
+        id: crate::queue::QueueId,
+        updates: Vec<crate::queue::RecipientUpdate>,
+    ) -> Result<()> {
+        self.queue_update_impl(id, updates).await
+    }
+
+    async fn queue_list(&self) -> Result<Vec<crate::queue::QueueEntry>> {
+        self.queue_list_impl().await
+    }
+
+    async fn queue_get(
+        &self,
+        id: crate::queue::QueueId,
+    ) -> Result<Option<crate::queue::QueueEntry>> {
+        self.queue_get_impl(id).await
+    }
+
+    async fn queue_retry(&self, id: Option<crate::queue::QueueId>) -> Result<usize> {
+        self.queue_retry_impl(id).await
+    }
+
+    async fn queue_delete(&self, id: crate::queue::QueueId) -> Result<()> {
+        self.queue_delete_impl(id).await
+    }
+
+    async fn addresses_of(&self, account: AccountId) -> Result<Vec<Address>> {
+        self.addresses_of_impl(account).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Change> {

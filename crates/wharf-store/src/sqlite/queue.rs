@@ -1,0 +1,265 @@
+//! The outbound queue in SQLite: one `queue` row per message, one `queue_rcpts` row per
+//! recipient. The body is a blob like any delivered message's, so the write-once,
+//! fsync-before-commit rules are the same.
+
+use super::{SqliteStore, WriteCtx, now};
+use crate::queue::{
+    QueueEntry, QueueEnvelope, QueueId, QueueRecipient, QueueRecipientSpec, RecipientState,
+    RecipientUpdate,
+};
+use crate::{AccountId, Address, BlobId, Error, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::{HashSet, VecDeque};
+
+const ENTRY_COLS: &str = "id, blob_id, size, created, sender, envid, ret, smtputf8, body";
+
+/// Queue entries matching `where_sql`, oldest first, at most `limit`.
+fn load_entries(
+    conn: &Connection,
+    where_sql: &str,
+    args: &[&dyn rusqlite::ToSql],
+    limit: usize,
+) -> Result<Vec<QueueEntry>> {
+    let mut entries: Vec<QueueEntry> = conn
+        .prepare(&format!(
+            "SELECT {ENTRY_COLS} FROM queue WHERE {where_sql} ORDER BY created, id LIMIT {limit}"
+        ))?
+        .query_map(args, |r| {
+            Ok(QueueEntry {
+                id: QueueId(r.get(0)?),
+                blob: BlobId(r.get(1)?),
+                size: r.get::<_, i64>(2)? as u64,
+                created: r.get(3)?,
+                envelope: QueueEnvelope {
+                    sender: r.get(4)?,
+                    envid: r.get(5)?,
+                    ret: r.get(6)?,
+                    smtputf8: r.get(7)?,
+                    body: r.get(8)?,
+                    recipients: Vec::new(),
+                },
+                recipients: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, address, orcpt, notify, state, attempts, next_attempt, last_error, delay_notified
+         FROM queue_rcpts WHERE queue_id = ?1 ORDER BY id",
+    )?;
+    for e in &mut entries {
+        e.recipients = stmt
+            .query_map([e.id.0], |r| {
+                let state: String = r.get(4)?;
+                Ok(QueueRecipient {
+                    id: r.get(0)?,
+                    spec: QueueRecipientSpec {
+                        address: r.get(1)?,
+                        orcpt: r.get(2)?,
+                        notify: r.get(3)?,
+                    },
+                    state: RecipientState::parse(&state).unwrap_or(RecipientState::Pending),
+                    attempts: r.get(5)?,
+                    next_attempt: r.get(6)?,
+                    last_error: r.get(7)?,
+                    delay_notified: r.get(8)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        e.envelope.recipients = e.recipients.iter().map(|r| r.spec.clone()).collect();
+    }
+    Ok(entries)
+}
+
+impl WriteCtx<'_> {
+    /// Removes a queued message and releases its body.
+    fn drop_queue_entry(&mut self, id: QueueId) -> Result<bool> {
+        let blob: Option<i64> = self
+            .conn
+            .query_row(
+                "DELETE FROM queue WHERE id = ?1 RETURNING blob_id",
+                [id.0],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match blob {
+            Some(b) => {
+                self.release_blobs(&[b])?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn queue_add_impl(&self, raw: Vec<u8>, env: QueueEnvelope) -> Result<QueueId> {
+        if env.recipients.is_empty() {
+            return Err(Error::Invalid(
+                "a queued message needs at least one recipient".into(),
+            ));
+        }
+        let body = self.prepare_body(raw).await?;
+        self.write(move |ctx| {
+            let blob = body.insert(ctx, 1)?;
+            let created = now();
+            ctx.conn.execute(
+                "INSERT INTO queue (blob_id, size, created, sender, envid, ret, smtputf8, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![blob, body.size as i64, created, env.sender, env.envid, env.ret, env.smtputf8, env.body],
+            )?;
+            let id = ctx.conn.last_insert_rowid();
+            let mut stmt = ctx.conn.prepare_cached(
+                "INSERT INTO queue_rcpts (queue_id, address, orcpt, notify, next_attempt) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in &env.recipients {
+                stmt.execute(params![id, r.address, r.orcpt, r.notify, created])?;
+            }
+            Ok(QueueId(id))
+        })
+        .await
+    }
+
+    pub(super) async fn queue_due_impl(&self, at: i64, limit: usize) -> Result<Vec<QueueEntry>> {
+        self.read(move |conn| {
+            load_entries(
+                conn,
+                "id IN (SELECT queue_id FROM queue_rcpts WHERE state = 'pending' AND next_attempt <= ?1)",
+                &[&at],
+                limit,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn queue_next_due_impl(&self) -> Result<Option<i64>> {
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT min(next_attempt) FROM queue_rcpts WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    pub(super) async fn queue_update_impl(
+        &self,
+        id: QueueId,
+        updates: Vec<RecipientUpdate>,
+    ) -> Result<()> {
+        self.write(move |ctx| {
+            let mut stmt = ctx.conn.prepare_cached(
+                "UPDATE queue_rcpts SET state = ?3, attempts = attempts + 1,
+                     next_attempt = COALESCE(?4, next_attempt), last_error = COALESCE(?5, last_error),
+                     delay_notified = delay_notified OR ?6
+                 WHERE id = ?1 AND queue_id = ?2",
+            )?;
+            for u in &updates {
+                let n = stmt.execute(params![
+                    u.recipient,
+                    id.0,
+                    u.state.as_str(),
+                    u.next_attempt,
+                    u.error,
+                    u.delay_notified
+                ])?;
+                if n == 0 {
+                    return Err(Error::NotFound(format!("recipient {} of queued message {id}", u.recipient)));
+                }
+            }
+            drop(stmt);
+            let pending: i64 = ctx.conn.query_row(
+                "SELECT count(*) FROM queue_rcpts WHERE queue_id = ?1 AND state = 'pending'",
+                [id.0],
+                |r| r.get(0),
+            )?;
+            if pending == 0 {
+                ctx.drop_queue_entry(id)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn queue_list_impl(&self) -> Result<Vec<QueueEntry>> {
+        self.read(|conn| load_entries(conn, "1 = 1", &[], i64::MAX as usize)).await
+    }
+
+    pub(super) async fn queue_get_impl(&self, id: QueueId) -> Result<Option<QueueEntry>> {
+        self.read(move |conn| Ok(load_entries(conn, "id = ?1", &[&id.0], 1)?.pop()))
+            .await
+    }
+
+    pub(super) async fn queue_retry_impl(&self, id: Option<QueueId>) -> Result<usize> {
+        self.write(move |ctx| {
+            let n = match id {
+                Some(id) => {
+                    let exists: bool = ctx.conn.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM queue WHERE id = ?1)",
+                        [id.0],
+                        |r| r.get(0),
+                    )?;
+                    if !exists {
+                        return Err(Error::NotFound(format!("queued message {id}")));
+                    }
+                    ctx.conn.execute(
+                        "UPDATE queue_rcpts SET next_attempt = ?2 WHERE queue_id = ?1 AND state = 'pending'",
+                        params![id.0, now()],
+                    )?
+                }
+                None => ctx.conn.execute(
+                    "UPDATE queue_rcpts SET next_attempt = ?1 WHERE state = 'pending'",
+                    [now()],
+                )?,
+            };
+            Ok(n)
+        })
+        .await
+    }
+
+    pub(super) async fn queue_delete_impl(&self, id: QueueId) -> Result<()> {
+        self.write(move |ctx| {
+            if !ctx.drop_queue_entry(id)? {
+                return Err(Error::NotFound(format!("queued message {id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn addresses_of_impl(&self, account: AccountId) -> Result<Vec<Address>> {
+        self.read(move |conn| {
+            let (own, own_key): (String, String) = conn
+                .query_row(
+                    "SELECT address, addr_key FROM accounts WHERE id = ?1",
+                    [account.0],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .ok_or_else(|| Error::NotFound(format!("account {}", account.0)))?;
+            let mut out = vec![Address::parse(&own).map_err(Error::Internal)?];
+            // Walk aliases backwards from the account's address.
+            let mut seen: HashSet<String> = HashSet::from([own_key.clone()]);
+            let mut queue: VecDeque<(String, usize)> = VecDeque::from([(own_key, 0)]);
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT alias_key, alias FROM aliases WHERE target_key = ?1",
+            )?;
+            while let Some((key, depth)) = queue.pop_front() {
+                if depth >= super::MAX_ALIAS_DEPTH {
+                    continue;
+                }
+                let rows: Vec<(String, String)> = stmt
+                    .query_map([&key], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (alias_key, alias) in rows {
+                    if seen.insert(alias_key.clone()) {
+                        out.push(Address::parse(&alias).map_err(Error::Internal)?);
+                        queue.push_back((alias_key, depth + 1));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
