@@ -233,6 +233,33 @@ impl Store for MemStore {
     async fn expunged_since(&self, _: MailboxId, _: ModSeq) -> Result<Vec<Uid>> {
         nope()
     }
+    async fn queue_add(&self, _: Vec<u8>, _: queue::QueueEnvelope) -> Result<queue::QueueId> {
+        nope()
+    }
+    async fn queue_due(&self, _: i64, _: usize) -> Result<Vec<queue::QueueEntry>> {
+        nope()
+    }
+    async fn queue_next_due(&self) -> Result<Option<i64>> {
+        nope()
+    }
+    async fn queue_update(&self, _: queue::QueueId, _: Vec<queue::RecipientUpdate>) -> Result<()> {
+        nope()
+    }
+    async fn queue_list(&self) -> Result<Vec<queue::QueueEntry>> {
+        nope()
+    }
+    async fn queue_get(&self, _: queue::QueueId) -> Result<Option<queue::QueueEntry>> {
+        nope()
+    }
+    async fn queue_retry(&self, _: Option<queue::QueueId>) -> Result<usize> {
+        nope()
+    }
+    async fn queue_delete(&self, _: queue::QueueId) -> Result<()> {
+        nope()
+    }
+    async fn addresses_of(&self, _: AccountId) -> Result<Vec<Address>> {
+        nope()
+    }
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
         tokio::sync::broadcast::channel(1).1
     }
