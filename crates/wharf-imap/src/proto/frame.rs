@@ -396,6 +396,51 @@ mod tests {
         }
     }
 
+    /// The fuzz target's loop over pseudo-random IMAP-ish input: no panic, no consuming
+    /// more than is buffered, and the input is always used up.
+    #[test]
+    fn random_input_never_stalls() {
+        let alphabet: &[&[u8]] = &[
+            b"a", b" ", b"{", b"}", b"+", b"5", b"40", b"\r\n", b"\n", b"APPEND", b"LOGIN", b"~",
+            b"x",
+        ];
+        let limits = Limits {
+            max_line: 64,
+            max_literal: 32,
+            max_append: 128,
+            max_command: 256,
+        };
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            let mut input = Vec::new();
+            for _ in 0..40 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                input.extend_from_slice(alphabet[(seed >> 33) as usize % alphabet.len()]);
+            }
+            let mut f = Framer::new(limits);
+            let mut buf = input.clone();
+            let mut steps = 0;
+            loop {
+                steps += 1;
+                assert!(steps < 10_000, "stalled on {input:?}");
+                match f.poll(&buf) {
+                    Frame::Incomplete => break,
+                    Frame::Continue => {}
+                    Frame::Command(n) | Frame::Discard(n) | Frame::Reject { consume: n, .. } => {
+                        assert!(n <= buf.len());
+                        let cmd: Vec<u8> = buf.drain(..n).collect();
+                        let _ = super::super::parse::parse_command(&cmd);
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn literal_announcements() {
         assert_eq!(literal_announcement(b"a LOGIN {5}"), Some((5, true)));

@@ -1360,6 +1360,50 @@ mod tests {
         );
     }
 
+    /// Framing then parsing gives the same commands whatever the read sizes.
+    #[test]
+    fn table_at_every_chunk_size() {
+        use crate::proto::frame::{Frame, Framer, Limits};
+        let stream: &[u8] = b"a1 LOGIN {5}\r\nalice {2+}\r\npw\r\n\
+a2 SELECT \"INBOX\" (CONDSTORE)\r\n\
+a3 APPEND Sent (\\Seen) {12}\r\nSubject: x\r\n\r\n\
+a4 UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (From)]<0.10>)\r\n\
+a5 SEARCH OR (FROM {3}\r\nbob) TEXT \"x y\"\r\n";
+        let whole: Vec<CommandBody> = [
+            &b"a1 LOGIN {5}\r\nalice {2+}\r\npw\r\n"[..],
+            b"a2 SELECT \"INBOX\" (CONDSTORE)\r\n",
+            b"a3 APPEND Sent (\\Seen) {12}\r\nSubject: x\r\n\r\n",
+            b"a4 UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (From)]<0.10>)\r\n",
+            b"a5 SEARCH OR (FROM {3}\r\nbob) TEXT \"x y\"\r\n",
+        ]
+        .iter()
+        .map(|c| parse_command(c).unwrap().body)
+        .collect();
+        for chunk in (0..10).map(|i| 1usize << i) {
+            let mut f = Framer::new(Limits::default());
+            let mut buf = Vec::new();
+            let mut fed = 0;
+            let mut got = Vec::new();
+            loop {
+                match f.poll(&buf) {
+                    Frame::Incomplete if fed < stream.len() => {
+                        let n = chunk.min(stream.len() - fed);
+                        buf.extend_from_slice(&stream[fed..fed + n]);
+                        fed += n;
+                    }
+                    Frame::Incomplete => break,
+                    Frame::Continue => {}
+                    Frame::Command(n) => {
+                        let c: Vec<u8> = buf.drain(..n).collect();
+                        got.push(parse_command(&c).unwrap().body);
+                    }
+                    other => panic!("chunk {chunk}: {other:?}"),
+                }
+            }
+            assert_eq!(got, whole, "chunk {chunk}");
+        }
+    }
+
     #[test]
     fn authenticate_with_initial_response() {
         assert_eq!(
