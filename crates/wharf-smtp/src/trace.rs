@@ -48,7 +48,16 @@ pub fn protocol(helo: &Helo, tls: bool, smtputf8: bool) -> &'static str {
 
 /// `Return-Path:` then `Received:`, each ending in CRLF, folded as Postfix does.
 pub fn headers(t: &TraceInfo<'_>) -> Vec<u8> {
-    let helo: String = t.helo.name.chars().filter(|c| !c.is_control()).collect();
+    // The client's name goes into a header: no control characters, and no 8-bit text
+    // unless the transaction is SMTPUTF8 (RFC 6532 headers are allowed there).
+    let utf8 = t.tx.params.smtputf8;
+    let helo: String = t
+        .helo
+        .name
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| if c.is_ascii() || utf8 { c } else { '?' })
+        .collect();
     let mut out = format!("Return-Path: <{}>\r\n", t.tx.from);
     out.push_str(&format!(
         "Received: from {helo} ({})\r\n\tby {} (Wharf) with {} id {}",
@@ -137,6 +146,28 @@ mod tests {
         .unwrap();
         assert!(h.starts_with("Return-Path: <>\r\nReceived: from c ([IPv6:::1])\r\n\tby mx (Wharf) with SMTP id X; "), "{h}");
         assert!(!h.contains("for <"));
+    }
+
+    #[test]
+    fn helo_name_is_sanitised() {
+        let helo = Helo {
+            name: "bücher\u{7f}.test".into(),
+            esmtp: true,
+        };
+        let info = |tx: &Transaction| {
+            String::from_utf8(headers(&TraceInfo {
+                id: "X",
+                hostname: "mx",
+                helo: &helo,
+                peer: "192.0.2.1".parse().unwrap(),
+                tls: false,
+                tx,
+                now: chrono::Utc::now(),
+            }))
+            .unwrap()
+        };
+        assert!(info(&tx(ReversePath::Null, &[], false)).contains("from b?cher.test "));
+        assert!(info(&tx(ReversePath::Null, &[], true)).contains("from bücher.test "));
     }
 
     #[test]

@@ -421,3 +421,48 @@ async fn client_vanishing_mid_data_stores_nothing() {
     assert_eq!(c.cmd("NOOP").await, "250 2.0.0 Ok");
     assert!(s.inbox("alice@example.test").await.is_empty());
 }
+
+#[tokio::test]
+async fn concurrent_sessions_each_message_stored_once() {
+    let s = std::sync::Arc::new(TestServer::start(Config::default()).await);
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = s.connect().await;
+            c.cmd(EHLO).await;
+            for n in 0..10 {
+                // Pipelined, as a bulk sender would.
+                c.send(format!(
+                    "MAIL FROM:<w{worker}@remote.test>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+                ))
+                .await;
+                assert_eq!(c.reply().await, "250 2.1.0 Sender ok");
+                assert_eq!(c.reply().await, "250 2.1.5 Recipient ok");
+                assert_eq!(c.reply().await, "250 2.1.5 Recipient ok");
+                assert_eq!(c.reply().await, "354 End data with <CR><LF>.<CR><LF>");
+                c.send(format!("X-Tag: w{worker}-m{n}\r\n\r\nbody\r\n.\r\n")).await;
+                assert!(c.reply().await.starts_with("250 2.0.0 Ok: queued as "));
+            }
+            c.cmd("QUIT").await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for user in ["alice@example.test", "bob@example.test"] {
+        let inbox = s.inbox(user).await;
+        assert_eq!(inbox.len(), 80, "{user}");
+        let mut tags: Vec<String> = inbox
+            .iter()
+            .map(|m| {
+                let text = String::from_utf8_lossy(m);
+                let i = text.find("X-Tag: ").unwrap();
+                text[i + 7..].split("\r\n").next().unwrap().to_string()
+            })
+            .collect();
+        tags.sort();
+        tags.dedup();
+        assert_eq!(tags.len(), 80, "{user}: every message exactly once");
+    }
+}
