@@ -112,7 +112,15 @@ async fn after_command(
             return false;
         }
         match outcome {
-            Outcome::Continue => return !shutdown.is_triggered(),
+            Outcome::Continue => {
+                if shutdown.is_triggered() {
+                    let _ = conn
+                        .send(b"* BYE [UNAVAILABLE] Server shutting down\r\n")
+                        .await;
+                    return false;
+                }
+                return true;
+            }
             Outcome::Close => return false,
             Outcome::StartTls => match conn.start_tls().await {
                 Ok(discarded) => {
@@ -199,7 +207,13 @@ async fn idle(
                 }
             }
             r = conn.fill() => match r {
-                Ok(0) | Err(_) => return Outcome::Close,
+                Ok(0) => return Outcome::Close,
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::TimedOut {
+                        session.untagged("BYE Autologout; idle for too long");
+                    }
+                    return Outcome::Close;
+                }
                 Ok(_) => {}
             },
         }

@@ -73,6 +73,14 @@ async fn authenticate_plain_with_and_without_initial_response() {
         .await;
     assert!(r[0].contains("OK [CAPABILITY"), "{r:?}");
     let mut c = s.connect().await;
+    c.send("l AUTHENTICATE LOGIN\r\n").await;
+    assert_eq!(c.line().await.unwrap(), "+ VXNlcm5hbWU6");
+    c.send("YWxpY2VAZXhhbXBsZS50ZXN0\r\n").await;
+    assert_eq!(c.line().await.unwrap(), "+ UGFzc3dvcmQ6");
+    c.send("cHc=\r\n").await;
+    let r = c.until_tag("l").await;
+    assert!(r[0].starts_with("l OK [CAPABILITY"), "{r:?}");
+    let mut c = s.connect().await;
     c.send("a AUTHENTICATE PLAIN\r\n").await;
     assert_eq!(c.line().await.unwrap(), "+ ");
     c.send("AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==\r\n").await;
@@ -241,6 +249,15 @@ async fn append_copy_move_expunge_with_uidplus() {
     assert!(r[0].contains("NO [TRYCREATE]"), "{r:?}");
 
     c.cmd("SELECT INBOX").await;
+    // APPEND and COPY into the selected mailbox announce the new messages.
+    let r = c.cmd("APPEND INBOX {8+}\r\nX: y\r\n\r\n").await;
+    assert_eq!(r[0], "* 3 EXISTS");
+    let r = c.cmd("COPY 3 INBOX").await;
+    assert_eq!(r[0], "* 4 EXISTS");
+    c.cmd("STORE 3:4 +FLAGS.SILENT (\\Deleted)").await;
+    let r = c.cmd("UID EXPUNGE 3:4").await;
+    assert_eq!(r[0], "* 3 EXPUNGE");
+    assert_eq!(r[1], "* 3 EXPUNGE");
     let r = c.cmd("COPY 1:2 Trash").await;
     assert!(
         r[0].contains("OK [COPYUID ") && r[0].contains(" 1:2 1:2] COPY completed"),

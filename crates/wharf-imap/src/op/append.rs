@@ -47,6 +47,16 @@ pub async fn check_quota(s: &Session, bytes: u64, messages: u64) -> Result<(), I
     Ok(())
 }
 
+/// After this session wrote into the selected mailbox: look at the store again before
+/// the tagged reply, whether or not the change event has arrived yet.
+pub fn mark_dirty(s: &mut Session, mailbox: wharf_store::MailboxId) {
+    if let crate::session::State::Selected { mailbox: sel, .. } = &mut s.state
+        && sel.id == mailbox
+    {
+        sel.dirty = true;
+    }
+}
+
 pub async fn handle_append(
     s: &mut Session,
     raw_name: &str,
@@ -82,6 +92,7 @@ pub async fn handle_append(
             },
         )
         .await?;
+    mark_dirty(s, mailbox.id);
     Ok(Done::code(
         format!("APPENDUID {} {}", d.uidvalidity, d.uid),
         "APPEND completed",

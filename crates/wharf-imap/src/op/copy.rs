@@ -54,6 +54,7 @@ pub async fn handle_copy(
     } else {
         store.copy(src_id, &uids, dest.id).await?
     };
+    super::append::mark_dirty(s, dest.id);
     let mut pairs = pairs;
     pairs.sort_unstable();
     let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();

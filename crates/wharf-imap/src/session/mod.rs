@@ -288,6 +288,7 @@ impl Session {
                 }
                 if self.plaintext_ok() {
                     c.push("AUTH=PLAIN");
+                    c.push("AUTH=LOGIN");
                 } else {
                     c.push("LOGINDISABLED");
                 }
