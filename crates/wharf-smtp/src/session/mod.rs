@@ -9,8 +9,10 @@
 //!   STARTTLS) drops it.
 //! - A BDAT chunk is always read in full, even when the command is refused, so that its
 //!   octets are never taken for commands (RFC 3030 §2).
-//! - Every 4xx/5xx counts as an error; at `max_errors` the session says `421 4.7.0` and
-//!   ends. Past `max_junk_commands`, NOOP/RSET/VRFY/EXPN/HELP count as errors too.
+//! - Every 4xx/5xx counts as an error (but the first 1000 "too many recipients"); at
+//!   `max_errors` the session says `421 4.7.0` and ends. Past `max_junk_commands`,
+//!   NOOP/RSET/VRFY/EXPN/HELP count as errors too; that count restarts after each
+//!   delivered message (as Postfix's smtpd_junk_command_limit).
 //! - [`Mode`] is the policy seam: today only the mail exchanger, which never relays.
 //!   Submission (AUTH, relay for authenticated users, queue) becomes another mode.
 
@@ -19,11 +21,14 @@ mod op;
 use crate::config::Config;
 use crate::proto::{
     Chunk, ChunkReceiver, Command, DataReceiver, ForwardPath, MailParams, RcptParams, Reply,
-    ReversePath, parse_command,
+    ReversePath, Status, parse_command,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
 use wharf_store::{Account, Address, DynStore};
+
+/// `452 4.5.3` replies a session may collect before they count as errors.
+const RECIPIENT_OVERSHOOT_LIMIT: u32 = 1000;
 
 /// What the server is for; decides relay and authentication policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +152,11 @@ pub struct Session {
     state: State,
     helo: Option<Helo>,
     errors: u32,
+    /// `errors` when last checked against the limit.
+    errors_seen: u32,
     junk: u32,
+    /// `452 4.5.3` replies so far.
+    overshoot: u32,
     pending_chunk: Option<PendingChunk>,
 }
 
@@ -201,7 +210,9 @@ impl Session {
             state: State::Connected,
             helo: None,
             errors: 0,
+            errors_seen: 0,
             junk: 0,
+            overshoot: 0,
             pending_chunk: None,
         }
     }
@@ -242,13 +253,24 @@ impl Session {
 
     /// The session limit on errors (Postfix: smtpd_hard_error_limit).
     fn count_errors(&mut self, mut step: Step) -> Step {
-        let errors = step
-            .replies
-            .iter()
-            .filter(|r| r.is_error() && !r.closes())
-            .count() as u32;
-        self.errors += errors;
-        if errors > 0
+        for r in &step.replies {
+            if !r.is_error() || r.closes() {
+                continue;
+            }
+            // RFC 5321 §4.5.3.1.10: a client with more recipients than we take sends
+            // them in later transactions; its 452s are not misbehaviour (Postfix:
+            // smtpd_recipient_overshoot_limit).
+            if r.status == Some(Status(4, 5, 3)) {
+                self.overshoot += 1;
+                if self.overshoot <= RECIPIENT_OVERSHOOT_LIMIT {
+                    continue;
+                }
+            }
+            self.errors += 1;
+        }
+        let new_errors = self.errors > self.errors_seen;
+        self.errors_seen = self.errors;
+        if new_errors
             && self.errors >= self.shared.config.max_errors
             && !matches!(step.next, Next::Close)
         {

@@ -379,6 +379,22 @@ async fn too_many_recipients() {
 }
 
 #[tokio::test]
+async fn recipient_overshoot_is_not_an_error() {
+    let store = MemStore::new();
+    let mut opts = Opts::default();
+    opts.config.max_recipients = 1;
+    opts.config.max_errors = 3;
+    let mut input = format!("{EHLO}MAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\n");
+    for _ in 0..10 {
+        input.push_str("RCPT TO:<bob@example.test>\r\n");
+    }
+    input.push_str("DATA\r\nx\r\n.\r\n");
+    let t = run(&store, &opts, &input).await;
+    assert_eq!(t.matches("452 4.5.3 Too many recipients").count(), 10);
+    assert!(t.ends_with("250 2.0.0 Ok: queued as ID"), "{t}");
+}
+
+#[tokio::test]
 async fn size_limits() {
     let store = MemStore::new();
     let mut opts = Opts::default();
@@ -663,11 +679,25 @@ async fn junk_commands_count_as_errors_past_the_limit() {
     let mut opts = Opts::default();
     opts.config.max_errors = 2;
     opts.config.max_junk_commands = 2;
-    let t = run(&store, &opts, "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nFOO\r\n").await;
+    let t = run(&store, &opts, "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n").await;
+    assert_eq!(
+        replies(&t),
+        [
+            "250 2.0.0 Ok",
+            "250 2.0.0 Ok",
+            "250 2.0.0 Ok",
+            "250 2.0.0 Ok",
+            "421 4.7.0 mx.example.test Too many errors, closing"
+        ]
+    );
+    // A delivered message starts the junk count over.
+    let input = format!(
+        "NOOP\r\nNOOP\r\n{EHLO}MAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nx\r\n.\r\n\
+         NOOP\r\nNOOP\r\nQUIT\r\n"
+    );
+    let t = run(&store, &opts, &input).await;
     assert!(
-        t.ends_with(
-            "500 5.5.2 Command unrecognized\n421 4.7.0 mx.example.test Too many errors, closing"
-        ),
+        t.ends_with("250 2.0.0 Ok\n250 2.0.0 Ok\n221 2.0.0 Bye"),
         "{t}"
     );
 }

@@ -51,6 +51,7 @@ impl Session {
         };
         match self.shared.store.deliver(&ids, message).await {
             Ok(_) => {
+                self.junk = 0;
                 tracing::info!(
                     conn = self.conn.id,
                     queue_id = %id,
