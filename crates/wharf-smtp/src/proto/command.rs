@@ -292,7 +292,16 @@ fn parse_rcpt(args: &str) -> Result<Command, ParseError> {
                 let (kind, addr) = value.and_then(|v| v.split_once(';')).ok_or_else(bad)?;
                 let kind_ok = !kind.is_empty()
                     && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-                if !kind_ok || addr.is_empty() || addr.len() > 500 || !is_xtext(addr) {
+                // RFC 6533 §3: with addr-type utf-8 the value is utf-8-addr-unitext,
+                // which may hold raw UTF-8 beside the xtext escapes.
+                let text_ok = if kind.eq_ignore_ascii_case("utf-8") {
+                    addr.chars()
+                        .all(|c| !c.is_ascii() || (c > ' ' && c != '=' && c != '\u{7f}'))
+                        && is_xtext(&addr.replace(|c: char| !c.is_ascii(), "x"))
+                } else {
+                    is_xtext(addr)
+                };
+                if !kind_ok || addr.is_empty() || addr.len() > 500 || !text_ok {
                     return Err(bad());
                 }
                 params.orcpt = Some((kind.to_string(), addr.to_string()));
@@ -557,6 +566,16 @@ mod tests {
             501
         );
         assert_eq!(err("RCPT TO:<u@d.example> ORCPT=rfc822").code, 501);
+        assert_eq!(
+            err("RCPT TO:<u@d.example> ORCPT=rfc822;j\u{f6}rg@d.example").code,
+            501
+        );
+        let Command::Rcpt { params, .. } =
+            ok("RCPT TO:<j\u{f6}rg@d.example> ORCPT=utf-8;j\u{f6}rg@d.example")
+        else {
+            panic!()
+        };
+        assert_eq!(params.orcpt.unwrap().1, "j\u{f6}rg@d.example");
         assert_eq!(err("RCPT TO:<u@d.example> SIZE=1").code, 555);
         assert_eq!(err("RCPT TO:<>").status.unwrap().to_string(), "5.1.3");
         assert_eq!(err("RCPT TO:u@d.example").code, 501);
