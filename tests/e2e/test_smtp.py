@@ -211,3 +211,29 @@ def test_obsolete_and_unknown_commands(wharf):
     r.cmd("EHLO raw.test")
     assert r.cmd("MAIL FROM:<> FOO=1").startswith("555 5.5.4")
     r.close()
+
+
+def test_quota_at_rcpt_and_end_of_data(wharf):
+    wharf.cli("user", "quota", ALICE[0], "--messages", "1", "--bytes", "5000")
+    s = smtplib.SMTP("127.0.0.1", wharf.port("smtp"), timeout=30)
+    s.ehlo("client.test")
+    # Larger than the byte quota: refused after the data (smtplib sends SIZE=, which
+    # the RCPT check sees too).
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as e:
+        s.sendmail("a@remote.test", [ALICE[0]], b"Subject: big\r\n\r\n" + b"z" * 6000 + b"\r\n")
+    code, text = e.value.recipients[ALICE[0]]
+    assert code == 452 and b"4.2.2" in text
+    r = Raw(wharf.port("smtp"))
+    r.cmd("EHLO raw.test")
+    r.cmd("MAIL FROM:<a@remote.test>")
+    assert r.cmd("RCPT TO:<alice@example.test>") == "250 2.1.5 Recipient ok"
+    r.cmd("DATA")
+    r.send(b"Subject: big\r\n\r\n" + b"z" * 6000 + b"\r\n.\r\n")
+    assert r.reply() == "552 5.2.2 Mailbox full: message exceeds quota"
+    # One small message fits; then the message quota is reached.
+    s.sendmail("a@remote.test", [ALICE[0]], b"Subject: small\r\n\r\nok\r\n")
+    r.cmd("MAIL FROM:<a@remote.test>")
+    assert r.cmd("RCPT TO:<alice@example.test>") == "452 4.2.2 Mailbox full"
+    r.close()
+    s.quit()
+    assert len(messages(wharf, ALICE)) == 1
