@@ -466,3 +466,16 @@ async fn concurrent_sessions_each_message_stored_once() {
         assert_eq!(tags.len(), 80, "{user}: every message exactly once");
     }
 }
+
+#[tokio::test]
+async fn connections_over_the_per_ip_limit_get_421() {
+    let s = TestServer::start_limited(Config::default(), 1).await;
+    let mut first = s.connect().await;
+    let mut second = common::Client::new(tokio::net::TcpStream::connect(s.addr).await.unwrap());
+    assert_eq!(
+        second.reply().await,
+        "421 4.7.0 Too many connections from your address, try again later"
+    );
+    assert!(second.closed().await);
+    assert_eq!(first.cmd("NOOP").await, "250 2.0.0 Ok");
+}

@@ -22,6 +22,12 @@ pub struct TestServer {
 impl TestServer {
     /// Domain example.test with alice, bob and postmaster.
     pub async fn start(config: Config) -> TestServer {
+        TestServer::start_limited(config, 0).await
+    }
+
+    /// Like [`TestServer::start`], with at most `per_ip` connections per client address
+    /// (0: no limit).
+    pub async fn start_limited(config: Config, per_ip: usize) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("data")).unwrap();
         store
@@ -47,7 +53,7 @@ impl TestServer {
         let options = ListenOptions {
             implicit_tls: None,
             starttls: Some(tls),
-            limiter: IpLimiter::new(0),
+            limiter: IpLimiter::new(per_ip),
         };
         tokio::spawn(wharf_net::serve(
             listener,
