@@ -482,3 +482,35 @@ async fn condstore_and_qresync() {
     assert!(has(&r, "* VANISHED (EARLIER) 2"), "{r:?}");
     assert!(has(&r, "* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ ("), "{r:?}");
 }
+
+#[tokio::test]
+async fn sort_and_thread() {
+    let s = TestServer::start(Config::default()).await;
+    let msgs: [&[u8]; 4] = [
+        b"From: Zed <zed@example.org>\r\nSubject: Plans\r\nDate: Tue, 2 Jan 2024 10:00:00 +0000\r\nMessage-ID: <a@x>\r\n\r\n1\r\n",
+        b"From: amy@example.org\r\nSubject: Re: plans\r\nDate: Wed, 3 Jan 2024 10:00:00 +0000\r\nMessage-ID: <b@x>\r\nIn-Reply-To: <a@x>\r\n\r\n22\r\n",
+        b"From: Bob <bob@example.org>\r\nSubject: Lunch\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <c@x>\r\n\r\n333\r\n",
+        b"From: carl@example.org\r\nSubject: Re: Plans\r\nDate: Thu, 4 Jan 2024 10:00:00 +0000\r\nMessage-ID: <d@x>\r\nReferences: <a@x> <b@x>\r\n\r\n4444\r\n",
+    ];
+    for m in msgs {
+        s.deliver("alice@example.test", m).await;
+    }
+    let mut c = s.login("alice").await;
+    c.cmd("SELECT INBOX").await;
+    let cases = [
+        ("SORT (DATE) UTF-8 ALL", "* SORT 3 1 2 4"),
+        ("SORT (REVERSE SIZE) UTF-8 ALL", "* SORT 4 2 3 1"),
+        ("SORT (FROM) UTF-8 ALL", "* SORT 2 3 4 1"),
+        ("SORT (DISPLAYFROM) UTF-8 ALL", "* SORT 2 3 4 1"),
+        ("SORT (SUBJECT DATE) UTF-8 NOT 2", "* SORT 3 1 4"),
+        ("UID SORT (ARRIVAL) US-ASCII UID 2:3", "* SORT 2 3"),
+        ("THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD (3)(1 (2)(4))"),
+        ("THREAD REFERENCES UTF-8 ALL", "* THREAD (3)(1 2 4)"),
+        ("UID THREAD REFERENCES UTF-8 SUBJECT lunch", "* THREAD (3)"),
+    ];
+    for (cmd, want) in cases {
+        let r = c.cmd(cmd).await;
+        assert_eq!(r[0], want, "{cmd}");
+        assert_eq!(status(&r), "OK", "{cmd}");
+    }
+}

@@ -23,10 +23,12 @@ pub mod quota;
 pub mod rename;
 pub mod search;
 pub mod select;
+pub mod sort;
 pub mod starttls;
 pub mod status;
 pub mod store;
 pub mod subscribe;
+pub mod thread;
 
 use crate::proto::{CommandBody, Tag};
 use crate::session::selected::Selected;
@@ -109,6 +111,12 @@ pub async fn dispatch(
         C::Move { uid, set, mailbox } => {
             cont(copy::handle_copy(s, uid, &set, &mailbox, true).await)
         }
+        C::Sort { uid, criteria, key } => cont(sort::handle_sort(s, uid, &criteria, &key).await),
+        C::Thread {
+            uid,
+            algorithm,
+            key,
+        } => cont(thread::handle_thread(s, uid, algorithm, &key).await),
         C::GetQuota(root) => cont(quota::handle_getquota(s, &root).await),
         C::GetQuotaRoot(m) => cont(quota::handle_getquotaroot(s, &m).await),
         C::SetQuota => cont(Err(ImapError::no_code(

@@ -154,18 +154,15 @@ fn eval(key: &SearchKey, c: &Candidate<'_>, exists: u32, max_uid: u32) -> bool {
     }
 }
 
-pub async fn handle_search(
-    s: &mut Session,
-    tag: &Tag,
-    uid: bool,
-    ret: Option<SearchReturn>,
-    key: &SearchKey,
-    io: &mut dyn Output,
-) -> OpResult {
-    if uses_modseq(key) {
-        s.enabled.condstore = true;
-    }
-    let enabled = s.enabled;
+/// A message that matched.
+pub struct Hit {
+    pub seq: u32,
+    pub meta: MessageMeta,
+}
+
+/// The messages of the selected mailbox that match `key`, in sequence order. Messages
+/// already expunged elsewhere (not yet reported) match only keys that need no content.
+pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapError> {
     let store = s.ctx.store.clone();
     let State::Selected { mailbox: sel, .. } = &s.state else {
         return Err(ImapError::bad("No mailbox selected"));
@@ -174,7 +171,7 @@ pub async fn handle_search(
     let max_uid = sel.max_uid();
     let needs_content = key.needs_content();
     let body = needs_body(key);
-    let mut hits: Vec<(u32, u32, u64)> = Vec::new();
+    let mut hits = Vec::new();
     for (i, vm) in sel.messages.iter().enumerate() {
         let mut c = Candidate {
             seq: i as u32 + 1,
@@ -195,9 +192,32 @@ pub async fn handle_search(
             }
         }
         if eval(key, &c, exists, max_uid) {
-            hits.push((c.seq, vm.meta.uid, vm.meta.modseq));
+            hits.push(Hit {
+                seq: c.seq,
+                meta: vm.meta.clone(),
+            });
         }
     }
+    Ok(hits)
+}
+
+pub async fn handle_search(
+    s: &mut Session,
+    tag: &Tag,
+    uid: bool,
+    ret: Option<SearchReturn>,
+    key: &SearchKey,
+    io: &mut dyn Output,
+) -> OpResult {
+    if uses_modseq(key) {
+        s.enabled.condstore = true;
+    }
+    let enabled = s.enabled;
+    let hits: Vec<(u32, u32, u64)> = matching(s, key)
+        .await?
+        .into_iter()
+        .map(|h| (h.seq, h.meta.uid, h.meta.modseq))
+        .collect();
     let ids: Vec<u32> = hits.iter().map(|h| if uid { h.1 } else { h.0 }).collect();
     let top_modseq = hits.iter().map(|h| h.2).max();
     let modseq_suffix = |out: &mut String| {

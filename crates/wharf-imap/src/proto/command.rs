@@ -214,6 +214,27 @@ impl SearchKey {
     }
 }
 
+/// A SORT criterion (RFC 5256 §3, RFC 5957 DISPLAYFROM/DISPLAYTO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+/// A THREAD algorithm (RFC 5256 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
+}
+
 /// ESEARCH (RFC 4731) RETURN options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SearchReturn {
@@ -349,6 +370,17 @@ pub enum CommandBody {
         set: SequenceSet,
         mailbox: String,
     },
+    Sort {
+        uid: bool,
+        /// (key, reversed)
+        criteria: Vec<(SortKey, bool)>,
+        key: SearchKey,
+    },
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        key: SearchKey,
+    },
     Id(Vec<(String, Option<String>)>),
     GetQuota(String),
     GetQuotaRoot(String),
@@ -390,6 +422,8 @@ impl CommandBody {
             CommandBody::Copy { .. } => "COPY",
             CommandBody::Move { .. } => "MOVE",
             CommandBody::Id(_) => "ID",
+            CommandBody::Sort { .. } => "SORT",
+            CommandBody::Thread { .. } => "THREAD",
             CommandBody::GetQuota(_) => "GETQUOTA",
             CommandBody::GetQuotaRoot(_) => "GETQUOTAROOT",
             CommandBody::SetQuota => "SETQUOTA",

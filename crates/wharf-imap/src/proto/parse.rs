@@ -514,6 +514,8 @@ fn command_body(p: &mut P<'_>) -> PResult<CommandBody> {
                 "SEARCH" => search(p, true)?,
                 "COPY" => copy(p, true, false)?,
                 "MOVE" => copy(p, true, true)?,
+                "SORT" => sort(p, true)?,
+                "THREAD" => thread(p, true)?,
                 "EXPUNGE" => {
                     p.sp()?;
                     CommandBody::Expunge {
@@ -546,6 +548,8 @@ fn command_body(p: &mut P<'_>) -> PResult<CommandBody> {
             }
             CommandBody::Id(params)
         }
+        "SORT" => sort(p, false)?,
+        "THREAD" => thread(p, false)?,
         "GETQUOTA" => {
             p.sp()?;
             CommandBody::GetQuota(p.astring_utf8()?)
@@ -1029,6 +1033,81 @@ fn search(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
     Ok(CommandBody::Search { uid, ret, key })
 }
 
+/// `charset SP search-key *(SP search-key)` as SORT and THREAD take it (RFC 5256 §3).
+fn charset_and_keys(p: &mut P<'_>) -> PResult<SearchKey> {
+    let cs = String::from_utf8_lossy(&p.astring()?).to_ascii_uppercase();
+    if cs != "UTF-8" && cs != "US-ASCII" {
+        return Err(format!(
+            "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset {cs}"
+        ));
+    }
+    let mut keys = Vec::new();
+    while p.eat(b' ') {
+        keys.push(search_key(p, 0)?);
+    }
+    Ok(match keys.len() {
+        0 => return Err("Expected a search key".into()),
+        1 => keys.remove(0),
+        _ => SearchKey::And(keys),
+    })
+}
+
+fn sort(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
+    p.sp()?;
+    p.expect(b'(')?;
+    let mut criteria = Vec::new();
+    let mut reverse = false;
+    loop {
+        let k = p.atom_upper()?;
+        let key = match k.as_str() {
+            "REVERSE" => {
+                reverse = true;
+                p.sp()?;
+                continue;
+            }
+            "ARRIVAL" => SortKey::Arrival,
+            "CC" => SortKey::Cc,
+            "DATE" => SortKey::Date,
+            "FROM" => SortKey::From,
+            "SIZE" => SortKey::Size,
+            "SUBJECT" => SortKey::Subject,
+            "TO" => SortKey::To,
+            "DISPLAYFROM" => SortKey::DisplayFrom,
+            "DISPLAYTO" => SortKey::DisplayTo,
+            _ => return Err(format!("Unknown sort criterion {k}")),
+        };
+        criteria.push((key, reverse));
+        reverse = false;
+        if criteria.len() > 20 {
+            return Err("Too many sort criteria".into());
+        }
+        if p.eat(b')') {
+            break;
+        }
+        p.sp()?;
+    }
+    p.sp()?;
+    let key = charset_and_keys(p)?;
+    Ok(CommandBody::Sort { uid, criteria, key })
+}
+
+fn thread(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
+    p.sp()?;
+    let a = p.atom_upper()?;
+    let algorithm = match a.as_str() {
+        "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+        "REFERENCES" => ThreadAlgorithm::References,
+        _ => return Err(format!("Unknown thread algorithm {a}")),
+    };
+    p.sp()?;
+    let key = charset_and_keys(p)?;
+    Ok(CommandBody::Thread {
+        uid,
+        algorithm,
+        key,
+    })
+}
+
 fn search_string(p: &mut P<'_>) -> PResult<String> {
     p.sp()?;
     Ok(String::from_utf8_lossy(&p.astring()?).into_owned())
@@ -1402,6 +1481,29 @@ a5 SEARCH OR (FROM {3}\r\nbob) TEXT \"x y\"\r\n";
             }
             assert_eq!(got, whole, "chunk {chunk}");
         }
+    }
+
+    #[test]
+    fn sort_and_thread() {
+        assert_eq!(
+            ok("a UID SORT (REVERSE DATE SUBJECT) UTF-8 UNSEEN"),
+            CommandBody::Sort {
+                uid: true,
+                criteria: vec![(SortKey::Date, true), (SortKey::Subject, false)],
+                key: SearchKey::Flag(Flags::SEEN, false)
+            }
+        );
+        assert_eq!(
+            ok("a THREAD REFERENCES US-ASCII ALL"),
+            CommandBody::Thread {
+                uid: false,
+                algorithm: ThreadAlgorithm::References,
+                key: SearchKey::All
+            }
+        );
+        assert!(bad("a SORT (REVERSE) UTF-8 ALL").tag.is_some());
+        assert!(bad("a SORT (NAME) UTF-8 ALL").message.contains("criterion"));
+        assert!(bad("a SORT (DATE) UTF-8").message.contains("search key"));
     }
 
     #[test]

@@ -240,6 +240,8 @@ pub fn allowed_in(body: &CommandBody, state: &State) -> bool {
         | C::Unselect
         | C::Expunge { .. }
         | C::Search { .. }
+        | C::Sort { .. }
+        | C::Thread { .. }
         | C::Fetch { .. }
         | C::Store { .. }
         | C::Copy { .. }
@@ -317,6 +319,10 @@ impl Session {
                     "QUOTA=RES-STORAGE",
                     "QUOTA=RES-MESSAGE",
                     "STATUS=SIZE",
+                    "SORT",
+                    "SORT=DISPLAY",
+                    "THREAD=ORDEREDSUBJECT",
+                    "THREAD=REFERENCES",
                 ]);
             }
         }
@@ -417,7 +423,10 @@ impl Session {
             return Outcome::Continue;
         }
         let name = body.name();
-        if matches!(name, "FETCH" | "STORE" | "SEARCH" | "COPY" | "MOVE") {
+        if matches!(
+            name,
+            "FETCH" | "STORE" | "SEARCH" | "SORT" | "THREAD" | "COPY" | "MOVE"
+        ) {
             // Learn of new messages, flag changes and expunges before acting (the
             // expunges are reported only after the command, RFC 9051 §7.5.1), so a
             // message another session removed is not served from a stale view.
@@ -431,7 +440,8 @@ impl Session {
                 if outcome == Outcome::Continue || outcome == Outcome::Close {
                     // Report what changed in the selected mailbox before the tagged OK
                     // (RFC 9051 §5.2), except during FETCH/STORE/SEARCH by number.
-                    let allow_expunge = !matches!(name, "FETCH" | "STORE" | "SEARCH");
+                    let allow_expunge =
+                        !matches!(name, "FETCH" | "STORE" | "SEARCH" | "SORT" | "THREAD");
                     if let Err(e) = self.sync(allow_expunge).await {
                         return self.fail(&tag, e);
                     }
