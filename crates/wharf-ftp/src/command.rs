@@ -103,42 +103,52 @@ pub enum Frame {
     TooLong,
 }
 
-/// Cuts the control stream into lines. It remembers only whether it is skipping an
-/// over-long line, so it never needs more than [`MAX_LINE`] + 2 buffered octets.
+/// Cuts the control stream into lines. A line ends at LF, CRLF or a bare CR (the LF of
+/// a CRLF right after a CR is skipped, even in the next chunk): an ABOR sent as urgent
+/// data arrives without its LF. It remembers only that and whether it is skipping an
+/// over-long line, so it never needs more than [`MAX_LINE`] + 1 buffered octets.
 #[derive(Debug, Default)]
 pub struct Framer {
     skipping: bool,
+    skip_lf: bool,
 }
 
 impl Framer {
     /// Looks at `buf` and returns how many octets to consume and the frame found, if
-    /// any. `(0, None)` means: read more.
+    /// any. `(0, None)` means: read more; `(n, None)` with n > 0: consume and call again.
     pub fn next(&mut self, buf: &[u8]) -> (usize, Option<Frame>) {
-        match buf.iter().position(|&b| b == b'\n') {
-            Some(lf) => {
+        let mut start = 0;
+        if self.skip_lf && !buf.is_empty() {
+            self.skip_lf = false;
+            if buf[0] == b'\n' {
+                start = 1;
+            }
+        }
+        let rest = &buf[start..];
+        match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(end) => {
+                // RFC 959 §4.1.3 wants CRLF; bare LF and bare CR are accepted too.
+                self.skip_lf = rest[end] == b'\r';
                 if self.skipping {
                     self.skipping = false;
-                    return (lf + 1, Some(Frame::TooLong));
+                    return (start + end + 1, Some(Frame::TooLong));
                 }
-                // RFC 959 §4.1.3 wants CRLF; a bare LF is accepted as every common
-                // server does.
-                let end = if lf > 0 && buf[lf - 1] == b'\r' {
-                    lf - 1
-                } else {
-                    lf
-                };
-                let line = strip_telnet(&buf[..end]);
+                let mut line = strip_telnet(&rest[..end]);
+                // A Telnet DM left over once the urgent IAC before it was taken out of
+                // band (BSD ftp's "IAC IP IAC DM ABOR").
+                let dm = line.iter().take_while(|&&b| b == 0xF2).count();
+                line.drain(..dm);
                 if line.len() > MAX_LINE {
-                    return (lf + 1, Some(Frame::TooLong));
+                    return (start + end + 1, Some(Frame::TooLong));
                 }
-                (lf + 1, Some(Frame::Line(line)))
+                (start + end + 1, Some(Frame::Line(line)))
             }
-            None if buf.len() > MAX_LINE + 1 || (self.skipping && !buf.is_empty()) => {
-                // Drop what we have of an over-long line; keep skipping to its LF.
+            None if rest.len() > MAX_LINE || (self.skipping && !rest.is_empty()) => {
+                // Drop what we have of an over-long line; keep skipping to its end.
                 self.skipping = true;
                 (buf.len(), None)
             }
-            None => (0, None),
+            None => (start, None),
         }
     }
 }
@@ -541,7 +551,8 @@ mod tests {
         input.extend_from_slice(&vec![b'x'; MAX_LINE + 10]);
         input.extend_from_slice(b"\r\n\xff\xf4\xff\xf2ABOR\r\nRETR a\xff\xffb\r\n");
         input.extend_from_slice(&vec![b'y'; MAX_LINE]);
-        input.extend_from_slice(b"\r\nQUIT\r\npartial");
+        // ABOR whose urgent LF went out of band, then BSD ftp's IAC IP (IAC) DM ABOR.
+        input.extend_from_slice(b"\r\nQUIT\r\nABOR\rNOOP\r\n\xff\xf4\xf2ABOR\r\n\r\npartial");
         let want = vec![
             Frame::Line(b"USER a".to_vec()),
             Frame::Line(b"NOOP".to_vec()),
@@ -550,6 +561,10 @@ mod tests {
             Frame::Line(b"RETR a\xffb".to_vec()),
             Frame::Line(vec![b'y'; MAX_LINE]),
             Frame::Line(b"QUIT".to_vec()),
+            Frame::Line(b"ABOR".to_vec()),
+            Frame::Line(b"NOOP".to_vec()),
+            Frame::Line(b"ABOR".to_vec()),
+            Frame::Line(Vec::new()),
         ];
         let mut size = 1;
         while size <= 512 {

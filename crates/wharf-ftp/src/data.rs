@@ -215,6 +215,9 @@ pub(crate) async fn receive(
             return TransferEnd::FileError(e);
         }
     }
+    // Answer the client's close_notify with ours (ftplib's unwrap() waits for it).
+    let _ = timed(limits.timeout, data.shutdown()).await;
+    drop(data);
     match upload.commit().await {
         Ok(_) => TransferEnd::Done(received),
         Err(e) => TransferEnd::FileError(e),

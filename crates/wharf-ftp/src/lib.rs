@@ -11,9 +11,11 @@
 //! Implementation notes:
 //! - Passwords travel only over TLS or from loopback unless `allow_plaintext_auth`
 //!   (ARCHITECTURE "Security defaults"); `require_tls` also demands PROT P for data.
-//! - The control socket is put in SO_OOBINLINE mode so an ABOR sent as TCP urgent data
-//!   (RFC 959 §4.1.3, as ftplib and others do) arrives in the stream and is parsed like
-//!   any command; the Telnet IP/DM prefix is stripped by the framer.
+//! - ABOR sent as TCP urgent data (RFC 959 §4.1.3 "Synch", as ftplib and BSD ftp do)
+//!   loses its urgent octet (the LF for ftplib, an IAC for BSD ftp) from the stream: the
+//!   framer ends a line at CR as well as LF and drops Telnet IP/DM, so such an ABOR still
+//!   parses at once. (SO_OOBINLINE is not used: a read that stops at the urgent mark is a
+//!   short read, after which tokio waits for an edge that never comes.)
 //! - Every reader is bounded: command lines at [`command::MAX_LINE`], copies in
 //!   fixed-size chunks, listings at `op::list::MAX_ENTRIES`, commands before login.
 #![forbid(unsafe_code)]
@@ -31,7 +33,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wharf_net::{AuthThrottle, Conn, Service, ShutdownSignal, Stream};
+use wharf_net::{AuthThrottle, Conn, Service, ShutdownSignal};
 use wharf_store::DynStore;
 use wharf_store::files::{FileArea, LocalFileArea};
 
@@ -171,28 +173,6 @@ impl Server {
     }
 }
 
-/// Puts the control socket in SO_OOBINLINE mode (see the module notes). Rebuilds the
-/// `Conn` because `Conn` does not lend out its socket; nothing has been read yet.
-fn oob_inline(conn: Conn) -> Option<Conn> {
-    let (peer, local, id) = (conn.peer(), conn.local(), conn.id);
-    let (read_timeout, write_timeout) = (conn.read_timeout, conn.write_timeout);
-    let acceptor = conn.tls_acceptor().cloned();
-    let (stream, rest) = conn.into_parts();
-    let stream = stream?;
-    let tcp = match &stream {
-        Stream::Plain(tcp) => tcp,
-        Stream::Tls(tls) => tls.get_ref().0,
-    };
-    if let Err(e) = socket2::SockRef::from(tcp).set_out_of_band_inline(true) {
-        tracing::debug!(conn = id, "SO_OOBINLINE: {e}");
-    }
-    debug_assert!(rest.is_empty());
-    let mut conn = Conn::new(stream, peer, local, acceptor, id);
-    conn.read_timeout = read_timeout;
-    conn.write_timeout = write_timeout;
-    Some(conn)
-}
-
 #[async_trait::async_trait]
 impl Service for Server {
     fn name(&self) -> &'static str {
@@ -204,9 +184,7 @@ impl Service for Server {
     }
 
     async fn handle(&self, conn: Conn, shutdown: ShutdownSignal) {
-        let Some(mut conn) = oob_inline(conn) else {
-            return;
-        };
+        let mut conn = conn;
         conn.read_timeout = Duration::from_secs(self.config.idle_timeout.max(1));
         conn.write_timeout = Duration::from_secs(self.config.data_timeout.max(30));
         session::Session::new(self, conn).run(shutdown).await;

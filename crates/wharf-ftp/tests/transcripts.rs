@@ -432,3 +432,16 @@ fn stou_names_its_file() {
     let name = text.split("FILE: ").nth(1).unwrap().trim().to_string();
     assert_eq!(std::fs::read(s.home("alice").join(&name)).unwrap(), b"u");
 }
+
+#[test]
+fn abor_sent_as_urgent_data_is_seen() {
+    // ftplib and other clients send ABOR with MSG_OOB (RFC 959 §4.1.3 "Synch"); the
+    // urgent byte must stay in the stream.
+    let s = TestServer::start(Config::default());
+    let mut c = s.raw_login("alice");
+    c.expect("NOOP", 200);
+    let sock = socket2::SockRef::from(&c.writer);
+    sock.send_out_of_band(b"ABOR\r\n").unwrap();
+    assert_eq!(c.reply().0, 225);
+    c.expect("NOOP", 200);
+}
