@@ -514,3 +514,43 @@ async fn sort_and_thread() {
         assert_eq!(status(&r), "OK", "{cmd}");
     }
 }
+
+#[tokio::test]
+async fn multiappend_and_utf8_append() {
+    let s = TestServer::start(Config::default()).await;
+    let mut c = s.login("alice").await;
+    let r = c
+        .cmd("APPEND Drafts (\\Seen) {12+}\r\nSubject: 1\r\n (\\Flagged) {12+}\r\nSubject: 2\r\n")
+        .await;
+    assert!(
+        r[0].contains("OK [APPENDUID ") && r[0].contains(" 1:2] APPEND completed"),
+        "{r:?}"
+    );
+    c.cmd("ENABLE UTF8=ACCEPT").await;
+    let msg = "Subject: caf\u{e9}\r\n\r\n\u{e9}t\u{e9}\r\n";
+    let r = c
+        .cmd(&format!(
+            "APPEND Drafts UTF8 (~{{{}+}}\r\n{msg})",
+            msg.len()
+        ))
+        .await;
+    assert!(r[0].contains(" 3] APPEND completed"), "{r:?}");
+    c.cmd("SELECT Drafts").await;
+    let r = c
+        .cmd("FETCH 1:3 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        .await;
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (FLAGS (\\Seen) BODY[HEADER.FIELDS (SUBJECT)] {14}Subject: 1\r\n\r\n)"
+    );
+    assert_eq!(
+        r[1],
+        "* 2 FETCH (FLAGS (\\Flagged) BODY[HEADER.FIELDS (SUBJECT)] {14}Subject: 2\r\n\r\n)"
+    );
+    assert_eq!(
+        r[2],
+        format!(
+            "* 3 FETCH (FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {{18}}Subject: caf\u{e9}\r\n\r\n)"
+        )
+    );
+}

@@ -1,7 +1,8 @@
 //! APPEND (RFC 9051 §6.3.12) with UIDPLUS APPENDUID (RFC 4315) and APPENDLIMIT
 //! (RFC 7889). Over-limit literals were refused while framing, before being read.
 
-use crate::proto::{Flag, split_flags};
+use crate::proto::{AppendMessage, split_flags};
+use crate::session::selected::uid_set_string;
 use crate::session::{Done, ImapError, OpResult, Session};
 use wharf_store::NewMessage;
 
@@ -60,16 +61,15 @@ pub fn mark_dirty(s: &mut Session, mailbox: wharf_store::MailboxId) {
 pub async fn handle_append(
     s: &mut Session,
     raw_name: &str,
-    flags: &[Flag],
-    date: Option<i64>,
-    message: Vec<u8>,
+    messages: Vec<AppendMessage>,
 ) -> OpResult {
     let name = s.mailbox_name(raw_name)?;
     let account = super::account(s)?;
-    if message.len() as u64 > s.ctx.config.append_limit {
+    let limit = s.ctx.config.append_limit;
+    if messages.iter().any(|m| m.message.len() as u64 > limit) {
         return Err(ImapError::no_code("TOOBIG", "Message exceeds APPENDLIMIT"));
     }
-    if message.is_empty() {
+    if messages.iter().any(|m| m.message.is_empty()) {
         return Err(ImapError::no("Empty message"));
     }
     let store = s.ctx.store.clone();
@@ -78,23 +78,40 @@ pub async fn handle_append(
         .mailbox_get(account.id, &name)
         .await?
         .ok_or_else(|| ImapError::no_code("TRYCREATE", "No such mailbox"))?;
-    let raw = normalize_crlf(message);
-    check_quota(s, raw.len() as u64, 1).await?;
-    let (flags, keywords) = split_flags(flags);
-    let d = store
-        .append(
-            mailbox.id,
-            NewMessage {
-                raw,
-                internal_date: date,
-                flags,
-                keywords,
-            },
-        )
-        .await?;
+    let total: u64 = messages.iter().map(|m| m.message.len() as u64).sum();
+    check_quota(s, total, messages.len() as u64).await?;
+    let mut uids = Vec::new();
+    let mut uidvalidity = mailbox.uidvalidity;
+    for m in messages {
+        let (flags, keywords) = split_flags(&m.flags);
+        let r = store
+            .append(
+                mailbox.id,
+                NewMessage {
+                    raw: normalize_crlf(m.message),
+                    internal_date: m.date,
+                    flags,
+                    keywords,
+                },
+            )
+            .await;
+        match r {
+            Ok(d) => {
+                uidvalidity = d.uidvalidity;
+                uids.push(d.uid);
+            }
+            Err(e) => {
+                // RFC 3502 §6.3.11: all or nothing; take back what went in.
+                if !uids.is_empty() {
+                    let _ = store.expunge(mailbox.id, &uids).await;
+                }
+                return Err(e.into());
+            }
+        }
+    }
     mark_dirty(s, mailbox.id);
     Ok(Done::code(
-        format!("APPENDUID {} {}", d.uidvalidity, d.uid),
+        format!("APPENDUID {uidvalidity} {}", uid_set_string(&uids)),
         "APPEND completed",
     ))
 }

@@ -77,12 +77,7 @@ pub async fn dispatch(
         C::Lsub { reference, pattern } => cont(list::handle_lsub(s, &reference, &pattern).await),
         C::Namespace => cont(namespace::handle_namespace(s)),
         C::Status { mailbox, items } => cont(status::handle_status(s, &mailbox, &items).await),
-        C::Append {
-            mailbox,
-            flags,
-            date,
-            message,
-        } => cont(append::handle_append(s, &mailbox, &flags, date, message).await),
+        C::Append { mailbox, messages } => cont(append::handle_append(s, &mailbox, messages).await),
         C::Idle => idle::handle_idle(s, tag).await,
         C::Close => cont(close::handle_close(s, true).await),
         C::Unselect => cont(close::handle_close(s, false).await),

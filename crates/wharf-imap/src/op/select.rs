@@ -18,13 +18,13 @@ pub async fn handle_select(
     if qresync.is_some() && !s.enabled.qresync {
         return Err(ImapError::bad("QRESYNC must be enabled first"));
     }
-    // RFC 9051 §6.3.2: a SELECT deselects the current mailbox first, even if it fails;
-    // RFC 7162 §3.2.11: with QRESYNC the client is told so.
+    // RFC 9051 §6.3.2: a SELECT deselects the current mailbox first, even if it fails,
+    // and says so with CLOSED (for rev1 sessions only under QRESYNC, RFC 7162 §3.2.11).
     if let State::Selected { .. } = s.state {
         s.state = State::Authenticated {
             account: account.clone(),
         };
-        if s.enabled.qresync {
+        if s.enabled.qresync || s.enabled.rev2 {
             s.untagged("OK [CLOSED] Previous mailbox closed");
         }
     }

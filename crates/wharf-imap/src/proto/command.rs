@@ -272,6 +272,15 @@ pub struct QResync {
     pub known_uids: Option<SequenceSet>,
 }
 
+/// One message of an APPEND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<Flag>,
+    /// INTERNALDATE as Unix seconds, if given.
+    pub date: Option<i64>,
+    pub message: Vec<u8>,
+}
+
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Command {
@@ -328,11 +337,10 @@ pub enum CommandBody {
         mailbox: String,
         items: Vec<StatusItem>,
     },
+    /// One message, or several with MULTIAPPEND (RFC 3502).
     Append {
         mailbox: String,
-        flags: Vec<Flag>,
-        date: Option<i64>,
-        message: Vec<u8>,
+        messages: Vec<AppendMessage>,
     },
     Idle,
     Close,

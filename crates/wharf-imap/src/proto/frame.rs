@@ -40,6 +40,9 @@ impl Default for Limits {
     }
 }
 
+/// A MULTIAPPEND may carry at most this many APPENDLIMITs in all.
+pub const MULTIAPPEND_FACTOR: u64 = 10;
+
 /// Why a command is refused while framing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reject {
@@ -84,6 +87,8 @@ pub struct Framer {
     pos: usize,
     /// Octets of the current command that count against `max_command`.
     counted: usize,
+    /// Literal octets of the current APPEND (all its messages, RFC 3502).
+    append_bytes: u64,
     /// Start offset of the literal whose continuation was already sent.
     acked: Option<usize>,
     /// Whether the current command is an APPEND (decided on its first line).
@@ -107,6 +112,7 @@ impl Framer {
     fn reset(&mut self) {
         self.pos = 0;
         self.counted = 0;
+        self.append_bytes = 0;
         self.acked = None;
         self.append = None;
     }
@@ -163,8 +169,13 @@ impl Framer {
             } else {
                 self.limits.max_literal
             };
-            let too_big_command =
-                !append && self.counted as u64 + size > self.limits.max_command as u64;
+            // MULTIAPPEND: each message within APPENDLIMIT, all of them within
+            // MULTIAPPEND_FACTOR times that.
+            let too_big_command = if append {
+                self.append_bytes + size > self.limits.max_append.saturating_mul(MULTIAPPEND_FACTOR)
+            } else {
+                self.counted as u64 + size > self.limits.max_command as u64
+            };
             if size > limit || too_big_command {
                 let tag = leading_tag(buf);
                 self.reset();
@@ -195,7 +206,9 @@ impl Framer {
             if buf.len() < end {
                 return Frame::Incomplete;
             }
-            if !append {
+            if append {
+                self.append_bytes += size;
+            } else {
                 self.counted += size as usize;
             }
             self.pos = end;
@@ -438,6 +451,34 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn multiappend_total_is_bounded() {
+        let limits = Limits {
+            max_append: 100,
+            ..Limits::default()
+        };
+        let mut input = b"m APPEND x".to_vec();
+        for _ in 0..MULTIAPPEND_FACTOR {
+            input.extend_from_slice(b" {100+}\r\n");
+            input.extend(std::iter::repeat_n(b'x', 100));
+        }
+        let mut fits = input.clone();
+        fits.extend_from_slice(b"\r\n");
+        input.extend_from_slice(b" {1}\r\n");
+        for chunk in chunk_sizes() {
+            assert_eq!(
+                run(&fits, chunk, limits),
+                vec![Ev::Cmd(fits.clone())],
+                "chunk {chunk}"
+            );
+            assert_eq!(
+                run(&input, chunk, limits),
+                vec![Ev::Rej(Some("m".into()), Reject::CommandTooBig)],
+                "chunk {chunk}"
+            );
         }
     }
 

@@ -698,26 +698,44 @@ fn list(p: &mut P<'_>) -> PResult<CommandBody> {
 fn append(p: &mut P<'_>) -> PResult<CommandBody> {
     p.sp()?;
     let mailbox = p.mailbox()?;
-    p.sp()?;
-    let mut flags = Vec::new();
-    if p.peek() == Some(b'(') {
-        flags = p.flag_list()?;
-        p.sp()?;
+    let mut messages = Vec::new();
+    // RFC 3502 MULTIAPPEND: append-message *(SP append-message).
+    while p.eat(b' ') {
+        let mut flags = Vec::new();
+        if p.peek() == Some(b'(') {
+            flags = p.flag_list()?;
+            p.sp()?;
+        }
+        let mut date = None;
+        if p.peek() == Some(b'"') {
+            let raw = p.quoted()?;
+            let s = std::str::from_utf8(&raw).map_err(|_| "Invalid date-time")?;
+            date = Some(super::date::parse_date_time(s).ok_or("Invalid date-time")?);
+            p.sp()?;
+        }
+        // RFC 6855 §4: UTF8 (literal8) carries an internationalized message.
+        let utf8 = p.keyword("UTF8");
+        if utf8 {
+            p.sp()?;
+            p.expect(b'(')?;
+        }
+        let message = p.literal()?;
+        if utf8 {
+            p.expect(b')')?;
+        }
+        messages.push(AppendMessage {
+            flags,
+            date,
+            message,
+        });
+        if messages.len() > 1000 {
+            return Err("Too many messages in one APPEND".into());
+        }
     }
-    let mut date = None;
-    if p.peek() == Some(b'"') {
-        let raw = p.quoted()?;
-        let s = std::str::from_utf8(&raw).map_err(|_| "Invalid date-time")?;
-        date = Some(super::date::parse_date_time(s).ok_or("Invalid date-time")?);
-        p.sp()?;
+    if messages.is_empty() {
+        return Err("APPEND needs a message".into());
     }
-    let message = p.literal()?;
-    Ok(CommandBody::Append {
-        mailbox,
-        flags,
-        date,
-        message,
-    })
+    Ok(CommandBody::Append { mailbox, messages })
 }
 
 fn copy(p: &mut P<'_>, uid: bool, is_move: bool) -> PResult<CommandBody> {
@@ -1379,19 +1397,19 @@ mod tests {
                 unchanged_since: Some(12)
             }
         );
-        let CommandBody::Append {
-            mailbox,
-            flags,
-            date,
-            message,
-        } = ok("a APPEND Sent (\\Seen) \" 7-Feb-1994 21:52:25 -0800\" {5+}\r\nhello")
-        else {
+        let CommandBody::Append { mailbox, messages } = ok(
+            "a APPEND Sent (\\Seen) \" 7-Feb-1994 21:52:25 -0800\" {5+}\r\nhello {2}\r\nhi UTF8 (~{1}\r\nx)",
+        ) else {
             panic!()
         };
         assert_eq!(mailbox, "Sent");
-        assert_eq!(flags, vec![Flag::System(Flags::SEEN)]);
-        assert_eq!(date, Some(760686745));
-        assert_eq!(message, b"hello");
+        assert_eq!(messages.len(), 3);
+        assert_eq!(messages[0].flags, vec![Flag::System(Flags::SEEN)]);
+        assert_eq!(messages[0].date, Some(760686745));
+        assert_eq!(messages[0].message, b"hello");
+        assert_eq!(messages[1].flags, vec![]);
+        assert_eq!(messages[1].message, b"hi");
+        assert_eq!(messages[2].message, b"x");
         assert!(bad("a APPEND x {10}\r\nshort").message.contains("shorter"));
     }
 

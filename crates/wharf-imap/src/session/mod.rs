@@ -323,6 +323,7 @@ impl Session {
                     "SORT=DISPLAY",
                     "THREAD=ORDEREDSUBJECT",
                     "THREAD=REFERENCES",
+                    "MULTIAPPEND",
                 ]);
             }
         }
