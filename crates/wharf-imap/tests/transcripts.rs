@@ -340,6 +340,13 @@ async fn mailboxes_list_create_rename_delete() {
     assert_eq!(r[0], "* ENABLED UTF8=ACCEPT CONDSTORE");
     let r = c.cmd("LIST \"\" Entw*").await;
     assert_eq!(r[0], "* LIST (\\HasNoChildren) \"/\" {9}Entw\u{fc}rfe");
+    // RFC 9051 §6.3.6: renaming INBOX moves its messages and leaves it empty.
+    c.cmd("APPEND INBOX {8+}\r\nX: y\r\n\r\n").await;
+    assert_eq!(status(&c.cmd("RENAME inbox \"Old Inbox\"").await), "OK");
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(r[0], "* STATUS INBOX (MESSAGES 0)");
+    let r = c.cmd("STATUS \"Old Inbox\" (MESSAGES)").await;
+    assert_eq!(r[0], "* STATUS \"Old Inbox\" (MESSAGES 1)");
     let r = c.cmd("GETQUOTAROOT INBOX").await;
     assert_eq!(r[0], "* QUOTAROOT INBOX \"\"");
     assert_eq!(r[1], "* QUOTA \"\" ()");

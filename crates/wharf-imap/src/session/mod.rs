@@ -324,6 +324,7 @@ impl Session {
                     "THREAD=ORDEREDSUBJECT",
                     "THREAD=REFERENCES",
                     "MULTIAPPEND",
+                    "BINARY",
                 ]);
             }
         }
