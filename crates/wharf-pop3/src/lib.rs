@@ -29,6 +29,8 @@ pub mod reply;
 pub mod sasl;
 pub mod server;
 mod session;
+#[cfg(test)]
+mod transcript_tests;
 
 pub use config::Config;
 pub use server::Server;

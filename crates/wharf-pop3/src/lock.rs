@@ -34,8 +34,12 @@ impl MaildropLock {
         // The address of the store instance tells stores apart (tests run several in
         // one process); it is only compared, never dereferenced.
         let key = (Arc::as_ptr(store) as *const () as usize, mailbox);
-        let mut set = registry().lock().unwrap_or_else(|e| e.into_inner());
-        set.insert(key).then_some(MaildropLock { key })
+        let inserted = registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+        // Built only once the registry is unlocked: a MaildropLock's drop takes the lock.
+        inserted.then(|| MaildropLock { key })
     }
 }
 

@@ -40,9 +40,12 @@ pub(crate) async fn read_message(
 ) -> Result<Vec<u8>, Pop3Error> {
     match server.store.read_body(blob).await {
         Ok(body) => Ok(body),
-        Err(wharf_store::Error::NotFound(_)) => Err(Pop3Error::new(format!(
-            "Message {n} was removed by another session"
-        ))),
+        Err(wharf_store::Error::NotFound(_)) => Err(gone(n)),
+        Err(wharf_store::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(gone(n)),
         Err(e) => Err(e.into()),
     }
+}
+
+fn gone(n: u32) -> Pop3Error {
+    Pop3Error::new(format!("Message {n} was removed by another session"))
 }
