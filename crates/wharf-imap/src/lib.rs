@@ -94,6 +94,7 @@ impl Server {
                 hostname,
                 config,
                 throttle,
+                recent: session::RecentMarks::default(),
             }),
         })
     }

@@ -37,7 +37,14 @@ pub async fn handle_select(
         .await?
         .ok_or_else(|| ImapError::no_code("NONEXISTENT", "No such mailbox"))?;
     let snapshot = store.mailbox_snapshot(mailbox.id).await?;
-    let sel = Selected::new(snapshot, read_only);
+    let mut sel = Selected::new(snapshot, read_only);
+    let uids: Vec<u32> = sel.messages.iter().map(|m| m.meta.uid).collect();
+    sel.recent = s
+        .ctx
+        .recent
+        .claim(sel.id, &uids, read_only, true)
+        .into_iter()
+        .collect();
 
     let mut keywords: Vec<&str> = Vec::new();
     for m in &sel.messages {
@@ -63,7 +70,7 @@ pub async fn handle_select(
     }
     lines.push(format!("{} EXISTS", sel.exists()));
     if !s.enabled.rev2 {
-        lines.push("0 RECENT".into());
+        lines.push(format!("{} RECENT", sel.recent.len()));
         if let Some(i) = sel
             .messages
             .iter()

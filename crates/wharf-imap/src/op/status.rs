@@ -14,7 +14,10 @@ pub async fn status_data(
     let snap = s.ctx.store.mailbox_snapshot(mailbox.id).await?;
     let recent = match &s.state {
         State::Selected { mailbox: sel, .. } if sel.id == mailbox.id => sel.recent.len(),
-        _ => 0,
+        _ => {
+            let uids: Vec<u32> = snap.messages.iter().map(|m| m.uid).collect();
+            s.ctx.recent.count(mailbox.id, &uids)
+        }
     };
     let msgs = &snap.messages;
     let mut parts = Vec::new();

@@ -32,8 +32,7 @@ pub struct Selected {
     pub uidnext: Uid,
     pub highest_modseq: ModSeq,
     pub messages: Vec<ViewMessage>,
-    /// Messages that arrived while this session had the mailbox selected: its \Recent
-    /// (the store keeps no \Recent, so this is per session).
+    /// This session's \Recent messages (see [`super::RecentMarks`]).
     pub recent: HashSet<Uid>,
     /// A change event said the store differs from the view.
     pub dirty: bool,
@@ -208,6 +207,7 @@ impl Selected {
         allow_expunge: bool,
         enabled: Enabled,
         out: &mut Vec<u8>,
+        marks: &super::RecentMarks,
     ) {
         self.dirty = false;
         let fresh = snapshot.messages;
@@ -249,12 +249,17 @@ impl Selected {
             self.report_removals(|m| m.gone, enabled, out);
         }
         let before = self.messages.len();
+        let mut new_uids = Vec::new();
         for f in fresh.into_iter().filter(|f| f.uid > max) {
-            self.recent.insert(f.uid);
+            new_uids.push(f.uid);
             self.messages.push(ViewMessage {
                 meta: f,
                 gone: false,
             });
+        }
+        if !new_uids.is_empty() {
+            let recent = marks.claim(self.id, &new_uids, self.read_only, false);
+            self.recent.extend(recent);
         }
         if self.messages.len() != before {
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
@@ -348,6 +353,7 @@ mod tests {
             false,
             Enabled::default(),
             &mut out,
+            &super::super::RecentMarks::default(),
         );
         assert_eq!(
             String::from_utf8_lossy(&out),
@@ -363,6 +369,7 @@ mod tests {
             true,
             Enabled::default(),
             &mut out,
+            &super::super::RecentMarks::default(),
         );
         assert_eq!(
             String::from_utf8_lossy(&out),
@@ -390,7 +397,13 @@ mod tests {
             rev2: true,
             utf8: false,
         };
-        s.apply(snap(vec![meta(6, Flags::SEEN, 3)]), true, en, &mut out);
+        s.apply(
+            snap(vec![meta(6, Flags::SEEN, 3)]),
+            true,
+            en,
+            &mut out,
+            &super::super::RecentMarks::default(),
+        );
         assert_eq!(
             String::from_utf8_lossy(&out),
             "* 2 FETCH (UID 6 FLAGS (\\Seen) MODSEQ (3))\r\n* VANISHED 5\r\n"
