@@ -160,3 +160,25 @@ def test_wrong_password_is_refused(wharf):
     assert str(e.value).startswith("530")
     ftp.login(*ALICE)
     ftp.quit()
+
+
+def test_ftps_data_connection_resumes_the_control_session(wharf):
+    ftp = connect(wharf, tls=True)
+    ftp.storbinary("STOR f", io.BytesIO(b"x" * 1000))
+    ftp.voidcmd("TYPE I")
+    # ftplib (before 3.13) does not offer the control session on data connections, so
+    # wrap the data socket here the way clients that do (curl, FileZilla) behave.
+    conn, _ = ftplib.FTP.ntransfercmd(ftp, "RETR f")
+    conn = ftp.context.wrap_socket(conn, server_hostname=ftp.host, session=ftp.sock.session)
+    try:
+        # RFC 4217 §10.2: the data connection resumes the control connection's session.
+        assert conn.session_reused
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        conn.unwrap()
+    finally:
+        conn.close()
+    assert ftp.voidresp().startswith("226")
+    assert data == b"x" * 1000
+    ftp.quit()

@@ -445,3 +445,97 @@ fn abor_sent_as_urgent_data_is_seen() {
     assert_eq!(c.reply().0, 225);
     c.expect("NOOP", 200);
 }
+
+#[test]
+fn passive_ports_and_advertised_address_follow_the_config() {
+    let s = TestServer::start(Config {
+        passive_ports: Some("40100-40103".to_string().try_into().unwrap()),
+        passive_address: Some("203.0.113.9".parse().unwrap()),
+        ..Config::default()
+    });
+    let mut c = s.raw_login("alice");
+    for _ in 0..6 {
+        let pasv = c.expect("PASV", 227);
+        assert!(pasv.contains("(203,0,113,9,"), "{pasv}");
+        let nums: Vec<u16> = pasv
+            .split('(')
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(").")
+            .split(',')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let port = nums[4] * 256 + nums[5];
+        assert!((40100..=40103).contains(&port), "{port}");
+        let text = c.expect("EPSV", 229);
+        let port: u16 = text
+            .split("|||")
+            .nth(1)
+            .unwrap()
+            .split('|')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((40100..=40103).contains(&port), "{port}");
+    }
+    // The advertised address is only a label: EPSV still works for a transfer.
+    std::fs::write(s.home("alice").join("f"), b"ranged").unwrap();
+    assert_eq!(c.retr("f"), b"ranged");
+}
+
+#[test]
+fn ipv6_control_connection_uses_epsv_and_eprt() {
+    use std::net::TcpListener;
+    let s = TestServer::start(Config::default());
+    // Serve the same server on [::1] too, if this machine has IPv6 loopback.
+    let Ok(probe) = TcpListener::bind("[::1]:0") else {
+        return;
+    };
+    drop(probe);
+    let addr6 = s.listen_v6();
+    let mut c = Raw::connect(addr6);
+    assert_eq!(c.reply().0, 220);
+    c.expect("USER alice@example.test", 331);
+    c.expect(&format!("PASS {PASSWORD}"), 230);
+    std::fs::write(s.home("alice").join("f6"), b"over v6").unwrap();
+    c.expect("PASV", 425);
+    c.expect("EPSV 1", 522);
+    assert_eq!(c.retr("f6"), b"over v6");
+    // Active over IPv6: EPRT |2|::1|port|.
+    let l = TcpListener::bind("[::1]:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    c.expect(&format!("EPRT |2|::1|{port}|"), 200);
+    c.expect("RETR f6", 150);
+    let (mut data, _) = l.accept().unwrap();
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"over v6");
+    assert_eq!(c.reply().0, 226);
+    c.expect("EPRT |2|::2|5000|", 501);
+}
+
+#[test]
+fn rate_limited_transfers_are_still_exact() {
+    let s = TestServer::start(Config {
+        max_rate: 4 << 20,
+        ..Config::default()
+    });
+    let mut c = s.raw_login("alice");
+    c.expect("TYPE I", 200);
+    let body = pattern(1 << 20);
+    c.store("STOR", "r", &body);
+    assert!(c.retr("r") == body, "rate-limited download differs");
+}
+
+#[test]
+fn idle_control_connection_is_closed_with_421() {
+    let s = TestServer::start(Config {
+        idle_timeout: 1,
+        ..Config::default()
+    });
+    let mut c = s.raw();
+    // No command: the server gives up on us.
+    let (code, _) = c.reply();
+    assert_eq!(code, 421);
+}

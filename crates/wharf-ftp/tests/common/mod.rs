@@ -26,6 +26,8 @@ pub struct TestServer {
     pub cert: PathBuf,
     pub dir: tempfile::TempDir,
     shutdown: Shutdown,
+    server: Arc<Server>,
+    tls: wharf_net::TlsAcceptor,
     pub rt: tokio::runtime::Runtime,
 }
 
@@ -39,7 +41,7 @@ impl TestServer {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let files_root = dir.path().join("data/files");
-        let (store, addr, implicit_addr, shutdown) = rt.block_on(async {
+        let (store, addr, implicit_addr, shutdown, server, tls) = rt.block_on(async {
             let store = SqliteStore::open(&dir.path().join("data")).unwrap();
             store
                 .domain_add(&DomainName::parse("example.test").unwrap())
@@ -76,17 +78,17 @@ impl TestServer {
             let implicit = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let implicit_addr = implicit.local_addr().unwrap();
             let options = ListenOptions {
-                implicit_tls: Some(tls),
+                implicit_tls: Some(tls.clone()),
                 starttls: None,
                 limiter: IpLimiter::new(0),
             };
             tokio::spawn(wharf_net::serve(
                 implicit,
-                server,
+                server.clone(),
                 options,
                 shutdown.signal(),
             ));
-            (store, addr, implicit_addr, shutdown)
+            (store, addr, implicit_addr, shutdown, server, tls)
         });
         let cert = dir.path().join("tls/self-signed-cert.pem");
         TestServer {
@@ -97,8 +99,30 @@ impl TestServer {
             cert,
             dir,
             shutdown,
+            server,
+            tls,
             rt,
         }
+    }
+
+    /// Serves the same server on an [::1] listener too; returns its address.
+    pub fn listen_v6(&self) -> SocketAddr {
+        self.rt.block_on(async {
+            let listener = TcpListener::bind("[::1]:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let options = ListenOptions {
+                implicit_tls: None,
+                starttls: Some(self.tls.clone()),
+                limiter: IpLimiter::new(0),
+            };
+            tokio::spawn(wharf_net::serve(
+                listener,
+                self.server.clone(),
+                options,
+                self.shutdown.signal(),
+            ));
+            addr
+        })
     }
 
     /// Where a user's home is on disk.
