@@ -67,7 +67,9 @@ def test_message_sent_over_smtp_is_retrieved_byte_exact(wharf):
     # The MX prepends its trace header(s); everything the sender wrote follows unchanged.
     assert got.endswith(TRICKY), got
     trace = got[: len(got) - len(TRICKY)]
-    assert trace.startswith(b"Received: "), trace
+    # Only header fields were added (Return-Path, Received): no blank line among them.
+    assert b"\r\nReceived: " in b"\r\n" + trace, trace
+    assert trace.endswith(b"\r\n") and b"\r\n\r\n" not in trace, trace
     # LIST and STAT report exactly the octets RETR sent (before stuffing).
     assert size == len(got)
     assert p.list(1) == f"+OK 1 {len(got)}".encode()
@@ -104,7 +106,7 @@ def test_keep_mode_uidl_is_stable_and_delete_mode_removes_at_quit(wharf):
     assert again == first
     p.dele(2)
     assert p.stat()[0] == 2
-    with pytest.raises(poplib.error_proto, match=b"already deleted"):
+    with pytest.raises(poplib.error_proto, match="already deleted"):
         p.retr(2)
     p.rset()
     p.dele(2)
@@ -196,9 +198,9 @@ def test_bad_commands_get_err_and_the_session_continues(wharf):
         assert e.value.args[0].startswith(expect), e.value.args[0]
     p.user(ALICE)
     p.pass_(ALICE_PW)
-    with pytest.raises(poplib.error_proto, match=b"No such message"):
+    with pytest.raises(poplib.error_proto, match="No such message"):
         p.retr(99)
-    with pytest.raises(poplib.error_proto, match=b"invalid message number"):
+    with pytest.raises(poplib.error_proto, match="invalid message number"):
         p._shortcmd("RETR x")
     assert p.noop() == b"+OK"
     p.quit()
