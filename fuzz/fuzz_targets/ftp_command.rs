@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wharf_ftp::command::{parse, Frame, Framer, MAX_LINE};
+use wharf_ftp::command::{Frame, Framer, MAX_LINE, parse};
 
 fn frames(data: &[u8], chunk: usize) -> Vec<Frame> {
     let mut framer = Framer::default();
@@ -26,7 +26,9 @@ fn frames(data: &[u8], chunk: usize) -> Vec<Frame> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, data)) = data.split_first() else { return };
+    let Some((&split, data)) = data.split_first() else {
+        return;
+    };
     let whole = frames(data, data.len());
     assert_eq!(frames(data, usize::from(split % 64) + 1), whole);
     for f in whole {

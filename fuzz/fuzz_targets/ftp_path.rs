@@ -4,12 +4,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wharf_store::files::{validate_name, VPath};
+use wharf_store::files::{VPath, validate_name};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let (cwd, arg) = s.split_once('\n').unwrap_or(("/", s));
-    let Ok(cwd) = VPath::resolve(&VPath::root(), cwd) else { return };
+    let Ok(cwd) = VPath::resolve(&VPath::root(), cwd) else {
+        return;
+    };
     if let Ok(p) = VPath::resolve(&cwd, arg) {
         for part in p.components() {
             assert!(validate_name(part).is_ok(), "{part:?}");

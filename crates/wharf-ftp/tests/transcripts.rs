@@ -539,3 +539,26 @@ fn idle_control_connection_is_closed_with_421() {
     let (code, _) = c.reply();
     assert_eq!(code, 421);
 }
+
+#[test]
+fn data_connection_that_never_comes_is_425() {
+    let s = TestServer::start(Config {
+        data_timeout: 1,
+        ..Config::default()
+    });
+    let mut c = s.raw_login("alice");
+    std::fs::write(s.home("alice").join("f"), b"x").unwrap();
+    // No PASV/PORT at all.
+    c.expect("RETR f", 425);
+    // PASV, but the client never connects.
+    c.expect("EPSV", 229);
+    c.expect("RETR f", 425);
+    // Active, to a port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    c.expect(&format!("EPRT |1|127.0.0.1|{port}|"), 200);
+    c.expect("RETR f", 425);
+    // The session is fine afterwards.
+    assert_eq!(c.retr("f"), b"x");
+}
