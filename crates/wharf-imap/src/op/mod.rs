@@ -1,6 +1,18 @@
 //! One handler per IMAP verb. Each file names its verb; UID forms live with their verb
-//! (`fetch.rs` answers FETCH and UID FETCH). The state check happened before dispatch
-//! ([`crate::session::allowed_in`]); handlers find their state's data by matching it.
+//! (`fetch.rs` answers FETCH and UID FETCH), and twin verbs share a file:
+//!
+//! | file | verbs |
+//! |---|---|
+//! | `close.rs` | CLOSE, UNSELECT |
+//! | `copy.rs` | COPY, MOVE (and UID forms) |
+//! | `list.rs` | LIST, LSUB |
+//! | `noop.rs` | NOOP, CHECK |
+//! | `quota.rs` | GETQUOTA, GETQUOTAROOT (SETQUOTA is refused in `dispatch`) |
+//! | `select.rs` | SELECT, EXAMINE |
+//! | `subscribe.rs` | SUBSCRIBE, UNSUBSCRIBE |
+//!
+//! The state check happened before dispatch ([`crate::session::allowed_in`]); handlers
+//! find their state's data by matching it.
 
 pub mod append;
 pub mod authenticate;
