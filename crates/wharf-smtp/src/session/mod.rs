@@ -1,8 +1,8 @@
 //! One SMTP session as a state machine: commands in, replies and the next framing mode
-//! out. The tokio driver ([`crate::server`]) moves the bytes; this module decides.
+//! out. The tokio driver (`server.rs`) moves the bytes; this module decides.
 //!
 //! Implementation notes:
-//! - The state check is in one place, [`allowed`], before dispatch to the handler of
+//! - The state check is in one place, `allowed`, before dispatch to the handler of
 //!   each verb in `op/`. A command out of place gets `503 5.5.1` (RFC 5321 §4.1.4).
 //! - The transaction lives inside the state that has it: nothing can touch recipients
 //!   before MAIL, and every path out of a transaction (RSET, HELO/EHLO, end of data,
