@@ -21,6 +21,10 @@ pub struct Server {
     pub(crate) hostname: String,
     pub(crate) config: Config,
     pub(crate) throttle: Arc<AuthThrottle>,
+    /// Bounds the password checks running at once: each Argon2id verification takes
+    /// ~19 MiB and a CPU for its duration, so running more than there are CPUs only
+    /// multiplies peak memory (20 clients logging in together would take ~400 MiB).
+    pub(crate) auth_slots: tokio::sync::Semaphore,
 }
 
 impl Server {
@@ -35,6 +39,9 @@ impl Server {
             hostname,
             config,
             throttle,
+            auth_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         })
     }
 

@@ -25,7 +25,11 @@ pub async fn login(
         .closing());
     }
     let account = match Address::parse(user) {
-        Ok(address) => server.store.authenticate(&address, password).await?,
+        Ok(address) => {
+            // Never fails: the semaphore is not closed.
+            let _slot = server.auth_slots.acquire().await;
+            server.store.authenticate(&address, password).await?
+        }
         Err(_) => None,
     };
     let Some(account) = account else {
