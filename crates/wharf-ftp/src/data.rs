@@ -7,9 +7,10 @@
 //!   address and a port >= 1024 (checked in `op/port.rs`); a passive listener accepts
 //!   only a connection from the control connection's client address and ignores others
 //!   (no data theft by a third party).
-//! - Copies are streaming with a fixed buffer ([`CHUNK`]): memory per transfer is
-//!   bounded whatever the file size. Every read and write on the data connection waits
-//!   at most the configured data timeout.
+//! - Copies are streaming with fixed buffers (at most two of [`CHUNK`]), or zero-copy
+//!   `sendfile` for plain binary downloads: memory per transfer is bounded whatever the
+//!   file size. Every read and write on the data connection waits at most the
+//!   configured data timeout.
 //! - A transfer future owns everything it touches, so ABOR cancels it by dropping it:
 //!   an upload dropped unfinished removes its temporary file (see `wharf_store::files`).
 
@@ -26,7 +27,7 @@ use wharf_net::Stream;
 use wharf_store::files::{FileError, Upload};
 
 /// Size of one copy step.
-pub const CHUNK: usize = 256 * 1024;
+pub const CHUNK: usize = 128 * 1024;
 
 /// How the next data connection will be made.
 pub(crate) enum DataSetup {
@@ -122,39 +123,49 @@ async fn pace(rate: u64, start: Instant, bytes: u64) {
     }
 }
 
-/// Sends `reader` to the client, converting LF to CRLF under TYPE A, then closes the
-/// data connection (with a TLS close_notify under PROT P).
+/// What a download sends.
+pub(crate) struct Source {
+    pub reader: Box<dyn AsyncRead + Send + Unpin>,
+    /// How many bytes `reader` will give, when known (sizes the buffers).
+    pub len: Option<u64>,
+    /// The same bytes as a local file from `.1` to `.2`, for `sendfile`.
+    pub file: Option<(std::fs::File, u64, u64)>,
+}
+
+impl Source {
+    /// An in-memory body (listings).
+    pub fn bytes(body: Vec<u8>) -> Source {
+        Source {
+            len: Some(body.len() as u64),
+            reader: Box::new(std::io::Cursor::new(body)),
+            file: None,
+        }
+    }
+}
+
+/// Sends `source` to the client, then closes the data connection (with a TLS
+/// close_notify under PROT P). Binary, unthrottled sends of a local file over plain TCP
+/// use `sendfile` (zero-copy; a page-cache miss blocks this worker thread for the read,
+/// as it would block vsftpd's process); everything else streams through two buffers, so
+/// the next read from the file overlaps the write to the client. TYPE A converts LF to
+/// CRLF.
 pub(crate) async fn send(
-    mut reader: Box<dyn AsyncRead + Send + Unpin>,
+    source: Source,
     mut data: Stream,
     ascii: bool,
     limits: Limits,
     progress: Arc<AtomicU64>,
 ) -> TransferEnd {
-    let mut buf = vec![0u8; CHUNK];
-    let mut converted = Vec::new();
-    let start = Instant::now();
-    let mut sent = 0u64;
-    loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) => return TransferEnd::FileError(e.into()),
-        };
-        let out = if ascii {
-            converted.clear();
-            crate::ascii::to_network(&buf[..n], &mut converted);
-            &converted[..]
-        } else {
-            &buf[..n]
-        };
-        if let Err(e) = timed(limits.timeout, data.write_all(out)).await {
-            return TransferEnd::DataError(e);
+    let result = match (&source.file, &data) {
+        (Some((file, start, end)), Stream::Plain(tcp)) if !ascii && limits.rate == 0 => {
+            send_file(tcp, file, *start, *end, limits.timeout, &progress).await
         }
-        sent += out.len() as u64;
-        progress.store(sent, Ordering::Relaxed);
-        pace(limits.rate, start, sent).await;
-    }
+        _ => send_stream(source, &mut data, ascii, limits, &progress).await,
+    };
+    let sent = match result {
+        Ok(n) => n,
+        Err(end) => return end,
+    };
     if let Err(e) = timed(limits.timeout, data.flush()).await {
         return TransferEnd::DataError(e);
     }
@@ -162,6 +173,88 @@ pub(crate) async fn send(
         return TransferEnd::DataError(e);
     }
     TransferEnd::Done(sent)
+}
+
+/// `sendfile(2)` from `file` (bytes `start..end`) to the socket.
+async fn send_file(
+    tcp: &TcpStream,
+    file: &std::fs::File,
+    start: u64,
+    end: u64,
+    timeout: Duration,
+    progress: &AtomicU64,
+) -> Result<u64, TransferEnd> {
+    let mut offset = start;
+    while offset < end {
+        let count = (end - offset).min(4 << 20) as usize;
+        let step = async {
+            loop {
+                tcp.writable().await?;
+                match tcp.try_io(tokio::io::Interest::WRITABLE, || {
+                    rustix::fs::sendfile(tcp, file, Some(&mut offset), count)
+                        .map_err(io::Error::from)
+                }) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return r,
+                }
+            }
+        };
+        match timed(timeout, step).await {
+            // The file shrank under us: send what there was.
+            Ok(0) => break,
+            Ok(_) => progress.store(offset - start, Ordering::Relaxed),
+            Err(e) => return Err(TransferEnd::DataError(e)),
+        }
+    }
+    Ok(offset - start)
+}
+
+/// Streams `source` through two buffers (read the next while writing the current).
+async fn send_stream(
+    mut source: Source,
+    data: &mut Stream,
+    ascii: bool,
+    limits: Limits,
+    progress: &AtomicU64,
+) -> Result<u64, TransferEnd> {
+    let size = match source.len {
+        Some(n) => (n as usize).saturating_add(1).clamp(4096, CHUNK),
+        None => CHUNK,
+    };
+    let mut cur = vec![0u8; size];
+    let mut next = vec![0u8; size];
+    let mut converted = Vec::new();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut n = match source.reader.read(&mut cur).await {
+        Ok(n) => n,
+        Err(e) => return Err(TransferEnd::FileError(e.into())),
+    };
+    while n > 0 {
+        let out = if ascii {
+            converted.clear();
+            crate::ascii::to_network(&cur[..n], &mut converted);
+            &converted[..]
+        } else {
+            &cur[..n]
+        };
+        let (read, written) = tokio::join!(
+            source.reader.read(&mut next),
+            timed(limits.timeout, data.write_all(out))
+        );
+        if let Err(e) = written {
+            return Err(TransferEnd::DataError(e));
+        }
+        sent += out.len() as u64;
+        progress.store(sent, Ordering::Relaxed);
+        pace(limits.rate, start, sent).await;
+        n = match read {
+            Ok(n) => n,
+            Err(e) => return Err(TransferEnd::FileError(e.into())),
+        };
+        std::mem::swap(&mut cur, &mut next);
+    }
+    Ok(sent)
 }
 
 /// Receives the client's bytes into `upload` until the client closes the data

@@ -132,6 +132,9 @@ pub struct Server {
     hostname: String,
     config: Config,
     throttle: Arc<AuthThrottle>,
+    /// Bounds concurrent password checks: each Argon2id verification takes ~19 MiB and a
+    /// core, so a burst of logins must queue rather than multiply memory.
+    auth_slots: tokio::sync::Semaphore,
     passive_ports: Option<(u16, u16)>,
 }
 
@@ -169,6 +172,9 @@ impl Server {
             passive_ports: config.passive_ports.map(|r| (r.first, r.last)),
             config,
             throttle,
+            auth_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         })
     }
 }

@@ -257,6 +257,12 @@ pub struct Download {
     pub reader: Box<dyn AsyncRead + Send + Unpin>,
     /// Size of the whole file.
     pub size: u64,
+    /// Where `reader` starts (the requested offset, clamped to `size`).
+    pub offset: u64,
+    /// The same file as a local descriptor, for zero-copy sends (`sendfile`) by callers
+    /// that can use one; `None` for backends that are not local files. Read the bytes
+    /// either from `reader` or from here (at `offset`), not both.
+    pub file: Option<std::fs::File>,
 }
 
 /// Per-owner file trees. Every method is safe to call concurrently.
@@ -614,7 +620,7 @@ impl FileArea for LocalFileArea {
     async fn open_read(&self, owner: AccountId, path: &VPath, offset: u64) -> FileResult<Download> {
         let home = self.home(owner);
         let path = path.clone();
-        let (file, size) = blocking(move || {
+        let (file, dup, size) = blocking(move || {
             use std::io::{Seek, SeekFrom};
             let real = real_path(&home, &path)?;
             let mut file = std::fs::File::open(&real)?;
@@ -627,7 +633,8 @@ impl FileArea for LocalFileArea {
             }
             let size = meta.len();
             file.seek(SeekFrom::Start(offset.min(size)))?;
-            Ok((file, size))
+            let dup = file.try_clone().ok();
+            Ok((file, dup, size))
         })
         .await?;
         let mut file = tokio::fs::File::from_std(file);
@@ -636,6 +643,8 @@ impl FileArea for LocalFileArea {
         Ok(Download {
             reader: Box::new(file),
             size,
+            offset: offset.min(size),
+            file: dup,
         })
     }
 

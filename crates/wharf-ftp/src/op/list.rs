@@ -63,7 +63,7 @@ impl Session<'_> {
         };
         let progress = Arc::new(AtomicU64::new(0));
         let transfer = crate::data::send(
-            Box::new(std::io::Cursor::new(body.into_bytes())),
+            crate::data::Source::bytes(body.into_bytes()),
             data,
             false,
             self.limits(),

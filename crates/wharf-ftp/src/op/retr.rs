@@ -32,13 +32,12 @@ impl Session<'_> {
             return Ok(Flow::Continue);
         };
         let progress = Arc::new(AtomicU64::new(0));
-        let transfer = crate::data::send(
-            download.reader,
-            data,
-            ascii,
-            self.limits(),
-            progress.clone(),
-        );
+        let source = crate::data::Source {
+            len: Some(download.size - download.offset),
+            file: download.file.map(|f| (f, download.offset, download.size)),
+            reader: download.reader,
+        };
+        let transfer = crate::data::send(source, data, ascii, self.limits(), progress.clone());
         let end = self.supervise(transfer, &progress).await?;
         self.finish_transfer(end, "Transfer complete.").await?;
         Ok(Flow::Continue)

@@ -92,6 +92,7 @@ impl Session<'_> {
                 .answer(code::LOGGED_IN, "Guest login ok, read-only access.")
                 .await;
         }
+        let slot = self.server.auth_slots.acquire().await;
         let account = match Address::parse(&user) {
             Ok(addr) => match self.server.store.authenticate(&addr, &pass).await {
                 Ok(found) => found,
@@ -110,6 +111,7 @@ impl Session<'_> {
             },
             Err(_) => None,
         };
+        drop(slot);
         let Some(account) = account else {
             let delay = self.server.throttle.failed(ip);
             tokio::time::sleep(delay).await;
