@@ -24,6 +24,15 @@ pub async fn handle_expunge(s: &mut Session, uids: Option<&SequenceSet>) -> OpRe
     if !targets.is_empty() {
         let removed = store.expunge(sel.id, &targets).await?;
         sel.remove_reported(&removed, enabled, &mut s.out);
+        if !removed.is_empty() {
+            let mailbox = sel.id;
+            let account = super::account(s)?.id;
+            s.expect_own(wharf_store::Change::Expunged {
+                account,
+                mailbox,
+                uids: removed,
+            });
+        }
     }
     if enabled.condstore {
         // RFC 7162 §3.1.10: the expunge itself raised HIGHESTMODSEQ.

@@ -148,8 +148,9 @@ pub async fn handle_fetch(
                 )
                 .await?;
             for (u, f, k, m) in r.updated {
-                sel.update_flags(u, f, k, m);
-                seen_now.push(u);
+                if sel.update_flags(u, f, k, m) {
+                    seen_now.push(u);
+                }
             }
         }
     }
@@ -167,6 +168,15 @@ pub async fn handle_fetch(
         })
         .collect();
 
+    if !seen_now.is_empty() {
+        let mailbox = sel.id;
+        let account = super::account(s)?.id;
+        s.expect_own(wharf_store::Change::FlagsChanged {
+            account,
+            mailbox,
+            uids: seen_now,
+        });
+    }
     let needs_summary = items.iter().any(|i| {
         matches!(
             i,

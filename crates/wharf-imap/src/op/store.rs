@@ -49,26 +49,38 @@ pub async fn handle_store(
             },
         )
         .await?;
+    let mut changed = Vec::new();
     for (u, f, k, m) in result.updated {
-        sel.update_flags(u, f, k, m);
+        if sel.update_flags(u, f, k, m) {
+            changed.push(u);
+        }
         if !silent && let Some(i) = sel.index_of(u) {
             let line = sel.flag_fetch(i + 1, &sel.messages[i].meta, enabled);
             s.out.extend_from_slice(format!("* {line}\r\n").as_bytes());
         }
     }
-    if !result.failed_unchanged.is_empty() {
+    let mailbox_id = sel.id;
+    let modified: Vec<u32> = if uid {
+        result.failed_unchanged
+    } else {
+        result
+            .failed_unchanged
+            .iter()
+            .filter_map(|&u| sel.index_of(u).map(|i| i as u32 + 1))
+            .collect()
+    };
+    if !changed.is_empty() {
+        let account = super::account(s)?.id;
+        s.expect_own(wharf_store::Change::FlagsChanged {
+            account,
+            mailbox: mailbox_id,
+            uids: changed,
+        });
+    }
+    if !modified.is_empty() {
         // RFC 7162 §3.1.3: MODIFIED lists what was not changed (numbers or UIDs).
-        let ids: Vec<u32> = if uid {
-            result.failed_unchanged
-        } else {
-            result
-                .failed_unchanged
-                .iter()
-                .filter_map(|&u| sel.index_of(u).map(|i| i as u32 + 1))
-                .collect()
-        };
         return Ok(Done::code(
-            format!("MODIFIED {}", uid_set_string(&ids)),
+            format!("MODIFIED {}", uid_set_string(&modified)),
             "Conditional STORE failed for some messages",
         ));
     }

@@ -250,6 +250,28 @@ pub struct Session {
     pub unauth_commands: u32,
     /// A SASL exchange in progress.
     pub sasl: Option<crate::op::authenticate::SaslState>,
+    /// Change events this session caused and already applied to its view; when they
+    /// come back from the store they need no new snapshot.
+    pub own: Vec<Change>,
+}
+
+/// Most own changes remembered (older ones just cost a snapshot when they come back).
+const MAX_OWN: usize = 64;
+
+/// Whether two change events are the same change (UID lists compared as sets).
+fn same_change(a: &Change, b: &Change) -> bool {
+    let uids = |c: &Change| -> Option<(u8, wharf_store::MailboxId, Vec<u32>)> {
+        let (k, m, u) = match c {
+            Change::Appended { mailbox, uids, .. } => (0, *mailbox, uids),
+            Change::FlagsChanged { mailbox, uids, .. } => (1, *mailbox, uids),
+            Change::Expunged { mailbox, uids, .. } => (2, *mailbox, uids),
+            Change::MailboxesChanged { .. } => return None,
+        };
+        let mut u = u.clone();
+        u.sort_unstable();
+        Some((k, m, u))
+    };
+    a.account() == b.account() && uids(a).is_some() && uids(a) == uids(b)
 }
 
 /// RFC 9051 §6: which commands each state accepts. The only state check there is.
@@ -307,6 +329,7 @@ impl Session {
             auth_failures: 0,
             unauth_commands: 0,
             sasl: None,
+            own: Vec::new(),
         }
     }
 
@@ -538,6 +561,9 @@ impl Session {
         loop {
             match self.changes.try_recv() {
                 Ok(ch) => {
+                    if self.take_own(&ch) {
+                        continue;
+                    }
                     if ch.account() == account_id
                         && let State::Selected { mailbox, .. } = &self.state
                     {
@@ -582,6 +608,7 @@ impl Session {
         };
         loop {
             match self.changes.recv().await {
+                Ok(ch) if self.take_own(&ch) => {}
                 Ok(ch) if ch.account() == account => {
                     if let State::Selected { mailbox, .. } = &mut self.state
                         && mailbox.concerns(&ch)
@@ -599,6 +626,25 @@ impl Session {
                 }
                 Err(broadcast::error::RecvError::Closed) => return false,
             }
+        }
+    }
+
+    /// Remembers a change this session made and already shows in its view.
+    pub fn expect_own(&mut self, ch: Change) {
+        if self.own.len() >= MAX_OWN {
+            self.own.remove(0);
+        }
+        self.own.push(ch);
+    }
+
+    /// Whether an event is one of this session's own changes (and forgets it).
+    fn take_own(&mut self, ch: &Change) -> bool {
+        match self.own.iter().position(|o| same_change(o, ch)) {
+            Some(i) => {
+                self.own.remove(i);
+                true
+            }
+            None => false,
         }
     }
 
@@ -694,6 +740,38 @@ mod tests {
         assert_eq!(marks.claim(mb, &[3, 4], true, false), vec![4]);
         assert_eq!(marks.claim(mb, &[1, 2, 3, 4], false, true), vec![4]);
         assert_eq!(marks.count(mb, &[1, 2, 3, 4]), 0);
+    }
+
+    #[test]
+    fn own_changes_match_as_sets() {
+        use wharf_store::{AccountId, MailboxId};
+        let a = Change::FlagsChanged {
+            account: AccountId(1),
+            mailbox: MailboxId(2),
+            uids: vec![3, 1],
+        };
+        let b = Change::FlagsChanged {
+            account: AccountId(1),
+            mailbox: MailboxId(2),
+            uids: vec![1, 3],
+        };
+        assert!(same_change(&a, &b));
+        let other_box = Change::FlagsChanged {
+            account: AccountId(1),
+            mailbox: MailboxId(9),
+            uids: vec![1, 3],
+        };
+        assert!(!same_change(&a, &other_box));
+        let expunge = Change::Expunged {
+            account: AccountId(1),
+            mailbox: MailboxId(2),
+            uids: vec![1, 3],
+        };
+        assert!(!same_change(&a, &expunge));
+        let mb = Change::MailboxesChanged {
+            account: AccountId(1),
+        };
+        assert!(!same_change(&mb, &mb));
     }
 
     #[test]

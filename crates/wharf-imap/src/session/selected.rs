@@ -152,15 +152,27 @@ impl Selected {
         s
     }
 
-    /// Replaces flag data of a message after this session changed it.
-    pub fn update_flags(&mut self, uid: Uid, flags: Flags, keywords: Vec<String>, modseq: ModSeq) {
-        if let Some(i) = self.index_of(uid) {
-            let m = &mut self.messages[i].meta;
-            m.flags = flags;
-            m.keywords = keywords;
-            m.modseq = modseq;
-        }
+    /// Replaces flag data of a message after this session changed it; true if the flags
+    /// differ from what the view had.
+    pub fn update_flags(
+        &mut self,
+        uid: Uid,
+        flags: Flags,
+        keywords: Vec<String>,
+        modseq: ModSeq,
+    ) -> bool {
         self.highest_modseq = self.highest_modseq.max(modseq);
+        match self.index_of(uid) {
+            Some(i) => {
+                let m = &mut self.messages[i].meta;
+                let changed = m.flags != flags || m.keywords != keywords;
+                m.flags = flags;
+                m.keywords = keywords;
+                m.modseq = modseq;
+                changed
+            }
+            None => false,
+        }
     }
 
     /// Removes messages this session expunged itself and reports them.
