@@ -164,3 +164,26 @@ def test_bad_credentials_and_bad_commands(wharf):
     # The session goes on after the error.
     assert m.noop()[0] == "OK"
     m.logout()
+
+
+def test_idle_over_imaps(wharf):
+    raw = socket.create_connection(("127.0.0.1", wharf.port("imaps")), timeout=30)
+    s = insecure().wrap_socket(raw, server_hostname="localhost")
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2")
+    s.sendall(b"a LOGIN bob@example.test bob-pw-2\r\nb SELECT INBOX\r\nc IDLE\r\n")
+    line = f.readline()
+    while not line.startswith(b"+ "):
+        line = f.readline()
+    with smtplib.SMTP("127.0.0.1", wharf.port("smtp"), timeout=30) as smtp:
+        smtp.sendmail("carol@example.org", ["bob@example.test"], MESSAGE)
+    assert f.readline() == b"* 1 EXISTS\r\n"
+    s.sendall(b"DONE\r\nd LOGOUT\r\n")
+    rest = []
+    while True:
+        line = f.readline()
+        if not line:
+            break
+        rest.append(line)
+    assert b"c OK IDLE terminated\r\n" in rest, rest
+    assert rest[-1] == b"d OK LOGOUT completed\r\n", rest
