@@ -3,14 +3,18 @@
 
     load.py HOST PORT USER PASSWORD CLIENTS FILE SIZE
 
-Opens CLIENTS control connections, logs every one in, waits until all are logged in,
+Opens CLIENTS control connections (at most RAMP connecting and logging in at once, so a
+listen backlog of 32 is not overrun), logs every one in, waits until all are logged in,
 then each fetches FILE (passive, binary) and checks it got SIZE bytes; every connection
 stays open until all clients have their file, so the server holds CLIENTS sessions at
-the peak. Prints one line: "clients=N seconds=T failures=F" (T from the first connect
-to the last file). Exit status 1 if any client failed.
+the peak. At both barriers all clients are held for HOLD seconds, so a memory sampler
+sees the plateau; that time is not counted. Prints one line:
+"clients=N seconds=T failures=F" (T from the first connect to the last file, holds
+excluded). Exit status 1 if any client failed.
 """
 
 import ftplib
+import os
 import sys
 import threading
 import time
@@ -19,16 +23,25 @@ import time
 def main():
     host, port, user, password, clients, name, size = sys.argv[1:8]
     port, clients, size = int(port), int(clients), int(size)
-    logged_in = threading.Barrier(clients)
-    fetched = threading.Barrier(clients)
+    hold = float(os.environ.get("HOLD", "1.0"))
+    ramp = threading.Semaphore(int(os.environ.get("RAMP", "16")))
+    held = [0.0]
+
+    def pause():
+        time.sleep(hold)
+        held[0] += hold
+
+    logged_in = threading.Barrier(clients, action=pause)
+    fetched = threading.Barrier(clients, action=pause)
     failures = []
 
     def client():
         ftp = None
         try:
-            ftp = ftplib.FTP(timeout=300)
-            ftp.connect(host, port)
-            ftp.login(user, password)
+            ftp = ftplib.FTP(timeout=60)
+            with ramp:
+                ftp.connect(host, port)
+                ftp.login(user, password)
             logged_in.wait()
             got = [0]
 
@@ -58,7 +71,7 @@ def main():
         t.start()
     for t in threads:
         t.join()
-    seconds = time.monotonic() - start
+    seconds = time.monotonic() - start - held[0]
     print(f"clients={clients} seconds={seconds:.3f} failures={len(failures)}")
     for f in failures[:5]:
         print(f"failure: {f}", file=sys.stderr)

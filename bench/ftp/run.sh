@@ -23,7 +23,7 @@
 # Environment knobs [defaults]: BIG_MB [1024], SMALL_KB [1024], CLIENTS [200], RUNS [3],
 # VSFTPD_PORT [12021], WHARF_PORT [12121], BENCH_DIR [/var/lib/wharf-bench-ftp],
 # RESULTS [bench/RESULTS.md], SKIP_BUILD=1 (use the existing target/release/wharf),
-# WRITE_RESULTS=0 (print the section only), WHARF_ENV (extra environment for `wharf serve`,
+# WRITE_RESULTS=0 (print the section only), SERVE_ENV (extra environment for `wharf serve`,
 # e.g. "MALLOC_MMAP_THRESHOLD_=1048576"; recorded in the results).
 set -euo pipefail
 
@@ -37,7 +37,7 @@ BENCH_DIR=${BENCH_DIR:-/var/lib/wharf-bench-ftp}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RESULTS=${RESULTS:-$REPO/bench/RESULTS.md}
 WRITE_RESULTS=${WRITE_RESULTS:-1}
-WHARF_ENV=${WHARF_ENV:-}
+SERVE_ENV=${SERVE_ENV:-}
 
 FTP_USER=ftpbench
 FTP_PASS=ftpbench-pw-1
@@ -223,8 +223,8 @@ EOF
     local w=("$WHARF_BIN" --config "$WHARF_CONF")
     "${w[@]}" domain add example.test
     echo "$WHARF_PASS" | "${w[@]}" user add "$WHARF_USER" --password-stdin
-    # shellcheck disable=SC2086 # WHARF_ENV is a list of NAME=VALUE words
-    env $WHARF_ENV "${w[@]}" serve >"$WHARF_LOG" 2>&1 &
+    # shellcheck disable=SC2086 # SERVE_ENV is a list of NAME=VALUE words
+    env $SERVE_ENV "${w[@]}" serve >"$WHARF_LOG" 2>&1 &
     WHARF_PID=$!
     local i
     for i in $(seq 1 100); do
@@ -356,7 +356,7 @@ write_section() {
         echo "  no TLS, no transfer log, seccomp sandbox off. One listener process plus two processes per"
         echo "  session; summed RSS counts shared pages once per process, so summed PSS is given too."
         echo "- Wharf: release build, only \`[listen] ftp\`, \`[limits] max_connections_per_ip = 0\`,"
-        echo "  default \`[ftp]\` settings, info logging to a file${WHARF_ENV:+, environment \`$WHARF_ENV\`}. Memory: RSS sampled every ~100 ms"
+        echo "  default \`[ftp]\` settings, info logging to a file${SERVE_ENV:+, environment \`$SERVE_ENV\`}. Memory: RSS sampled every ~100 ms"
         echo "  during the clients test on a freshly started server, and VmHWM after it."
         echo "- The page cache is warmed (\`cat big >/dev/null\`) before each RETR; STOR writes to"
         echo "  $BENCH_DIR (the same filesystem for both). Wall clock around each curl."
