@@ -45,9 +45,29 @@ pub enum Command {
     /// Manage aliases (one address delivering to one or more others).
     #[command(subcommand)]
     Alias(AliasCmd),
+    /// Inspect and steer the outbound queue.
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// Check the configuration and print the effective settings.
     #[command(subcommand)]
     Config(ConfigCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QueueCmd {
+    /// One line per queued message: id, sender, recipients, next attempt, last error.
+    List,
+    /// Everything about one queued message, and its headers.
+    Show { id: String },
+    /// Try now: one message, or every message with --all.
+    Retry {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove a message from the queue without delivering it (no bounce is sent).
+    Delete { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -225,6 +245,7 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Alias(AliasCmd::Del { alias }) => {
             store.alias_del(&parse_address(&alias)?).await?;
         }
+        Command::Queue(cmd) => crate::queue_cmd::run(&*store, cmd).await?,
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod queue_cmd;
 mod serve;
 
 use clap::Parser;
