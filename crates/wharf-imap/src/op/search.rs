@@ -160,6 +160,11 @@ pub struct Hit {
     pub meta: MessageMeta,
 }
 
+/// Messages decoded per batch when a key needs their content. The decoding (MIME
+/// parsing, charset conversion) runs on the blocking pool, so a SEARCH BODY over a large
+/// mailbox does not stall the other connections served by the same async worker.
+const BATCH: usize = 64;
+
 /// The messages of the selected mailbox that match `key`, in sequence order. Messages
 /// already expunged elsewhere (not yet reported) match only keys that need no content.
 pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapError> {
@@ -169,34 +174,67 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
     };
     let exists = sel.exists();
     let max_uid = sel.max_uid();
-    let needs_content = key.needs_content();
     let body = needs_body(key);
-    let mut hits = Vec::new();
-    for (i, vm) in sel.messages.iter().enumerate() {
-        let mut c = Candidate {
-            seq: i as u32 + 1,
-            meta: &vm.meta,
-            recent: sel.recent.contains(&vm.meta.uid),
-            content: None,
-        };
-        if needs_content {
-            if vm.gone {
-                continue;
+    if !key.needs_content() {
+        let mut hits = Vec::new();
+        for (i, vm) in sel.messages.iter().enumerate() {
+            let c = Candidate {
+                seq: i as u32 + 1,
+                meta: &vm.meta,
+                recent: sel.recent.contains(&vm.meta.uid),
+                content: None,
+            };
+            if eval(key, &c, exists, max_uid) {
+                hits.push(Hit {
+                    seq: c.seq,
+                    meta: vm.meta.clone(),
+                });
             }
-            match store.read_body(vm.meta.blob).await {
-                Ok(raw) => c.content = Some(content_of(&raw, body)),
-                Err(e) => {
-                    tracing::warn!(uid = vm.meta.uid, "body unavailable for SEARCH: {e}");
-                    continue;
+        }
+        return Ok(hits);
+    }
+    let candidates: Vec<(u32, MessageMeta, bool)> = sel
+        .messages
+        .iter()
+        .enumerate()
+        .filter(|(_, vm)| !vm.gone)
+        .map(|(i, vm)| {
+            (
+                i as u32 + 1,
+                vm.meta.clone(),
+                sel.recent.contains(&vm.meta.uid),
+            )
+        })
+        .collect();
+    let key = std::sync::Arc::new(key.clone());
+    let mut hits = Vec::new();
+    for chunk in candidates.chunks(BATCH) {
+        let mut batch = Vec::with_capacity(chunk.len());
+        for (seq, meta, recent) in chunk {
+            match store.read_body(meta.blob).await {
+                Ok(raw) => batch.push((*seq, meta.clone(), *recent, raw)),
+                Err(e) => tracing::warn!(uid = meta.uid, "body unavailable for SEARCH: {e}"),
+            }
+        }
+        let key = key.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            for (seq, meta, recent, raw) in batch {
+                let c = Candidate {
+                    seq,
+                    meta: &meta,
+                    recent,
+                    content: Some(content_of(&raw, body)),
+                };
+                if eval(&key, &c, exists, max_uid) {
+                    found.push(Hit { seq, meta });
                 }
             }
-        }
-        if eval(key, &c, exists, max_uid) {
-            hits.push(Hit {
-                seq: c.seq,
-                meta: vm.meta.clone(),
-            });
-        }
+            found
+        })
+        .await
+        .map_err(|_| ImapError::no_code("SERVERBUG", "Search failed"))?;
+        hits.extend(found);
     }
     Ok(hits)
 }
