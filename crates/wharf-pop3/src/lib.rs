@@ -25,6 +25,7 @@ pub mod lock;
 pub mod maildrop;
 mod op;
 pub mod parse;
+mod prefetch;
 pub mod reply;
 pub mod sasl;
 pub mod server;

@@ -54,7 +54,7 @@ impl LineReader {
     /// non-zero only while an over-long line is being skipped, so the caller's buffer
     /// never holds more than `max + 2` bytes of one line.
     pub fn next<'a>(&mut self, buf: &'a [u8], max: usize) -> (usize, Frame<'a>) {
-        match buf.iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', buf) {
             Some(lf) => {
                 if self.skipping {
                     self.skipping = false;

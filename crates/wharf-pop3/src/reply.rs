@@ -108,7 +108,7 @@ pub fn dot_stuffed(out: &mut Vec<u8>, data: &[u8]) {
         if at_line_start && rest[0] == b'.' {
             out.push(b'.');
         }
-        match rest.iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', rest) {
             Some(lf) => {
                 out.extend_from_slice(&rest[..=lf]);
                 rest = &rest[lf + 1..];

@@ -47,6 +47,8 @@ pub(crate) struct Transaction {
     pub maildrop: Maildrop,
     /// Released when the session ends, however it ends.
     pub _lock: MaildropLock,
+    /// The next message, being read ahead of its RETR.
+    pub prefetch: Option<crate::prefetch::Prefetch>,
 }
 
 /// The two command-accepting states, for the state check.

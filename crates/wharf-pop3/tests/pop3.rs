@@ -772,3 +772,28 @@ async fn curl_pop3s_and_stls() {
     assert_eq!(code, 0);
     assert_eq!(body, TRICKY);
 }
+
+/// RETR reads the next message ahead; whatever order the client asks in, each RETR must
+/// still send its own message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retr_in_any_order_sends_the_right_bodies() {
+    let h = start(fast()).await;
+    let bodies: Vec<Vec<u8>> = (1..=4)
+        .map(|i| format!("Subject: {i}\r\n\r\n{}\r\n", "x".repeat(i * 100)).into_bytes())
+        .collect();
+    for b in &bodies {
+        h.deliver(b).await;
+    }
+    let mut c = h.login().await;
+    for n in [1usize, 2, 4, 3, 1, 3] {
+        assert!(c.cmd(&format!("RETR {n}")).await.starts_with("+OK"));
+        assert_eq!(c.block().await, bodies[n - 1], "RETR {n}");
+    }
+    assert!(c.cmd("RETR 1").await.starts_with("+OK"));
+    c.block().await;
+    assert_eq!(c.cmd("DELE 2").await, "+OK Message 2 deleted");
+    assert_eq!(c.cmd("RETR 2").await, "-ERR Message 2 already deleted");
+    assert!(c.cmd("RETR 3").await.starts_with("+OK"));
+    assert_eq!(c.block().await, bodies[2]);
+    assert!(c.cmd("QUIT").await.starts_with("+OK"));
+}

@@ -68,5 +68,6 @@ pub async fn login(
         account,
         maildrop: Maildrop::new(&snapshot),
         _lock: lock,
+        prefetch: None,
     })
 }

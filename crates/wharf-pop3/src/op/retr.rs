@@ -4,6 +4,7 @@
 //! and the EXPIRE policy may then remove it. Nothing is written to the store before
 //! UPDATE, so a dropped connection leaves the message as it was.
 
+use crate::prefetch::Prefetch;
 use crate::reply::{Pop3Error, dot_stuffed, ok};
 use crate::server::Server;
 use crate::session::{Action, Transaction};
@@ -15,12 +16,20 @@ pub async fn handle_retr(
     out: &mut Vec<u8>,
 ) -> Result<Action, Pop3Error> {
     let entry = t.maildrop.get(n)?;
-    let body = read_message(server, entry.blob, n).await?;
-    if body.len() as u64 != entry.size {
+    let (uid, size, blob) = (entry.uid, entry.size, entry.blob);
+    let prefetched = match t.prefetch.take() {
+        Some(p) => p.take(n, blob).await,
+        None => None,
+    };
+    let body = match prefetched {
+        Some(result) => result.map_err(|e| read_error(n, e))?,
+        None => read_message(server, blob, n).await?,
+    };
+    if body.len() as u64 != size {
         // LIST promised `size` octets (RFC 1939 §5); say so loudly if the store disagrees.
         tracing::warn!(
-            uid = entry.uid,
-            listed = entry.size,
+            uid,
+            listed = size,
             actual = body.len(),
             "pop3: stored size differs"
         );
@@ -28,6 +37,10 @@ pub async fn handle_retr(
     ok(out, &format!("{} octets", body.len()));
     dot_stuffed(out, &body);
     t.maildrop.set_retrieved(n);
+    // Read the next live message while this one travels (see `prefetch`).
+    if let Some((next, e)) = t.maildrop.live().find(|(m, _)| *m > n) {
+        t.prefetch = Some(Prefetch::start(&server.store, next, e.blob));
+    }
     Ok(Action::Continue)
 }
 
@@ -38,11 +51,18 @@ pub(crate) async fn read_message(
     blob: wharf_store::BlobId,
     n: u32,
 ) -> Result<Vec<u8>, Pop3Error> {
-    match server.store.read_body(blob).await {
-        Ok(body) => Ok(body),
-        Err(wharf_store::Error::NotFound(_)) => Err(gone(n)),
-        Err(wharf_store::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(gone(n)),
-        Err(e) => Err(e.into()),
+    server
+        .store
+        .read_body(blob)
+        .await
+        .map_err(|e| read_error(n, e))
+}
+
+fn read_error(n: u32, e: wharf_store::Error) -> Pop3Error {
+    match e {
+        wharf_store::Error::NotFound(_) => gone(n),
+        wharf_store::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => gone(n),
+        e => e.into(),
     }
 }
 
