@@ -187,3 +187,21 @@ def test_idle_over_imaps(wharf):
         rest.append(line)
     assert b"c OK IDLE terminated\r\n" in rest, rest
     assert rest[-1] == b"d OK LOGOUT completed\r\n", rest
+
+
+def test_sort_and_thread(wharf):
+    m = login(wharf)
+    msgs = [
+        b"Subject: Plans\r\nDate: Tue, 2 Jan 2024 10:00:00 +0000\r\nMessage-ID: <a@x>\r\n\r\n1\r\n",
+        b"Subject: Re: Plans\r\nDate: Wed, 3 Jan 2024 10:00:00 +0000\r\nMessage-ID: <b@x>\r\nIn-Reply-To: <a@x>\r\n\r\n2\r\n",
+        b"Subject: Lunch\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <c@x>\r\n\r\n3\r\n",
+    ]
+    for msg in msgs:
+        assert m.append("INBOX", None, None, msg)[0] == "OK"
+    m.select("INBOX")
+    assert m.sort("(DATE)", "UTF-8", "ALL") == ("OK", [b"3 1 2"])
+    assert m.sort("(REVERSE SUBJECT)", "UTF-8", "ALL") == ("OK", [b"1 2 3"])
+    assert m.thread("REFERENCES", "UTF-8", "ALL") == ("OK", [b"(3)(1 2)"])
+    typ, data = m.uid("SORT", "(SUBJECT)", "UTF-8", "ALL")
+    assert data == [b"3 1 2"], data
+    m.logout()
