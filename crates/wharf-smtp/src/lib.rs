@@ -1,6 +1,7 @@
-//! Wharf's SMTP server: today the inbound mail exchanger (RFC 5321 with PIPELINING,
-//! SIZE, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS, SMTPUTF8, CHUNKING/BINARYMIME and
-//! DSN parameters), delivering into local mailboxes through the store.
+//! Wharf's SMTP: the inbound mail exchanger (RFC 5321 with PIPELINING, SIZE, 8BITMIME,
+//! ENHANCEDSTATUSCODES, STARTTLS, SMTPUTF8, CHUNKING/BINARYMIME and DSN parameters),
+//! message submission (RFC 6409, AUTH per RFC 4954), and outbound delivery: the queue
+//! worker, its SMTP client, MX routing and delivery status notifications (RFC 3464).
 //!
 //! Layout, sans-IO first:
 //! - [`proto`]: command grammar, paths, typed replies, and the bounded receivers for
@@ -8,6 +9,9 @@
 //! - [`session`]: the state machine (connected / greeted / mail / rcpt / bdat), one
 //!   handler per verb in `session/op/`, the state check in one place.
 //! - `server`: the tokio driver behind [`Server`]'s [`wharf_net::Service`] impl.
+//! - [`fixup`]: RFC 6409 §8 message fix-ups at submission.
+//! - [`outbound`]: the queue worker, routing (MX, static routes, smarthost), the SMTP
+//!   client; [`dsn`]: bounce and delay reports.
 //!
 //! Implementation notes (what the mail exchanger promises):
 //! - It never relays: a recipient outside our domains gets `550 5.7.1`.
@@ -19,6 +23,9 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod dsn;
+pub mod fixup;
+pub mod outbound;
 pub mod proto;
 mod server;
 pub mod session;
@@ -27,7 +34,7 @@ pub mod trace;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use config::Config;
+pub use config::{Config, DnsConfig, OutboundConfig, SubmissionConfig};
 pub use session::Mode;
 
 use session::{ConnInfo, Session, Shared};
@@ -47,15 +54,37 @@ impl Server {
         Server::with_mode(store, hostname, config, Mode::Exchanger)
     }
 
-    /// A server with an explicit policy [`Mode`].
+    /// A submission server (RFC 6409) for the `submission` (587, STARTTLS) and
+    /// `submissions` (465, implicit TLS) listeners: AUTH, relay for the authenticated
+    /// user, remote recipients queued for the [`outbound::Worker`].
+    pub fn submission(
+        store: DynStore,
+        hostname: String,
+        config: Config,
+        submission: SubmissionConfig,
+    ) -> Arc<Server> {
+        Arc::new(Server {
+            shared: Arc::new(Shared::new(
+                store,
+                hostname,
+                config,
+                Mode::Submission,
+                submission,
+            )),
+        })
+    }
+
+    /// A server with an explicit policy [`Mode`] (submission with default
+    /// `[submission]` settings).
     pub fn with_mode(store: DynStore, hostname: String, config: Config, mode: Mode) -> Arc<Server> {
         Arc::new(Server {
-            shared: Arc::new(Shared {
+            shared: Arc::new(Shared::new(
                 store,
                 hostname,
                 config,
                 mode,
-            }),
+                SubmissionConfig::default(),
+            )),
         })
     }
 
@@ -67,7 +96,10 @@ impl Server {
 #[async_trait::async_trait]
 impl wharf_net::Service for Server {
     fn name(&self) -> &'static str {
-        "smtp"
+        match self.shared.mode {
+            Mode::Exchanger => "smtp",
+            Mode::Submission => "submission",
+        }
     }
 
     fn busy_reply(&self) -> &'static [u8] {

@@ -22,6 +22,8 @@ pub struct Inner {
     pub delivered: Vec<(Vec<AccountId>, Vec<u8>)>,
     /// Make `deliver` fail.
     pub fail_deliver: bool,
+    /// Every `queue_add`: raw message and envelope.
+    pub queued: Vec<(Vec<u8>, queue::QueueEnvelope)>,
 }
 
 impl MemStore {
@@ -71,6 +73,10 @@ impl MemStore {
             .insert(AccountId(id), Usage { bytes, messages });
     }
 
+    pub fn queued(&self) -> Vec<(Vec<u8>, queue::QueueEnvelope)> {
+        self.inner.lock().unwrap().queued.clone()
+    }
+
     pub fn delivered(&self) -> Vec<(Vec<AccountId>, Vec<u8>)> {
         self.inner.lock().unwrap().delivered.clone()
     }
@@ -116,8 +122,15 @@ impl Store for MemStore {
     async fn user_set_quota(&self, _: &Address, _: Option<u64>, _: Option<u64>) -> Result<()> {
         nope()
     }
-    async fn authenticate(&self, _: &Address, _: &Secret) -> Result<Option<Account>> {
-        nope()
+    /// Every account's password is its local part followed by `-pw`.
+    async fn authenticate(&self, a: &Address, pw: &Secret) -> Result<Option<Account>> {
+        let i = self.inner.lock().unwrap();
+        Ok(i.accounts
+            .iter()
+            .find(|x| {
+                x.address.key() == a.key() && pw.expose() == format!("{}-pw", x.address.local())
+            })
+            .cloned())
     }
     async fn usage(&self, id: AccountId) -> Result<Usage> {
         Ok(self
@@ -233,8 +246,10 @@ impl Store for MemStore {
     async fn expunged_since(&self, _: MailboxId, _: ModSeq) -> Result<Vec<Uid>> {
         nope()
     }
-    async fn queue_add(&self, _: Vec<u8>, _: queue::QueueEnvelope) -> Result<queue::QueueId> {
-        nope()
+    async fn queue_add(&self, raw: Vec<u8>, env: queue::QueueEnvelope) -> Result<queue::QueueId> {
+        let mut i = self.inner.lock().unwrap();
+        i.queued.push((raw, env));
+        Ok(queue::QueueId(i.queued.len() as i64))
     }
     async fn queue_due(&self, _: i64, _: usize) -> Result<Vec<queue::QueueEntry>> {
         nope()
@@ -257,8 +272,18 @@ impl Store for MemStore {
     async fn queue_delete(&self, _: queue::QueueId) -> Result<()> {
         nope()
     }
-    async fn addresses_of(&self, _: AccountId) -> Result<Vec<Address>> {
-        nope()
+    async fn addresses_of(&self, id: AccountId) -> Result<Vec<Address>> {
+        let i = self.inner.lock().unwrap();
+        let Some(acc) = i.accounts.iter().find(|a| a.id == id) else {
+            return Ok(vec![]);
+        };
+        let mut out = vec![acc.address.clone()];
+        for (alias, targets) in &i.aliases {
+            if targets.contains(&acc.address.key()) {
+                out.push(Address::parse(alias).unwrap());
+            }
+        }
+        Ok(out)
     }
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
         tokio::sync::broadcast::channel(1).1

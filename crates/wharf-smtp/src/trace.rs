@@ -15,6 +15,8 @@ pub struct TraceInfo<'a> {
     pub tls: bool,
     pub tx: &'a Transaction,
     pub now: chrono::DateTime<chrono::Utc>,
+    /// The client authenticated (RFC 3848 `A` suffix).
+    pub authenticated: bool,
 }
 
 /// A queue id: unique per process run and sortable by time within it (seconds in
@@ -36,18 +38,35 @@ pub fn address_literal(ip: IpAddr) -> String {
 }
 
 /// RFC 3848 and RFC 6531 §3.7.3 "with" values.
-pub fn protocol(helo: &Helo, tls: bool, smtputf8: bool) -> &'static str {
-    match (helo.esmtp, smtputf8, tls) {
-        (false, _, _) => "SMTP",
-        (true, false, false) => "ESMTP",
-        (true, false, true) => "ESMTPS",
-        (true, true, false) => "UTF8SMTP",
-        (true, true, true) => "UTF8SMTPS",
+pub fn protocol(helo: &Helo, tls: bool, smtputf8: bool, auth: bool) -> &'static str {
+    match (helo.esmtp, smtputf8, tls, auth) {
+        (false, _, _, _) => "SMTP",
+        (true, false, false, false) => "ESMTP",
+        (true, false, true, false) => "ESMTPS",
+        (true, false, false, true) => "ESMTPA",
+        (true, false, true, true) => "ESMTPSA",
+        (true, true, false, false) => "UTF8SMTP",
+        (true, true, true, false) => "UTF8SMTPS",
+        (true, true, false, true) => "UTF8SMTPA",
+        (true, true, true, true) => "UTF8SMTPSA",
     }
 }
 
 /// `Return-Path:` then `Received:`, each ending in CRLF, folded as Postfix does.
 pub fn headers(t: &TraceInfo<'_>) -> Vec<u8> {
+    let mut out = format!("Return-Path: <{}>\r\n", t.tx.from).into_bytes();
+    out.extend_from_slice(&received(t));
+    out
+}
+
+/// `Return-Path:` alone (final delivery of a submitted message, whose `Received:` is
+/// already in place).
+pub fn return_path(tx: &Transaction) -> Vec<u8> {
+    format!("Return-Path: <{}>\r\n", tx.from).into_bytes()
+}
+
+/// The `Received:` header alone, ending in CRLF.
+pub fn received(t: &TraceInfo<'_>) -> Vec<u8> {
     // The client's name goes into a header: no control characters, and no 8-bit text
     // unless the transaction is SMTPUTF8 (RFC 6532 headers are allowed there).
     let utf8 = t.tx.params.smtputf8;
@@ -58,12 +77,12 @@ pub fn headers(t: &TraceInfo<'_>) -> Vec<u8> {
         .filter(|c| !c.is_control())
         .map(|c| if c.is_ascii() || utf8 { c } else { '?' })
         .collect();
-    let mut out = format!("Return-Path: <{}>\r\n", t.tx.from);
+    let mut out = String::new();
     out.push_str(&format!(
         "Received: from {helo} ({})\r\n\tby {} (Wharf) with {} id {}",
         address_literal(t.peer),
         t.hostname,
-        protocol(t.helo, t.tls, t.tx.params.smtputf8),
+        protocol(t.helo, t.tls, t.tx.params.smtputf8, t.authenticated),
         t.id,
     ));
     // RFC 5321 §7.2: "for" names the recipient only when there is exactly one, so a
@@ -97,6 +116,7 @@ mod tests {
                 })
                 .collect(),
             accounts: vec![],
+            remote: vec![],
         }
     }
 
@@ -117,6 +137,7 @@ mod tests {
             tls: true,
             tx: &tx,
             now,
+            authenticated: false,
         });
         assert_eq!(
             String::from_utf8(h).unwrap(),
@@ -142,6 +163,7 @@ mod tests {
             tls: false,
             tx: &tx,
             now: chrono::Utc::now(),
+            authenticated: false,
         }))
         .unwrap();
         assert!(h.starts_with("Return-Path: <>\r\nReceived: from c ([IPv6:::1])\r\n\tby mx (Wharf) with SMTP id X; "), "{h}");
@@ -163,6 +185,7 @@ mod tests {
                 tls: false,
                 tx,
                 now: chrono::Utc::now(),
+                authenticated: false,
             }))
             .unwrap()
         };
@@ -176,8 +199,11 @@ mod tests {
             name: "x".into(),
             esmtp: true,
         };
-        assert_eq!(protocol(&e, false, false), "ESMTP");
-        assert_eq!(protocol(&e, true, true), "UTF8SMTPS");
+        assert_eq!(protocol(&e, false, false, false), "ESMTP");
+        assert_eq!(protocol(&e, true, true, false), "UTF8SMTPS");
+        assert_eq!(protocol(&e, true, false, true), "ESMTPSA");
+        assert_eq!(protocol(&e, false, false, true), "ESMTPA");
+        assert_eq!(protocol(&e, true, true, true), "UTF8SMTPSA");
         assert_eq!(
             address_literal("::ffff:10.0.0.1".parse().unwrap()),
             "[10.0.0.1]"

@@ -8,6 +8,7 @@
 
 use super::path::{self, ForwardPath, ReversePath};
 use super::reply::Reply;
+use wharf_store::Secret;
 
 /// One parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +36,14 @@ pub enum Command {
     Expn(String),
     Help(Option<String>),
     StartTls,
+    /// RFC 4954 §4: `AUTH mechanism [initial-response]` (the mechanism upper-cased; the
+    /// response still base64, `=` for an empty one). Only submission offers it.
+    Auth {
+        mechanism: String,
+        initial: Option<Secret>,
+    },
     /// Commands we know of and do not offer: SEND, SOML, SAML, TURN (RFC 5321 §4.1.1:
-    /// obsolete), ETRN, ATRN, AUTH (not on the mail exchanger). Answered 502.
+    /// obsolete), ETRN, ATRN. Answered 502.
     NotImplemented(&'static str),
 }
 
@@ -158,7 +165,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, ParseError> {
         "TURN" => Ok(Command::NotImplemented("TURN")),
         "ETRN" => Ok(Command::NotImplemented("ETRN")),
         "ATRN" => Ok(Command::NotImplemented("ATRN")),
-        "AUTH" => Ok(Command::NotImplemented("AUTH")),
+        "AUTH" => parse_auth(args),
         _ => Err(Reply::unrecognized().into()),
     }
 }
@@ -312,6 +319,29 @@ fn parse_rcpt(args: &str) -> Result<Command, ParseError> {
     Ok(Command::Rcpt { to, params })
 }
 
+/// RFC 4954 §4: `AUTH SP sasl-mech [SP initial-response]`; RFC 4422 §3.1 mechanism
+/// names are 1-20 of upper-case letters, digits, `-` and `_`.
+fn parse_auth(args: &str) -> Result<Command, ParseError> {
+    let mut words = args.split(' ');
+    let mech = words.next().unwrap_or("");
+    let mech_ok = !mech.is_empty()
+        && mech.len() <= 20
+        && mech
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !mech_ok {
+        return Err(Reply::syntax("Syntax: AUTH mechanism [initial-response]").into());
+    }
+    let initial = words.next().map(|w| Secret::new(w.to_string()));
+    if words.next().is_some() {
+        return Err(Reply::syntax("Syntax: AUTH mechanism [initial-response]").into());
+    }
+    Ok(Command::Auth {
+        mechanism: mech.to_ascii_uppercase(),
+        initial,
+    })
+}
+
 /// RFC 3461 §4.1: `NEVER` alone, or a comma list of SUCCESS, FAILURE, DELAY.
 fn parse_notify(value: Option<&str>) -> Option<Notify> {
     let value = value?.to_ascii_uppercase();
@@ -433,6 +463,29 @@ mod tests {
     }
     fn mb(s: &str) -> path::Mailbox {
         parse_mailbox(s).unwrap()
+    }
+
+    #[test]
+    fn auth_command() {
+        assert_eq!(
+            ok("auth plain AGFAYgBj"),
+            Command::Auth {
+                mechanism: "PLAIN".into(),
+                initial: Some(Secret::new("AGFAYgBj"))
+            }
+        );
+        assert_eq!(
+            ok("AUTH LOGIN"),
+            Command::Auth {
+                mechanism: "LOGIN".into(),
+                initial: None
+            }
+        );
+        assert_eq!(err("AUTH").code, 501);
+        assert_eq!(err("AUTH PL@IN").code, 501);
+        assert_eq!(err("AUTH PLAIN a b").code, 501);
+        // The secret never shows in Debug output.
+        assert!(!format!("{:?}", ok("AUTH PLAIN AGFAYgBj")).contains("AGFAYgBj"));
     }
 
     #[test]

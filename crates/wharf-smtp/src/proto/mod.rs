@@ -7,6 +7,7 @@ pub mod data;
 pub mod line;
 pub mod path;
 pub mod reply;
+pub mod sasl;
 
 pub use command::{Body, Command, MailParams, Notify, ParseError, RcptParams, Ret, parse_command};
 pub use data::{Chunk, ChunkReceiver, DataError, DataReceiver, dot_stuff};

@@ -258,6 +258,61 @@ impl Reply {
     pub fn no_valid_recipients() -> Reply {
         Reply::new(554, Status(5, 5, 1), "No valid recipients")
     }
+    // ---- AUTH (RFC 4954 §6) and submission policy ----
+
+    /// 235 2.7.0: authentication succeeded.
+    pub fn auth_ok() -> Reply {
+        Reply::new(235, Status(2, 7, 0), "Authentication successful")
+    }
+    /// 334: a SASL challenge, base64 (no enhanced code on 3xx).
+    pub fn sasl_challenge(b64: String) -> Reply {
+        Reply::plain(334, b64)
+    }
+    /// 454 4.7.0: temporary authentication failure (store error, or throttled).
+    pub fn auth_temporary(text: &'static str) -> Reply {
+        Reply::new(454, Status(4, 7, 0), text)
+    }
+    /// 501 5.0.0: RFC 4954 §4, the client cancelled the exchange with `*`.
+    pub fn auth_cancelled() -> Reply {
+        Reply::new(501, Status(5, 0, 0), "Authentication cancelled")
+    }
+    /// 501 5.5.2: RFC 4954 §4, a response that is not base64.
+    pub fn auth_bad_base64() -> Reply {
+        Reply::new(501, Status(5, 5, 2), "Cannot decode response")
+    }
+    /// 504 5.5.4: a mechanism we do not offer.
+    pub fn auth_mechanism_unknown() -> Reply {
+        Reply::new(504, Status(5, 5, 4), "Unrecognized authentication type")
+    }
+    /// 530 5.7.0: RFC 4954 §6, MAIL before AUTH on submission.
+    pub fn auth_required() -> Reply {
+        Reply::new(530, Status(5, 7, 0), "Authentication required")
+    }
+    /// 530 5.7.0: RFC 3207 §4, TLS must come first.
+    pub fn starttls_first() -> Reply {
+        Reply::new(530, Status(5, 7, 0), "Must issue a STARTTLS command first")
+    }
+    /// 535 5.7.8: RFC 4954 §6, bad credentials.
+    pub fn auth_failed() -> Reply {
+        Reply::new(535, Status(5, 7, 8), "Authentication credentials invalid")
+    }
+    /// 538 5.7.11: RFC 4954 §6, plaintext mechanisms need an encrypted connection.
+    pub fn encryption_required() -> Reply {
+        Reply::new(
+            538,
+            Status(5, 7, 11),
+            "Encryption required for requested authentication mechanism",
+        )
+    }
+    /// 553 5.7.1: the sender address is not one the authenticated user owns.
+    pub fn sender_not_owned() -> Reply {
+        Reply::new(
+            553,
+            Status(5, 7, 1),
+            "Sender address rejected: not owned by the authenticated user",
+        )
+    }
+
     /// 555 5.5.4: RFC 5321 §4.1.1.11, a MAIL/RCPT parameter we do not know.
     pub fn unknown_param(name: &str) -> Reply {
         Reply::new(
@@ -322,6 +377,15 @@ mod tests {
             Reply::shutting_down("h"),
             Reply::timeout("h"),
             Reply::too_many_errors("h"),
+            Reply::auth_temporary("x"),
+            Reply::auth_cancelled(),
+            Reply::auth_bad_base64(),
+            Reply::auth_mechanism_unknown(),
+            Reply::auth_required(),
+            Reply::starttls_first(),
+            Reply::auth_failed(),
+            Reply::encryption_required(),
+            Reply::sender_not_owned(),
         ] {
             let status = r.status.expect("enhanced status");
             assert_eq!(u16::from(status.0), r.code / 100, "{r}");

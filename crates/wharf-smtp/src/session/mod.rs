@@ -13,18 +13,27 @@
 //!   `max_errors` the session says `421 4.7.0` and ends. Past `max_junk_commands`,
 //!   NOOP/RSET/VRFY/EXPN/HELP count as errors too; that count restarts after each
 //!   delivered message (as Postfix's smtpd_junk_command_limit).
-//! - [`Mode`] is the policy seam: today only the mail exchanger, which never relays.
-//!   Submission (AUTH, relay for authenticated users, queue) becomes another mode.
+//! - [`Mode`] is the policy seam: the mail exchanger never relays and offers no AUTH;
+//!   submission (RFC 6409) offers AUTH (only on TLS, or loopback when configured),
+//!   requires it before MAIL (`530 5.7.0`), lets a user send only as their own
+//!   addresses (`553 5.7.1`), and relays: recipients elsewhere go to the queue.
+//! - A SASL exchange in progress (`sasl`) takes the next line as a client response,
+//!   never as a command.
 
 mod op;
 
-use crate::config::Config;
+use crate::config::{Config, SubmissionConfig};
 use crate::proto::{
     Chunk, ChunkReceiver, Command, DataReceiver, ForwardPath, MailParams, RcptParams, Reply,
     ReversePath, Status, parse_command,
 };
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use wharf_net::AuthThrottle;
+use wharf_store::queue::QueueRecipientSpec;
 use wharf_store::{Account, Address, DynStore};
 
 /// `452 4.5.3` replies a session may collect before they count as errors.
@@ -35,6 +44,9 @@ const RECIPIENT_OVERSHOOT_LIMIT: u32 = 1000;
 pub enum Mode {
     /// Inbound mail exchanger (port 25): mail for our domains only, no AUTH, no relay.
     Exchanger,
+    /// Message submission (RFC 6409; 587 with STARTTLS, 465 with implicit TLS): AUTH
+    /// required, relay for the authenticated user, remote recipients queued.
+    Submission,
 }
 
 /// What every session of one server shares.
@@ -43,6 +55,91 @@ pub struct Shared {
     pub hostname: String,
     pub config: Config,
     pub mode: Mode,
+    pub submission: SubmissionConfig,
+    /// Failed AUTH per client address.
+    pub throttle: Arc<AuthThrottle>,
+    /// Failed AUTH per account name (from any address).
+    pub account_throttle: AccountThrottle,
+}
+
+impl Shared {
+    pub fn new(
+        store: DynStore,
+        hostname: String,
+        config: Config,
+        mode: Mode,
+        submission: SubmissionConfig,
+    ) -> Shared {
+        let window = Duration::from_secs(submission.auth_failure_window_secs);
+        Shared {
+            throttle: AuthThrottle::new(
+                submission.max_auth_failures_per_ip,
+                window,
+                Duration::from_millis(submission.auth_failure_delay_ms),
+            ),
+            account_throttle: AccountThrottle::new(
+                submission.max_auth_failures_per_account,
+                window,
+            ),
+            store,
+            hostname,
+            config,
+            mode,
+            submission,
+        }
+    }
+}
+
+/// Failed logins per account name within a window: a password-guessing run spread over
+/// many addresses still stops at the account (the "per IP and per account").
+pub struct AccountThrottle {
+    max: u32,
+    window: Duration,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+/// Accounts tracked at most; past this the oldest windows are dropped first.
+const MAX_TRACKED_ACCOUNTS: usize = 10_000;
+
+impl AccountThrottle {
+    pub fn new(max: u32, window: Duration) -> AccountThrottle {
+        AccountThrottle {
+            max,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether logins for this account name are accepted now.
+    pub fn allowed(&self, account: &str) -> bool {
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&account.to_lowercase()) {
+            Some((n, since)) if since.elapsed() < self.window => *n < self.max,
+            _ => true,
+        }
+    }
+
+    pub fn failed(&self, account: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_TRACKED_ACCOUNTS {
+            let window = self.window;
+            map.retain(|_, (_, since)| since.elapsed() < window);
+        }
+        let entry = map
+            .entry(account.to_lowercase())
+            .or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= self.window {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+
+    pub fn succeeded(&self, account: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&account.to_lowercase());
+    }
 }
 
 /// Facts about the connection the session runs on.
@@ -80,6 +177,9 @@ pub struct Transaction {
     pub recipients: Vec<Recipient>,
     /// The local accounts that get the message, without duplicates.
     pub accounts: Vec<Account>,
+    /// Submission: recipients in other domains (and off-site alias targets), for the
+    /// outbound queue.
+    pub remote: Vec<QueueRecipientSpec>,
 }
 
 /// The session state (RFC 5321 §4.1.4 ordering).
@@ -158,13 +258,38 @@ pub struct Session {
     /// `452 4.5.3` replies so far.
     overshoot: u32,
     pending_chunk: Option<PendingChunk>,
+    /// The account that authenticated (submission).
+    auth: Option<Account>,
+    /// Failed AUTH attempts on this connection.
+    auth_failures: u32,
+    /// A SASL exchange waiting for the client's next response line.
+    sasl: Option<SaslStep>,
+}
+
+/// Where a multi-step AUTH exchange stands (RFC 4954 §4).
+#[derive(Debug)]
+pub(crate) enum SaslStep {
+    /// `AUTH PLAIN` without an initial response: the PLAIN message comes next.
+    Plain,
+    /// `AUTH LOGIN`: the user name comes next.
+    LoginUser,
+    /// `AUTH LOGIN`: the password for this user comes next.
+    LoginPassword(String),
 }
 
 /// The one place that says which command may come in which state.
-fn allowed(state: &State, cmd: &Command) -> Result<(), Reply> {
+fn allowed(mode: Mode, state: &State, cmd: &Command) -> Result<(), Reply> {
     use Command as C;
     match (state, cmd) {
         (_, C::NotImplemented(verb)) => Err(Reply::not_implemented(verb)),
+        // The mail exchanger does not offer AUTH at all.
+        (_, C::Auth { .. }) if mode == Mode::Exchanger => Err(Reply::not_implemented("AUTH")),
+        // RFC 4954 §4: AUTH after EHLO, and not within a mail transaction.
+        (State::Greeted, C::Auth { .. }) => Ok(()),
+        (State::Connected, C::Auth { .. }) => Err(Reply::bad_sequence("Send EHLO first")),
+        (State::Mail(_) | State::Rcpt(_) | State::Bdat(..), C::Auth { .. }) => {
+            Err(Reply::bad_sequence("Mail transaction in progress"))
+        }
         (
             _,
             C::Helo(_)
@@ -214,6 +339,9 @@ impl Session {
             junk: 0,
             overshoot: 0,
             pending_chunk: None,
+            auth: None,
+            auth_failures: 0,
+            sasl: None,
         }
     }
 
@@ -232,6 +360,10 @@ impl Session {
 
     /// Handles one command line (terminator removed).
     pub async fn handle_line(&mut self, line: &[u8]) -> Step {
+        if let Some(sasl) = self.sasl.take() {
+            let step = self.sasl_response(sasl, line).await;
+            return self.count_errors(step);
+        }
         let step = match parse_command(line) {
             Ok(cmd) => self.handle(cmd).await,
             Err(e) if e.fatal => {
@@ -248,6 +380,8 @@ impl Session {
 
     /// A command line over the limit was skipped.
     pub fn line_too_long(&mut self) -> Step {
+        // A response too long to be one of ours ends any SASL exchange.
+        self.sasl = None;
         self.count_errors(Step::reply(Reply::line_too_long()))
     }
 
@@ -297,7 +431,7 @@ impl Session {
                 self.errors += 1;
             }
         }
-        if let Err(reply) = allowed(&self.state, &cmd) {
+        if let Err(reply) = allowed(self.shared.mode, &self.state, &cmd) {
             if let Command::Bdat { size, .. } = cmd {
                 // RFC 3030 §2: the chunk is read and dropped, then the refusal sent.
                 self.pending_chunk = Some(PendingChunk::Refused(reply));
@@ -311,7 +445,7 @@ impl Session {
         match cmd {
             Command::Helo(name) => self.handle_helo(name),
             Command::Ehlo(name) => self.handle_ehlo(name),
-            Command::Mail { from, params } => self.handle_mail(from, params),
+            Command::Mail { from, params } => self.handle_mail(from, params).await,
             Command::Rcpt { to, params } => self.handle_rcpt(to, params).await,
             Command::Data => self.handle_data(),
             Command::Bdat { size, last } => self.handle_bdat(size, last),
@@ -322,6 +456,7 @@ impl Session {
             Command::Expn(arg) => self.handle_expn(arg),
             Command::Help(topic) => self.handle_help(topic),
             Command::StartTls => self.handle_starttls(),
+            Command::Auth { mechanism, initial } => self.handle_auth(mechanism, initial).await,
             Command::NotImplemented(verb) => Step::reply(Reply::not_implemented(verb)),
         }
     }
@@ -345,6 +480,24 @@ impl Session {
         self.helo = None;
         self.conn.tls = true;
         self.conn.can_starttls = false;
+        self.auth = None;
+        self.sasl = None;
+    }
+
+    /// The authenticated account, if any.
+    pub fn authenticated(&self) -> Option<&Account> {
+        self.auth.as_ref()
+    }
+
+    /// Whether AUTH is offered on this connection now: submission only, and only
+    /// encrypted unless the config allows plaintext (RFC 8314 §3, RFC 4954 §4).
+    pub(crate) fn auth_offered(&self) -> bool {
+        let sub = &self.shared.submission;
+        self.shared.mode == Mode::Submission
+            && (self.conn.tls
+                || sub.allow_plaintext_auth
+                || (sub.allow_loopback_plaintext
+                    && self.conn.peer.ip().to_canonical().is_loopback()))
     }
 
     /// Back to "introduced, no transaction" (RSET, end of data, HELO/EHLO).

@@ -2,6 +2,7 @@
 //! (at every chunk size) through the same framing and state machine as the real one.
 
 use super::*;
+use crate::config::SubmissionConfig;
 use crate::proto::{Frame, LineReader};
 use crate::testing::MemStore;
 use wharf_store::AccountId;
@@ -12,6 +13,9 @@ struct Opts {
     config: Config,
     tls: bool,
     can_starttls: bool,
+    mode: Mode,
+    submission: SubmissionConfig,
+    peer: &'static str,
 }
 
 impl Default for Opts {
@@ -20,6 +24,24 @@ impl Default for Opts {
             config: Config::default(),
             tls: false,
             can_starttls: true,
+            mode: Mode::Exchanger,
+            submission: SubmissionConfig {
+                auth_failure_delay_ms: 0,
+                ..Default::default()
+            },
+            peer: "192.0.2.9:4567",
+        }
+    }
+}
+
+impl Opts {
+    /// Submission over TLS.
+    fn submission() -> Opts {
+        Opts {
+            mode: Mode::Submission,
+            tls: true,
+            can_starttls: false,
+            ..Default::default()
         }
     }
 }
@@ -27,17 +49,18 @@ impl Default for Opts {
 /// Runs a whole session over `input` fed `chunk` bytes at a time; returns what the
 /// server wrote, with queue ids and dates masked so runs compare equal.
 async fn transcript(store: &Arc<MemStore>, opts: &Opts, input: &[u8], chunk: usize) -> String {
-    let shared = Arc::new(Shared {
-        store: store.clone(),
-        hostname: "mx.example.test".into(),
-        config: opts.config.clone(),
-        mode: Mode::Exchanger,
-    });
+    let shared = Arc::new(Shared::new(
+        store.clone(),
+        "mx.example.test".into(),
+        opts.config.clone(),
+        opts.mode,
+        opts.submission.clone(),
+    ));
     let mut session = Session::new(
         shared,
         ConnInfo {
             id: 1,
-            peer: "192.0.2.9:4567".parse().unwrap(),
+            peer: opts.peer.parse().unwrap(),
             tls: opts.tls,
             can_starttls: opts.can_starttls,
         },
@@ -158,8 +181,10 @@ async fn run(store: &Arc<MemStore>, opts: &Opts, input: &str) -> String {
 
 async fn run_bytes(store: &Arc<MemStore>, opts: &Opts, input: &[u8]) -> String {
     let before = store.delivered().len();
+    let queued_before = store.queued().len();
     let first = transcript(store, opts, input, 512).await;
     let delivered = store.delivered().len() - before;
+    let queued = store.queued().len() - queued_before;
     for size in SIZES {
         let n = store.delivered().len();
         assert_eq!(
@@ -180,6 +205,12 @@ async fn run_bytes(store: &Arc<MemStore>, opts: &Opts, input: &[u8]) -> String {
         .unwrap()
         .delivered
         .truncate(before + delivered);
+    store
+        .inner
+        .lock()
+        .unwrap()
+        .queued
+        .truncate(queued_before + queued);
     first
 }
 
@@ -738,4 +769,301 @@ async fn nul_around_the_dot_does_not_end_data() {
     assert!(t.ends_with("250 2.0.0 Ok: queued as ID"), "{t}");
     let raw = store.delivered()[0].1.clone();
     assert!(raw.ends_with(b"\r\na\r\n\0.\r\n\0\r\nQUIT\r\n"));
+}
+
+// ---- submission (RFC 6409, RFC 4954) ----
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+}
+
+fn plain(user: &str, pw: &str) -> String {
+    b64(&format!("\0{user}\0{pw}"))
+}
+
+#[tokio::test]
+async fn submission_offers_auth_only_where_passwords_are_safe() {
+    let store = MemStore::new();
+    let t = run(&store, &Opts::submission(), EHLO).await;
+    assert!(
+        t.contains("250-AUTH PLAIN LOGIN\r\n") || t.contains("250-AUTH PLAIN LOGIN\n"),
+        "{t}"
+    );
+    // Plain, not loopback: no AUTH; AUTH and MAIL ask for STARTTLS first.
+    let opts = Opts {
+        mode: Mode::Submission,
+        ..Default::default()
+    };
+    let t = run(
+        &store,
+        &opts,
+        &format!(
+            "{EHLO}AUTH PLAIN {}\r\nMAIL FROM:<alice@example.test>\r\n",
+            plain("alice@example.test", "alice-pw")
+        ),
+    )
+    .await;
+    assert!(!t.contains("AUTH PLAIN LOGIN"), "{t}");
+    assert!(
+        t.contains(
+            "530 5.7.0 Must issue a STARTTLS command first\n530 5.7.0 Must issue a STARTTLS"
+        ),
+        "{t}"
+    );
+    // Plain from loopback: offered (allow_loopback_plaintext defaults to true).
+    let opts = Opts {
+        mode: Mode::Submission,
+        peer: "127.0.0.1:5000",
+        ..Default::default()
+    };
+    let t = run(&store, &opts, EHLO).await;
+    assert!(t.contains("AUTH PLAIN LOGIN"), "{t}");
+    // ... unless the config says no.
+    let mut opts = opts;
+    opts.submission.allow_loopback_plaintext = false;
+    opts.can_starttls = false;
+    let t = run(&store, &opts, &format!("{EHLO}AUTH LOGIN\r\n")).await;
+    assert!(!t.contains("AUTH PLAIN LOGIN"), "{t}");
+    assert!(
+        t.ends_with("538 5.7.11 Encryption required for requested authentication mechanism"),
+        "{t}"
+    );
+    // The mail exchanger never offers AUTH, even over TLS.
+    let opts = Opts {
+        tls: true,
+        ..Default::default()
+    };
+    let t = run(
+        &store,
+        &opts,
+        &format!(
+            "{EHLO}AUTH PLAIN {}\r\n",
+            plain("alice@example.test", "alice-pw")
+        ),
+    )
+    .await;
+    assert!(!t.contains("AUTH PLAIN LOGIN"), "{t}");
+    assert!(t.ends_with("502 5.5.1 AUTH not implemented"), "{t}");
+}
+
+#[tokio::test]
+async fn submission_auth_plain_then_relay_to_the_queue() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}MAIL FROM:<alice@example.test>\r\nAUTH PLAIN {}\r\nMAIL FROM:<alice@example.test> RET=HDRS ENVID=e1\r\n\
+         RCPT TO:<carol@remote.example> NOTIFY=FAILURE,DELAY\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n\
+         From: alice@example.test\r\nTo: carol@remote.example\r\nBcc: secret@remote.example\r\nSubject: hi\r\n\r\nHello\r\n.\r\nQUIT\r\n",
+        plain("alice@example.test", "alice-pw")
+    );
+    let t = run(&store, &Opts::submission(), &input).await;
+    let r = replies(&t);
+    let tail: Vec<_> = r
+        .iter()
+        .skip_while(|l| l.starts_with("250-") || l.starts_with("250 HELP"))
+        .copied()
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "530 5.7.0 Authentication required",
+            "235 2.7.0 Authentication successful",
+            "250 2.1.0 Sender ok",
+            "250 2.1.5 Recipient ok",
+            "250 2.1.5 Recipient ok",
+            "354 End data with <CR><LF>.<CR><LF>",
+            "250 2.0.0 Ok: queued as ID",
+            "221 2.0.0 Bye",
+        ],
+        "{t}"
+    );
+    // The remote recipient is queued once, with its DSN parameters ...
+    let queued = store.queued();
+    assert_eq!(queued.len(), 1);
+    let (raw, env) = &queued[0];
+    assert_eq!(env.sender, "alice@example.test");
+    assert_eq!(env.ret.as_deref(), Some("HDRS"));
+    assert_eq!(env.envid.as_deref(), Some("e1"));
+    assert_eq!(env.recipients.len(), 1);
+    assert_eq!(env.recipients[0].address, "carol@remote.example");
+    assert_eq!(env.recipients[0].notify.as_deref(), Some("FAILURE,DELAY"));
+    // ... fixed up (RFC 6409 §8): Received with ESMTPSA, Date and Message-ID added,
+    // Bcc gone, and no Return-Path (that is for final delivery).
+    let raw = String::from_utf8_lossy(raw);
+    assert!(raw.starts_with("Received: from client.example ([192.0.2.9])\r\n\tby mx.example.test (Wharf) with ESMTPSA id "), "{raw}");
+    assert!(raw.contains("\r\nDate: "), "{raw}");
+    assert!(raw.contains("\r\nMessage-ID: <"), "{raw}");
+    assert!(!raw.contains("Bcc") && !raw.contains("secret@"), "{raw}");
+    assert!(!raw.contains("Return-Path"), "{raw}");
+    assert!(raw.ends_with("\r\n\r\nHello\r\n"), "{raw}");
+    // The local recipient got it at once, with a Return-Path.
+    let delivered = store.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, vec![AccountId(2)]);
+    let local = String::from_utf8_lossy(&delivered[0].1);
+    assert!(
+        local.starts_with("Return-Path: <alice@example.test>\r\nReceived: "),
+        "{local}"
+    );
+    assert!(!local.contains("secret@"), "{local}");
+}
+
+#[tokio::test]
+async fn submission_auth_login_with_challenges_and_cancel() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}AUTH LOGIN\r\n*\r\nAUTH LOGIN\r\n{}\r\n{}\r\nAUTH LOGIN\r\nMAIL FROM:<team@example.test>\r\n",
+        b64("bob@example.test"),
+        b64("bob-pw")
+    );
+    let t = run(&store, &Opts::submission(), &input).await;
+    let r: Vec<_> = replies(&t)
+        .into_iter()
+        .filter(|l| !l.starts_with("250-") && *l != "250 HELP")
+        .collect();
+    assert_eq!(
+        r,
+        [
+            "334 VXNlcm5hbWU6",
+            "501 5.0.0 Authentication cancelled",
+            "334 VXNlcm5hbWU6",
+            "334 UGFzc3dvcmQ6",
+            "235 2.7.0 Authentication successful",
+            "503 5.5.1 Already authenticated",
+            // bob may send as the alias team@, which reaches him.
+            "250 2.1.0 Sender ok",
+        ],
+        "{t}"
+    );
+}
+
+#[tokio::test]
+async fn submission_bad_credentials_535_then_421() {
+    let store = MemStore::new();
+    let bad = plain("alice@example.test", "wrong");
+    let input = format!(
+        "{EHLO}AUTH PLAIN {bad}\r\nAUTH PLAIN\r\n{bad}\r\nAUTH PLAIN {}\r\nNOOP\r\n",
+        plain("nobody@example.test", "x")
+    );
+    let t = run(&store, &Opts::submission(), &input).await;
+    let r: Vec<_> = replies(&t)
+        .into_iter()
+        .filter(|l| !l.starts_with("250-") && *l != "250 HELP")
+        .collect();
+    assert_eq!(
+        r,
+        [
+            "535 5.7.8 Authentication credentials invalid",
+            "334 ",
+            "535 5.7.8 Authentication credentials invalid",
+            "535 5.7.8 Authentication credentials invalid",
+            "421 4.7.0 mx.example.test Too many failed logins, closing",
+        ],
+        "{t}"
+    );
+    // Bad base64 and malformed PLAIN are syntax errors, not credential failures.
+    let t = run(
+        &store,
+        &Opts::submission(),
+        &format!(
+            "{EHLO}AUTH PLAIN !!!\r\nAUTH PLAIN {}\r\nAUTH CRAM-MD5\r\n",
+            b64("nonul")
+        ),
+    )
+    .await;
+    assert!(t.contains("501 5.5.2 Cannot decode response\n501 5.5.4 Malformed PLAIN response\n504 5.5.4 Unrecognized authentication type"), "{t}");
+}
+
+#[tokio::test]
+async fn submission_per_ip_throttle_refuses_before_checking() {
+    let store = MemStore::new();
+    let mut opts = Opts::submission();
+    opts.submission.max_auth_failures_per_ip = 2;
+    opts.submission.max_auth_failures = 10;
+    let bad = plain("alice@example.test", "wrong");
+    let good = plain("alice@example.test", "alice-pw");
+    let t = run(
+        &store,
+        &opts,
+        &format!("{EHLO}AUTH PLAIN {bad}\r\nAUTH PLAIN {bad}\r\nAUTH PLAIN {good}\r\n"),
+    )
+    .await;
+    assert!(t.ends_with("535 5.7.8 Authentication credentials invalid\n454 4.7.0 Too many failed logins, try again later"), "{t}");
+    // Per account, from any address.
+    let mut opts = Opts::submission();
+    opts.submission.max_auth_failures_per_account = 1;
+    let t = run(
+        &store,
+        &opts,
+        &format!("{EHLO}AUTH PLAIN {bad}\r\nAUTH PLAIN {good}\r\n"),
+    )
+    .await;
+    assert!(
+        t.ends_with("454 4.7.0 Too many failed logins, try again later"),
+        "{t}"
+    );
+}
+
+#[tokio::test]
+async fn submission_sender_must_belong_to_the_user() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}AUTH PLAIN {}\r\nMAIL FROM:<bob@example.test>\r\nMAIL FROM:<>\r\nMAIL FROM:<alice@elsewhere.test>\r\nMAIL FROM:<ALICE@example.test>\r\nRCPT TO:<nobody@example.test>\r\n",
+        plain("alice@example.test", "alice-pw")
+    );
+    let t = run(&store, &Opts::submission(), &input).await;
+    assert!(
+        t.ends_with(
+            "235 2.7.0 Authentication successful\n\
+             553 5.7.1 Sender address rejected: not owned by the authenticated user\n\
+             553 5.7.1 Sender address rejected: not owned by the authenticated user\n\
+             553 5.7.1 Sender address rejected: not owned by the authenticated user\n\
+             250 2.1.0 Sender ok\n\
+             550 5.1.1 No such user here"
+        ),
+        "{t}"
+    );
+}
+
+#[tokio::test]
+async fn submission_queues_off_site_alias_targets_with_orcpt() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}AUTH PLAIN {}\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<ext@example.test>\r\nDATA\r\nSubject: x\r\n\r\nx\r\n.\r\n",
+        plain("alice@example.test", "alice-pw")
+    );
+    let t = run(&store, &Opts::submission(), &input).await;
+    assert!(t.ends_with("250 2.0.0 Ok: queued as ID"), "{t}");
+    let q = store.queued();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].1.recipients[0].address, "someone@elsewhere.test");
+    assert_eq!(
+        q[0].1.recipients[0].orcpt.as_deref(),
+        Some("rfc822;ext@example.test")
+    );
+    assert!(store.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn submission_starttls_forgets_authentication() {
+    let store = MemStore::new();
+    let opts = Opts {
+        mode: Mode::Submission,
+        peer: "127.0.0.1:5000",
+        ..Default::default()
+    };
+    let t = run(
+        &store,
+        &opts,
+        &format!(
+            "{EHLO}AUTH PLAIN {}\r\nSTARTTLS\r\n",
+            plain("alice@example.test", "alice-pw")
+        ),
+    )
+    .await;
+    assert!(t.contains("235 2.7.0"), "{t}");
+    assert!(
+        t.ends_with("220 2.0.0 Ready to start TLS\n<TLS, discarded 0>"),
+        "{t}"
+    );
 }

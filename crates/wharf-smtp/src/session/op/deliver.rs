@@ -1,11 +1,18 @@
-//! Final delivery of a received message into the local mailboxes: quota, trace
-//! headers, one durable store write, then the 250 (RFC 5321 §4.1.1.4: "the receiver
-//! MUST NOT ... accept the message until it has been safely stored").
+//! Final handling of a received message: quota, trace headers, durable store writes,
+//! then the 250 (RFC 5321 §4.1.1.4: "the receiver MUST NOT ... accept the message
+//! until it has been safely stored").
+//!
+//! On the mail exchanger every recipient is local: one `store.deliver`. On submission
+//! the message is first fixed up (RFC 6409 §8, see [`crate::fixup`]) and gets its
+//! `Received:` with `ESMTPA`/`ESMTPSA` (RFC 3848); local recipients get it at once,
+//! the others go to the outbound queue (one durable `queue_add`), and the outbound
+//! worker is woken.
 
-use crate::proto::Reply;
-use crate::session::{Session, Transaction};
+use crate::proto::{Body, Reply, Ret};
+use crate::session::{Mode, Session, Transaction};
 use crate::trace;
 use wharf_store::NewMessage;
+use wharf_store::queue::QueueEnvelope;
 
 impl Session {
     /// Delivers `body` for the transaction and returns the reply for the end of data.
@@ -14,17 +21,77 @@ impl Session {
         let Some(helo) = self.helo.clone() else {
             return Reply::bad_sequence("Send HELO/EHLO first");
         };
-        let mut raw = trace::headers(&trace::TraceInfo {
+        let now = chrono::Utc::now();
+        let info = trace::TraceInfo {
             id: &id,
             hostname: &self.shared.hostname,
             helo: &helo,
             peer: self.conn.peer.ip(),
             tls: self.conn.tls,
             tx: &tx,
-            now: chrono::Utc::now(),
-        });
-        raw.extend_from_slice(&body);
+            now,
+            authenticated: self.auth.is_some(),
+        };
+        // What goes to other servers: no Return-Path (RFC 5321 §4.4: only final
+        // delivery adds it).
+        let (local_raw, remote_raw) = match self.shared.mode {
+            Mode::Exchanger => {
+                let mut raw = trace::headers(&info);
+                raw.extend_from_slice(&body);
+                (raw, Vec::new())
+            }
+            Mode::Submission => {
+                let mut transit = trace::received(&info);
+                transit.extend_from_slice(&crate::fixup::fixup(&body, &self.shared.hostname, now));
+                let mut local = Vec::new();
+                if !tx.accounts.is_empty() {
+                    local = trace::return_path(&tx);
+                    local.extend_from_slice(&transit);
+                }
+                (local, transit)
+            }
+        };
         drop(body);
+        let size = local_raw.len().max(remote_raw.len()) as u64;
+        if !tx.accounts.is_empty()
+            && let Err(reply) = self.deliver_local(&tx, local_raw, &id).await
+        {
+            return reply;
+        }
+        if !tx.remote.is_empty() {
+            let envelope = envelope(&tx);
+            match self.shared.store.queue_add(remote_raw, envelope).await {
+                Ok(qid) => {
+                    tracing::info!(conn = self.conn.id, queue_id = %id, queued = %qid, recipients = tx.remote.len(), "queued for outbound delivery");
+                    crate::outbound::kick();
+                }
+                Err(e) => {
+                    tracing::warn!(conn = self.conn.id, queue_id = %id, "queueing failed: {e}");
+                    return Reply::local_error();
+                }
+            }
+        }
+        self.junk = 0;
+        tracing::info!(
+            conn = self.conn.id,
+            queue_id = %id,
+            from = %tx.from,
+            recipients = tx.recipients.len(),
+            mailboxes = tx.accounts.len(),
+            remote = tx.remote.len(),
+            size,
+            "message accepted"
+        );
+        Reply::queued(&id)
+    }
+
+    /// One store write for every local mailbox, after the quota check.
+    async fn deliver_local(
+        &mut self,
+        tx: &Transaction,
+        raw: Vec<u8>,
+        id: &str,
+    ) -> Result<(), Reply> {
         let size = raw.len() as u64;
         // Quota: the message must fit in every mailbox it goes to. With one reply for
         // all recipients, one full mailbox refuses the message for all of them (the
@@ -34,11 +101,11 @@ impl Session {
                 Ok(false) => {}
                 Ok(true) => {
                     tracing::info!(conn = self.conn.id, account = %account.address, size, "refused: over quota");
-                    return Reply::quota_exceeded();
+                    return Err(Reply::quota_exceeded());
                 }
                 Err(e) => {
                     tracing::warn!(conn = self.conn.id, "store error reading usage: {e}");
-                    return Reply::local_error();
+                    return Err(Reply::local_error());
                 }
             }
         }
@@ -50,23 +117,39 @@ impl Session {
             keywords: Vec::new(),
         };
         match self.shared.store.deliver(&ids, message).await {
-            Ok(_) => {
-                self.junk = 0;
-                tracing::info!(
-                    conn = self.conn.id,
-                    queue_id = %id,
-                    from = %tx.from,
-                    recipients = tx.recipients.len(),
-                    mailboxes = ids.len(),
-                    size,
-                    "message accepted"
-                );
-                Reply::queued(&id)
-            }
+            Ok(_) => Ok(()),
             Err(e) => {
                 tracing::warn!(conn = self.conn.id, queue_id = %id, "delivery failed: {e}");
-                Reply::local_error()
+                Err(Reply::local_error())
             }
         }
+    }
+}
+
+/// The queue's envelope for the remote recipients of a transaction.
+fn envelope(tx: &Transaction) -> QueueEnvelope {
+    QueueEnvelope {
+        sender: match &tx.from {
+            crate::proto::ReversePath::Null => String::new(),
+            crate::proto::ReversePath::Mailbox(m) => m.to_string(),
+        },
+        envid: tx.params.envid.clone(),
+        ret: tx.params.ret.map(|r| {
+            match r {
+                Ret::Full => "FULL",
+                Ret::Hdrs => "HDRS",
+            }
+            .to_string()
+        }),
+        smtputf8: tx.params.smtputf8,
+        body: tx.params.body.map(|b| {
+            match b {
+                Body::SevenBit => "7BIT",
+                Body::EightBitMime => "8BITMIME",
+                Body::BinaryMime => "BINARYMIME",
+            }
+            .to_string()
+        }),
+        recipients: tx.remote.clone(),
     }
 }

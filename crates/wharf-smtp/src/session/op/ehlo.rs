@@ -17,6 +17,10 @@ impl Session {
         if self.conn.can_starttls {
             reply = reply.line("STARTTLS");
         }
+        // RFC 4954 §3; RFC 8314 §3: plaintext mechanisms only where passwords are safe.
+        if self.auth_offered() {
+            reply = reply.line("AUTH PLAIN LOGIN");
+        }
         reply = reply
             .line("SMTPUTF8")
             .line("CHUNKING")

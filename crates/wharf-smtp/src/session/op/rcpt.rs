@@ -3,12 +3,15 @@
 //!
 //! - Not one of our domains: `550 5.7.1` — the mail exchanger never relays.
 //! - Our domain, nobody there: `550 5.1.1`.
-//! - An alias that only forwards off-site: `550 5.3.0` until outbound delivery exists.
+//! - An alias that only forwards off-site: `550 5.3.0` on the mail exchanger (it does
+//!   not forward); on submission the off-site targets are queued.
+//! - Submission: any other domain is accepted and queued (the user authenticated).
 //! - A mailbox at or over quota (or that the declared SIZE would push over): `452 4.2.2`.
 //! - More than `max_recipients`: `452 4.5.3` (RFC 5321 §4.5.3.1.10).
 
-use crate::proto::{ForwardPath, RcptParams, Reply};
+use crate::proto::{ForwardPath, Notify, RcptParams, Reply};
 use crate::session::{Mode, Recipient, Session, State, Step, recipient_address};
+use wharf_store::queue::QueueRecipientSpec;
 use wharf_store::{Account, Resolution};
 
 impl Session {
@@ -38,21 +41,34 @@ impl Session {
                 return Step::reply(Reply::local_error());
             }
         };
+        let submission = self.shared.mode == Mode::Submission;
+        let mut remote = Vec::new();
         let accounts = match resolution {
-            Resolution::NotLocal => match self.shared.mode {
-                Mode::Exchanger => return Step::reply(Reply::relay_denied()),
-            },
+            // Submission relays for the authenticated user: the queue takes it.
+            Resolution::NotLocal if submission => {
+                remote.push(queue_spec(address.as_str(), &params, None));
+                Vec::new()
+            }
+            Resolution::NotLocal => return Step::reply(Reply::relay_denied()),
             Resolution::Unknown => return Step::reply(Reply::no_such_user()),
             Resolution::Local { accounts, forward } => {
-                if accounts.is_empty() {
-                    return Step::reply(Reply::forward_unavailable());
-                }
-                if !forward.is_empty() {
-                    tracing::warn!(
-                        conn = self.conn.id,
-                        "{address} also forwards to {} remote address(es); not delivered there (no outbound delivery yet)",
-                        forward.len()
-                    );
+                if submission {
+                    // Off-site alias targets are queued; the DSN names the alias
+                    // (RFC 3461 §4.2: ORCPT is the address as the sender gave it).
+                    for target in &forward {
+                        remote.push(queue_spec(target, &params, Some(address.as_str())));
+                    }
+                } else {
+                    if accounts.is_empty() {
+                        return Step::reply(Reply::forward_unavailable());
+                    }
+                    if !forward.is_empty() {
+                        tracing::warn!(
+                            conn = self.conn.id,
+                            "{address} also forwards to {} remote address(es); not delivered there (the mail exchanger does not forward)",
+                            forward.len()
+                        );
+                    }
                 }
                 accounts
             }
@@ -78,6 +94,15 @@ impl Session {
                 tx.accounts.push(account);
             }
         }
+        for spec in remote {
+            if !tx
+                .remote
+                .iter()
+                .any(|r| r.address.eq_ignore_ascii_case(&spec.address))
+            {
+                tx.remote.push(spec);
+            }
+        }
         tx.recipients.push(Recipient { address, params });
         self.state = State::Rcpt(tx);
         Step::reply(Reply::recipient_ok())
@@ -98,5 +123,41 @@ impl Session {
             .is_some_and(|q| usage.bytes.saturating_add(incoming.max(1)) > q);
         let count_over = account.quota_messages.is_some_and(|q| usage.messages >= q);
         Ok(bytes_over || count_over)
+    }
+}
+
+/// The queue's form of a recipient: RFC 3461 NOTIFY and ORCPT as text. An alias
+/// target without its own ORCPT gets the alias as ORCPT, so the DSN names the address
+/// the sender used.
+pub(crate) fn queue_spec(
+    address: &str,
+    params: &RcptParams,
+    via_alias: Option<&str>,
+) -> QueueRecipientSpec {
+    let notify = params.notify.map(|n| match n {
+        Notify::Never => "NEVER".to_string(),
+        Notify::On {
+            success,
+            failure,
+            delay,
+        } => [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>()
+            .join(","),
+    });
+    let orcpt = match (&params.orcpt, via_alias) {
+        (Some((kind, addr)), _) => Some(format!("{kind};{addr}")),
+        (None, Some(alias)) if alias.is_ascii() => {
+            Some(format!("rfc822;{}", crate::dsn::xtext(alias)))
+        }
+        (None, Some(alias)) => Some(format!("utf-8;{}", crate::dsn::xtext(alias))),
+        (None, None) => None,
+    };
+    QueueRecipientSpec {
+        address: address.to_string(),
+        orcpt,
+        notify,
     }
 }

@@ -1,0 +1,140 @@
+//! Message fix-ups at submission (RFC 6409 §8): a message from a mail user agent may
+//! lack fields that a message in transit must have. We add `Date:` (§8.2) and
+//! `Message-ID:` (§8.3) when missing, and remove `Bcc:` (RFC 5322 §3.6.3: the blind
+//! recipients must not be shown to the others; the envelope already carries them).
+//!
+//! Pure and bounded: it looks only at the header block (up to the first empty line) and
+//! copies the body untouched.
+
+/// Fixes a submitted message. `hostname` names the Message-ID's right side.
+pub fn fixup(message: &[u8], hostname: &str, now: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let (header, body) = split_header(message);
+    let mut out = Vec::with_capacity(message.len() + 128);
+    let mut has_date = false;
+    let mut has_id = false;
+    let mut skipping = false;
+    for line in header_lines(header) {
+        let continuation = line.first().is_some_and(|&b| b == b' ' || b == b'\t');
+        if continuation {
+            if !skipping {
+                out.extend_from_slice(line);
+            }
+            continue;
+        }
+        let name = field_name(line);
+        skipping = name.is_some_and(|n| n.eq_ignore_ascii_case(b"bcc"));
+        if skipping {
+            continue;
+        }
+        match name {
+            Some(n) if n.eq_ignore_ascii_case(b"date") => has_date = true,
+            Some(n) if n.eq_ignore_ascii_case(b"message-id") => has_id = true,
+            _ => {}
+        }
+        out.extend_from_slice(line);
+    }
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_date {
+        out.extend_from_slice(format!("Date: {}\r\n", now.to_rfc2822()).as_bytes());
+    }
+    if !has_id {
+        out.extend_from_slice(format!("Message-ID: {}\r\n", message_id(hostname)).as_bytes());
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// A new globally unique Message-ID (RFC 5322 §3.6.4): random left side, our host name
+/// on the right.
+pub fn message_id(hostname: &str) -> String {
+    let r: u128 = rand::random();
+    let host: String = hostname
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+        .collect();
+    let host = if host.is_empty() {
+        "localhost".to_string()
+    } else {
+        host
+    };
+    format!("<{:x}.{r:032x}@{host}>", chrono::Utc::now().timestamp())
+}
+
+/// Splits at the empty line that ends the header: (header lines with their CRLFs,
+/// the rest starting with that empty line). No empty line: all header.
+fn split_header(message: &[u8]) -> (&[u8], &[u8]) {
+    if message.starts_with(b"\r\n") {
+        return (&[], message);
+    }
+    match memchr::memmem::find(message, b"\r\n\r\n") {
+        Some(i) => message.split_at(i + 2),
+        None => (message, &[]),
+    }
+}
+
+/// Lines of the header, each with its CRLF (the last may lack one).
+fn header_lines(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    header.split_inclusive(|&b| b == b'\n')
+}
+
+/// The field name of a header line (RFC 5322 §2.2: printable ASCII but colon).
+fn field_name(line: &[u8]) -> Option<&[u8]> {
+    let colon = memchr::memchr(b':', line)?;
+    let name = &line[..colon];
+    let name = name.strip_suffix(b" ").unwrap_or(name);
+    (!name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b))).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    fn fix(m: &str) -> String {
+        String::from_utf8(fixup(m.as_bytes(), "mx.example.test", now())).unwrap()
+    }
+
+    #[test]
+    fn adds_date_and_message_id_when_missing() {
+        let out = fix("From: a@example.test\r\nSubject: hi\r\n\r\nbody\r\n");
+        assert!(out.starts_with("From: a@example.test\r\nSubject: hi\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <"), "{out}");
+        assert!(out.contains("@mx.example.test>\r\n\r\nbody\r\n"), "{out}");
+    }
+
+    #[test]
+    fn keeps_existing_fields() {
+        let m = "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nmessage-id: <x@y>\r\n\r\nbody\r\n";
+        assert_eq!(fix(m), m);
+    }
+
+    #[test]
+    fn removes_bcc_with_its_continuation_lines() {
+        let m = "Date: x\r\nMessage-ID: <a@b>\r\nBcc: hidden@example.net,\r\n\tother@example.net\r\nTo: t@example.net\r\nBCC : x@y\r\n\r\nBcc: in body stays\r\n";
+        assert_eq!(
+            fix(m),
+            "Date: x\r\nMessage-ID: <a@b>\r\nTo: t@example.net\r\n\r\nBcc: in body stays\r\n"
+        );
+    }
+
+    #[test]
+    fn header_only_and_empty_messages() {
+        let out = fix("Subject: x\r\n");
+        assert!(out.starts_with("Subject: x\r\nDate: "), "{out}");
+        let out = fix("\r\nbody\r\n");
+        assert!(
+            out.starts_with("Date: ") && out.ends_with("\r\n\r\nbody\r\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn message_ids_are_unique_and_clean() {
+        assert_ne!(message_id("h"), message_id("h"));
+        assert!(message_id("a b<c>").ends_with("@abc>"));
+    }
+}
