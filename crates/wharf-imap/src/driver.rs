@@ -74,9 +74,11 @@ pub async fn run(ctx: Arc<Context>, mut conn: Conn, mut shutdown: ShutdownSignal
                 }
             }
             Frame::Command(n) => {
-                let bytes = conn.buffer()[..n].to_vec();
+                // Parsed in place: the command owns copies of what it needs (an
+                // APPEND's message), so the buffer is not copied first.
+                let parsed = parse_command(&conn.buffer()[..n]);
                 conn.consume(n);
-                let outcome = match parse_command(&bytes) {
+                let outcome = match parsed {
                     Err(e) => {
                         session.parse_error(e);
                         Outcome::Continue

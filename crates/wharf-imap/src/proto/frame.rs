@@ -41,7 +41,7 @@ impl Default for Limits {
 }
 
 /// A MULTIAPPEND may carry at most this many APPENDLIMITs in all.
-pub const MULTIAPPEND_FACTOR: u64 = 10;
+pub const MULTIAPPEND_FACTOR: u64 = 2;
 
 /// Why a command is refused while framing.
 #[derive(Debug, Clone, PartialEq, Eq)]
