@@ -561,3 +561,36 @@ async fn multiappend_and_utf8_append() {
         )
     );
 }
+
+#[tokio::test]
+async fn large_append_arrives_whole() {
+    let s = TestServer::start(Config::default()).await;
+    let mut c = s.login("alice").await;
+    let mut msg = b"Subject: big\r\n\r\n".to_vec();
+    while msg.len() < 3 * 1024 * 1024 {
+        msg.extend_from_slice(
+            b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n",
+        );
+    }
+    c.send(format!("a APPEND INBOX {{{}}}\r\n", msg.len()))
+        .await;
+    assert_eq!(c.line().await.unwrap(), "+ Ready for literal data");
+    c.send(&msg).await;
+    c.send(b"\r\n").await;
+    let r = c.until_tag("a").await;
+    assert!(r[0].starts_with("a OK [APPENDUID "), "{r:?}");
+    c.cmd("SELECT INBOX").await;
+    let r = c
+        .cmd("FETCH 1 (RFC822.SIZE BODY.PEEK[]<3145700.100>)")
+        .await;
+    let tail = &msg[3_145_700..(3_145_700 + 100).min(msg.len())];
+    assert_eq!(
+        r[0],
+        format!(
+            "* 1 FETCH (RFC822.SIZE {} BODY[]<3145700> {{{}}}{})",
+            msg.len(),
+            tail.len(),
+            String::from_utf8_lossy(tail)
+        )
+    );
+}
