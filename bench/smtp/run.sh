@@ -63,6 +63,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
 # median of the arguments (numbers)
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+per_msg() { awk -v c="$1" -v n="$MESSAGES" 'BEGIN { printf "%.2f", c * 1000 / n }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 [ "$(id -u)" = 0 ] || die "run as root (installs and configures Postfix)"
@@ -190,17 +191,39 @@ postfix_mem_sampler() {
     done
 }
 
+# CPU ticks (user + system, own + reaped children) of Postfix's master and its live
+# children: children that exit are reaped by master and land in its cutime/cstime.
+postfix_cpu_ticks() {
+    local master kids p
+    master=$(tr -d ' ' <"$PF_PIDFILE")
+    kids=$(ps -o pid= --ppid "$master" | tr '\n' ' ')
+    for p in $master $kids; do cat "/proc/$p/stat" 2>/dev/null; echo; done |
+        awk 'NF { sub(/^.*\) /, ""); t += $12 + $13 + $14 + $15 } END { print t + 0 }'
+}
+
+# Disk sync latency right now (ms per synchronous 4 KiB write, 100 writes with O_DSYNC
+# on the benchmark's filesystem): other work on the machine shows up here.
+fsync_probe() {
+    local f=$BENCH_DIR/fsync-probe s
+    s=$(LC_ALL=C dd if=/dev/zero of="$f" bs=4k count=100 oflag=dsync 2>&1 | awk '/copied/ { print $(NF - 3) }')
+    rm -f "$f"
+    awk -v s="${s:-0}" 'BEGIN { printf "%.2f", s * 10 }'
+}
+
 SMTP_SOURCE=
 
 # run_postfix N: one measured run; appends a result line to $PF_RESULTS
 run_postfix() {
-    local run=$1 memfile=$BENCH_DIR/postfix-mem t0 t1 t2 count load out
+    local run=$1 memfile=$BENCH_DIR/postfix-mem t0 t1 t2 count load out cpu0 cpu1 cpu probe
+    start_postfix
     reset_postfix
     rm -f "$memfile"
+    probe=$(fsync_probe)
     postfix_mem_sampler "$memfile" &
     SAMPLER_PID=$!
     sleep 0.3
     load=$(cut -d' ' -f1-3 /proc/loadavg)
+    cpu0=$(postfix_cpu_ticks)
     log "Postfix run $run: $SMTP_SOURCE -s $SESSIONS -m $MESSAGES -l $SIZE -f $SENDER -t $RCPT 127.0.0.1:25"
     t0=$(now)
     if ! out=$("$SMTP_SOURCE" -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f "$SENDER" -t "$RCPT" 127.0.0.1:25 2>&1); then
@@ -219,6 +242,8 @@ run_postfix() {
         sleep 0.1
     done
     t2=$(now)
+    cpu1=$(postfix_cpu_ticks)
+    cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
     sleep 0.5
     kill "$SAMPLER_PID" 2>/dev/null
     wait "$SAMPLER_PID" 2>/dev/null || true
@@ -230,8 +255,13 @@ run_postfix() {
     local acc del
     acc=$(elapsed "$t0" "$t1")
     del=$(elapsed "$t0" "$t2")
-    log "Postfix run $run: accepted in ${acc}s ($(rate "$MESSAGES" "$acc")/s), all in the maildir after ${del}s ($(rate "$MESSAGES" "$del")/s); peak RSS sum $(mib "$mrss") MiB, PSS sum $(mib "$mpss") MiB ($mprocs processes at most)"
-    echo "$run $acc $del $mrss $mpss $mprocs $load" >>"$PF_RESULTS"
+    log "Postfix run $run: accepted in ${acc}s ($(rate "$MESSAGES" "$acc")/s), all in the maildir after ${del}s ($(rate "$MESSAGES" "$del")/s); peak RSS sum $(mib "$mrss") MiB, PSS sum $(mib "$mpss") MiB ($mprocs processes at most); CPU ${cpu}s"
+    echo "$run $acc $del $mrss $mpss $mprocs $cpu $probe $load" >>"$PF_RESULTS"
+    reset_postfix
+    if [ "$PF_STARTED_BY_US" = 1 ]; then
+        postfix stop >/dev/null 2>&1
+        PF_STARTED_BY_US=0
+    fi
 }
 
 # ---------------------------------------------------------------------------------------
@@ -302,7 +332,8 @@ wharf_count() { # alice's message count per `wharf user list`
 
 # run_wharf N: one measured run; appends a result line to $WH_RESULTS
 run_wharf() {
-    local run=$1 t0 t1 count hwm cpu load out
+    local run=$1 t0 t1 count hwm cpu load out probe
+    probe=$(fsync_probe)
     start_wharf
     [ "$WHARF_NO_SMTP" = 0 ] || return 0
     load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -323,7 +354,7 @@ run_wharf() {
     local acc
     acc=$(elapsed "$t0" "$t1")
     log "Wharf run $run: accepted and stored in ${acc}s ($(rate "$MESSAGES" "$acc")/s); VmHWM $(mib "$hwm") MiB; CPU ${cpu}s"
-    echo "$run $acc $hwm $cpu $load" >>"$WH_RESULTS"
+    echo "$run $acc $hwm $cpu $probe $load" >>"$WH_RESULTS"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -336,7 +367,8 @@ write_section() {
     pf_del=$(median $(awk '{ print $3 }' "$PF_RESULTS"))
     pf_acc_rate=$(rate "$MESSAGES" "$pf_acc")
     pf_del_rate=$(rate "$MESSAGES" "$pf_del")
-    local pf_rss pf_pss
+    local pf_rss pf_pss pf_cpu
+    pf_cpu=$(median $(awk '{ print $7 }' "$PF_RESULTS"))
     pf_rss=$(awk 'max < $4 { max = $4 } END { print max }' "$PF_RESULTS")
     pf_pss=$(awk 'max < $5 { max = $5 } END { print max }' "$PF_RESULTS")
     {
@@ -350,39 +382,44 @@ write_section() {
         if [ "$wharf_ok" = 1 ]; then
             wh_acc=$(median $(awk '{ print $2 }' "$WH_RESULTS"))
             wh_rate=$(rate "$MESSAGES" "$wh_acc")
-            local wh_hwm ratio_acc ratio_del
+            local wh_hwm ratio_acc ratio_del wh_cpu
+            wh_cpu=$(median $(awk '{ print $4 }' "$WH_RESULTS"))
             wh_hwm=$(awk 'max < $3 { max = $3 } END { print max }' "$WH_RESULTS")
             ratio_acc=$(awk -v a="$wh_rate" -v b="$pf_acc_rate" 'BEGIN { printf "%.2f", a / b }')
             ratio_del=$(awk -v a="$wh_rate" -v b="$pf_del_rate" 'BEGIN { printf "%.2f", a / b }')
-            echo "| | messages/s (median) | peak memory |"
-            echo "|---|---|---|"
-            echo "| Postfix $PF_VERSION, 250 = queued (fsynced queue file) | $pf_acc_rate | $(mib "$pf_rss") MiB summed RSS of all Postfix processes ($(mib "$pf_pss") MiB summed PSS) |"
-            echo "| Postfix, until every message is in the maildir | $pf_del_rate | (same run) |"
-            echo "| Wharf $WHARF_VERSION, 250 = in the mailbox (fsynced body + SQLite commit) | $wh_rate | $(mib "$wh_hwm") MiB (VmHWM of the wharf process) |"
+            echo "| | messages/s (median) | CPU seconds (median; per message) | peak memory (highest run) |"
+            echo "|---|---|---|---|"
+            echo "| Postfix $PF_VERSION, 250 = queued (fsynced queue file) | $pf_acc_rate | $pf_cpu; $(per_msg "$pf_cpu") ms | $(mib "$pf_rss") MiB summed RSS of all Postfix processes ($(mib "$pf_pss") MiB summed PSS) |"
+            echo "| Postfix, until every message is in the maildir | $pf_del_rate | (same runs) | (same runs) |"
+            echo "| Wharf $WHARF_VERSION, 250 = in the mailbox (fsynced body + SQLite commit) | $wh_rate | $wh_cpu; $(per_msg "$wh_cpu") ms | $(mib "$wh_hwm") MiB (VmHWM of the wharf process) |"
             echo
             echo "**Wharf / Postfix: ${ratio_acc}x** Postfix's acceptance rate, ${ratio_del}x its delivery-to-maildir rate"
-            echo "(target: 2x, with every message durable). Every run checked that exactly $MESSAGES messages"
-            echo "arrived (Postfix: files in alice's maildir; Wharf: \`wharf user list\` → \`messages=$MESSAGES/-\`)."
+            echo "(target: 2x, with every message durable). CPU per message: Wharf uses"
+            echo "$(awk -v a="$wh_cpu" -v b="$pf_cpu" 'BEGIN { printf "%.2f", a / b }')x Postfix's (median CPU seconds, Wharf / Postfix)."
+            echo "Every run checked that exactly $MESSAGES messages arrived (Postfix: files in alice's maildir; Wharf: \`wharf user list\` → \`messages=$MESSAGES/-\`)."
         else
-            echo "| | messages/s (median) | peak memory |"
-            echo "|---|---|---|"
-            echo "| Postfix $PF_VERSION, 250 = queued (fsynced queue file) | $pf_acc_rate | $(mib "$pf_rss") MiB summed RSS of all Postfix processes ($(mib "$pf_pss") MiB summed PSS) |"
-            echo "| Postfix, until every message is in the maildir | $pf_del_rate | (same run) |"
-            echo "| Wharf $WHARF_VERSION | not measured: this build does not serve SMTP yet | |"
+            echo "| | messages/s (median) | CPU seconds (median; per message) | peak memory (highest run) |"
+            echo "|---|---|---|---|"
+            echo "| Postfix $PF_VERSION, 250 = queued (fsynced queue file) | $pf_acc_rate | $pf_cpu; $(per_msg "$pf_cpu") ms | $(mib "$pf_rss") MiB summed RSS of all Postfix processes ($(mib "$pf_pss") MiB summed PSS) |"
+            echo "| Postfix, until every message is in the maildir | $pf_del_rate | (same runs) | (same runs) |"
+            echo "| Wharf $WHARF_VERSION | not measured (this build does not serve SMTP yet, or ONLY=postfix) | | |"
         fi
         echo
-        echo "Runs (seconds from the first connection; load average = other work on the machine at the start):"
+        echo "Runs, in the order they ran (seconds from the first connection; sync write = ms per O_DSYNC"
+        echo "4 KiB write just before the run, and load average at its start: both show other work on"
+        echo "the machine):"
         echo
-        echo "| server | run | accepted (s) | in maildir (s) | peak memory | CPU (s) | load average |"
-        echo "|---|---|---|---|---|---|---|"
-        while read -r run acc del rss pss procs l1 l2 l3; do
-            echo "| Postfix | $run | $acc ($(rate "$MESSAGES" "$acc")/s) | $del ($(rate "$MESSAGES" "$del")/s) | RSS sum $(mib "$rss") MiB, PSS sum $(mib "$pss") MiB, $procs processes | | $l1 $l2 $l3 |"
-        done <"$PF_RESULTS"
-        if [ "$wharf_ok" = 1 ]; then
-            while read -r run acc hwm cpu l1 l2 l3; do
-                echo "| Wharf | $run | $acc ($(rate "$MESSAGES" "$acc")/s) | (same) | VmHWM $(mib "$hwm") MiB | $cpu | $l1 $l2 $l3 |"
-            done <"$WH_RESULTS"
-        fi
+        echo "| server | run | accepted (s) | in maildir (s) | peak memory | CPU (s) | sync write (ms) | load average |"
+        echo "|---|---|---|---|---|---|---|---|"
+        local i
+        for i in $(seq 1 "$RUNS"); do
+            awk -v r="$i" -v n="$MESSAGES" '$1 == r {
+                printf "| Postfix | %s | %s (%.1f/s) | %s (%.1f/s) | RSS sum %.1f MiB, PSS sum %.1f MiB, %s processes | %s | %s | %s %s %s |\n",
+                    $1, $2, n / $2, $3, n / $3, $4 / 1024, $5 / 1024, $6, $7, $8, $9, $10, $11 }' "$PF_RESULTS"
+            awk -v r="$i" -v n="$MESSAGES" '$1 == r {
+                printf "| Wharf | %s | %s (%.1f/s) | (same) | VmHWM %.1f MiB | %s | %s | %s %s %s |\n",
+                    $1, $2, n / $2, $3 / 1024, $4, $5, $6, $7, $8 }' "$WH_RESULTS"
+        done
         echo
         echo "Commands (\`bench/smtp/run.sh\` runs them; Postfix and Wharf never run at the same time):"
         echo
@@ -406,6 +443,10 @@ write_section() {
         echo "  default settings otherwise (info logging to a file), a fresh data_dir under $BENCH_DIR"
         echo "  (same ext4 filesystem as Postfix's queue and maildirs), users created with"
         echo "  \`wharf user add\`. Memory = VmHWM from /proc/PID/status after the run."
+        echo "- CPU = user + system seconds of the server over the run: for Wharf the wharf process (all"
+        echo "  threads); for Postfix master and its children, including children that exited (reaped into"
+        echo "  master's cutime/cstime), from before smtp-source until the last message is in the maildir."
+        echo "  smtp-source's own CPU is not counted for either."
         echo "- Both servers log one line per message (Postfix to /var/log/postfix.log)."
         echo
         echo "Machine:"
@@ -462,24 +503,17 @@ main() {
     fi
     RUSTC_VERSION=$(rustc --version 2>/dev/null || echo "rustc ?")
 
-    start_postfix
-    local i
-    for i in $(seq 1 "$RUNS"); do run_postfix "$i"; done
-    reset_postfix
-    if [ "$PF_STARTED_BY_US" = 1 ]; then
-        postfix stop >/dev/null 2>&1
-        PF_STARTED_BY_US=0
-    fi
-
-    local wharf_ok=1
+    # Runs alternate (Postfix 1, Wharf 1, Postfix 2, ...) so that other load on the machine
+    # falls on both alike; only one server runs at a time.
+    local i wharf_ok=1
     [ "$ONLY" = postfix ] && WHARF_NO_SMTP=1 && wharf_ok=0
     for i in $(seq 1 "$RUNS"); do
-        [ "$wharf_ok" = 1 ] || break
+        run_postfix "$i"
+        [ "$wharf_ok" = 1 ] || continue
         run_wharf "$i"
         if [ "$WHARF_NO_SMTP" = 1 ]; then
             wharf_ok=0
             log "this wharf binary does not serve SMTP yet ('wharf: smtp is not implemented yet'): Postfix measured only"
-            break
         fi
     done
 
