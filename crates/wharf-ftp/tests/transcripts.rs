@@ -562,3 +562,25 @@ fn data_connection_that_never_comes_is_425() {
     // The session is fine afterwards.
     assert_eq!(c.retr("f"), b"x");
 }
+
+#[test]
+fn utf8_names_round_trip() {
+    // RFC 2640: path names are UTF-8 on the wire and on disk.
+    let s = TestServer::start(Config::default());
+    let mut c = s.raw_login("alice");
+    c.expect("OPTS UTF8 ON", 200);
+    c.expect("MKD Café ☕", 257);
+    c.expect("CWD Café ☕", 250);
+    c.store("STOR", "résumé 日本.txt", b"utf8");
+    assert!(c.expect("PWD", 257).contains("\"/Café ☕\""));
+    let mut data = c.epsv();
+    c.expect("NLST", 150);
+    let mut names = String::new();
+    data.read_to_string(&mut names).unwrap();
+    assert_eq!(c.reply().0, 226);
+    assert_eq!(names, "résumé 日本.txt\r\n");
+    assert_eq!(
+        std::fs::read(s.home("alice").join("Café ☕/résumé 日本.txt")).unwrap(),
+        b"utf8"
+    );
+}
