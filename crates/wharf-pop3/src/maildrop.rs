@@ -83,6 +83,17 @@ impl Maildrop {
         self.numbered().filter(|(_, e)| !e.deleted)
     }
 
+    /// The first message after `n` that is not marked deleted (RETR's read-ahead).
+    pub fn next_live(&self, n: u32) -> Option<(u32, &Entry)> {
+        let start = n as usize; // index of message n + 1
+        self.entries
+            .get(start..)?
+            .iter()
+            .zip(n.checked_add(1)?..)
+            .find(|(e, _)| !e.deleted)
+            .map(|(e, m)| (m, e))
+    }
+
     /// STAT: count and total size of the messages not marked deleted.
     pub fn stat(&self) -> (usize, u64) {
         self.live()
@@ -230,6 +241,10 @@ mod tests {
         assert_eq!(d.dele(1).unwrap_err().text, "Message 1 already deleted");
         // Numbers do not shift after a deletion.
         assert_eq!(d.get(2).unwrap().uid, 2);
+        assert_eq!(d.next_live(0).map(|(n, _)| n), Some(2));
+        assert_eq!(d.next_live(1).map(|(n, _)| n), Some(2));
+        assert_eq!(d.next_live(2).map(|(n, _)| n), None);
+        assert_eq!(d.next_live(u32::MAX).map(|(n, _)| n), None);
         assert_eq!(d.live().map(|(n, _)| n).collect::<Vec<_>>(), vec![2]);
         d.rset();
         assert_eq!(d.stat(), (2, 30));

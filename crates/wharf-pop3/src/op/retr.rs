@@ -38,7 +38,7 @@ pub async fn handle_retr(
     dot_stuffed(out, &body);
     t.maildrop.set_retrieved(n);
     // Read the next live message while this one travels (see `prefetch`).
-    if let Some((next, e)) = t.maildrop.live().find(|(m, _)| *m > n) {
+    if let Some((next, e)) = t.maildrop.next_live(n) {
         t.prefetch = Some(Prefetch::start(&server.store, next, e.blob));
     }
     Ok(Action::Continue)
