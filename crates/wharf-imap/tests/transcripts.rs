@@ -594,3 +594,40 @@ async fn large_append_arrives_whole() {
         )
     );
 }
+
+#[tokio::test]
+async fn searchres_saves_results_as_dollar() {
+    let s = TestServer::start(Config::default()).await;
+    for subject in ["a", "b", "a", "c"] {
+        s.deliver(
+            "alice@example.test",
+            format!("Subject: {subject}\r\n\r\nx\r\n").as_bytes(),
+        )
+        .await;
+    }
+    let mut c = s.login("alice").await;
+    c.cmd("SELECT INBOX").await;
+    // SAVE alone answers nothing but the tagged OK.
+    let r = c.cmd("SEARCH RETURN (SAVE) SUBJECT a").await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    let r = c.cmd("FETCH $ (UID)").await;
+    assert_eq!(r[0], "* 1 FETCH (UID 1)");
+    assert_eq!(r[1], "* 3 FETCH (UID 3)");
+    assert_eq!(r.len(), 3);
+    // $ keeps naming the same messages after an expunge shifts their numbers.
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    c.cmd("UID EXPUNGE 1").await;
+    let r = c.cmd("FETCH $ (UID)").await;
+    assert_eq!(r[0], "* 2 FETCH (UID 3)");
+    let r = c.cmd("UID SEARCH UID $").await;
+    assert_eq!(r[0], "* SEARCH 3");
+    let r = c.cmd("SEARCH RETURN (SAVE MAX) ALL").await;
+    assert_eq!(r[0], format!("* ESEARCH (TAG \"{}\") MAX 3", c.last_tag()));
+    let r = c.cmd("UID FETCH $ FLAGS").await;
+    assert_eq!(r[0], "* 3 FETCH (UID 4 FLAGS ())");
+    // A new SELECT forgets the result.
+    c.cmd("SELECT INBOX").await;
+    let r = c.cmd("FETCH $ (UID)").await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(status(&r), "OK");
+}

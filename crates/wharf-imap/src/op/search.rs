@@ -257,6 +257,30 @@ pub async fn handle_search(
         .map(|h| (h.seq, h.meta.uid, h.meta.modseq))
         .collect();
     let ids: Vec<u32> = hits.iter().map(|h| if uid { h.1 } else { h.0 }).collect();
+    if let Some(r) = ret.filter(|r| r.save) {
+        // RFC 5182 §2.4: with MIN and/or MAX (and neither ALL nor COUNT) only those
+        // are saved.
+        let uids: Vec<u32> = hits.iter().map(|h| h.1).collect();
+        let saved: Vec<u32> = if (r.min || r.max) && !r.all && !r.count {
+            let mut v = Vec::new();
+            if r.min {
+                v.extend(uids.iter().min());
+            }
+            if r.max {
+                v.extend(uids.iter().max());
+            }
+            v
+        } else {
+            uids
+        };
+        if let State::Selected { mailbox, .. } = &mut s.state {
+            mailbox.saved = saved;
+        }
+        if !(r.min || r.max || r.all || r.count) {
+            // SAVE alone: no ESEARCH response.
+            return Ok(Done::text("SEARCH completed, result saved"));
+        }
+    }
     let top_modseq = hits.iter().map(|h| h.2).max();
     let modseq_suffix = |out: &mut String| {
         if let (true, Some(m)) = (uses_modseq(key), top_modseq) {

@@ -55,6 +55,31 @@ impl SequenceSet {
     /// Most ranges accepted in one set; more is refused as BAD (bounds work per command).
     pub const MAX_RANGES: usize = 10_000;
 
+    /// `$`, the saved search result (RFC 5182): an empty set until the session puts the
+    /// saved messages in (a parsed set is never empty otherwise).
+    pub fn saved() -> SequenceSet {
+        SequenceSet(Vec::new())
+    }
+
+    pub fn is_saved(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A set naming exactly these numbers, compressed into ranges.
+    pub fn from_numbers(nums: &[u32]) -> SequenceSet {
+        let mut v = nums.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        let mut ranges: Vec<(SeqNum, SeqNum)> = Vec::new();
+        for n in v {
+            match ranges.last_mut() {
+                Some((_, SeqNum::Num(hi))) if *hi + 1 == n => *hi = n,
+                _ => ranges.push((SeqNum::Num(n), SeqNum::Num(n))),
+            }
+        }
+        SequenceSet(ranges)
+    }
+
     /// Whether `n` is in the set, given the largest number in use (for `*`).
     pub fn contains(&self, n: u32, largest: u32) -> bool {
         self.0.iter().any(|&(a, b)| {
@@ -242,6 +267,8 @@ pub struct SearchReturn {
     pub max: bool,
     pub all: bool,
     pub count: bool,
+    /// SEARCHRES (RFC 5182): keep the result as `$`.
+    pub save: bool,
 }
 
 impl SearchReturn {

@@ -244,6 +244,9 @@ impl<'a> P<'a> {
         }
     }
     fn sequence_set(&mut self) -> PResult<SequenceSet> {
+        if self.eat(b'$') {
+            return Ok(SequenceSet::saved());
+        }
         let mut v = Vec::new();
         loop {
             let a = self.seq_num()?;
@@ -1010,6 +1013,7 @@ fn search(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
                     "MAX" => r.max = true,
                     "ALL" => r.all = true,
                     "COUNT" => r.count = true,
+                    "SAVE" => r.save = true,
                     o => return Err(format!("Unknown RETURN option {o}")),
                 }
                 if p.eat(b')') {
@@ -1018,8 +1022,8 @@ fn search(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
                 p.sp()?;
             }
         }
-        // RFC 4731 §3.1: an empty list means ALL.
-        if r.is_empty() {
+        // RFC 4731 §3.1: an empty list means ALL (RFC 5182: SAVE alone does not).
+        if r.is_empty() && !r.save {
             r.all = true;
         }
         ret = Some(r);
@@ -1154,7 +1158,7 @@ fn search_key(p: &mut P<'_>, depth: usize) -> PResult<SearchKey> {
             SearchKey::And(v)
         });
     }
-    if matches!(p.peek(), Some(b'0'..=b'9') | Some(b'*')) {
+    if matches!(p.peek(), Some(b'0'..=b'9') | Some(b'*') | Some(b'$')) {
         return Ok(SearchKey::SeqSet(p.sequence_set()?));
     }
     let k = p.atom_upper()?;

@@ -393,6 +393,7 @@ impl Session {
                     "THREAD=REFERENCES",
                     "MULTIAPPEND",
                     "BINARY",
+                    "SEARCHRES",
                 ]);
             }
         }
@@ -491,6 +492,10 @@ impl Session {
             };
             self.tagged(&tag, "BAD", None, &format!("{} {text}", body.name()));
             return Outcome::Continue;
+        }
+        let mut body = body;
+        if let State::Selected { mailbox, .. } = &self.state {
+            substitute_saved(mailbox, &mut body);
         }
         let name = body.name();
         if matches!(
@@ -693,6 +698,53 @@ impl Session {
         self.out.extend_from_slice(b"* ");
         self.out.extend_from_slice(data);
         self.out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// RFC 5182: puts the saved search result in place of `$`, as UIDs for UID commands
+/// and UID search keys, as the current message numbers otherwise.
+fn substitute_saved(sel: &Selected, body: &mut CommandBody) {
+    use crate::proto::{SearchKey, SequenceSet};
+    let as_uids = || SequenceSet::from_numbers(&sel.saved);
+    let as_seqs = || {
+        let seqs: Vec<u32> = sel
+            .saved
+            .iter()
+            .filter_map(|&u| sel.index_of(u).map(|i| i as u32 + 1))
+            .collect();
+        SequenceSet::from_numbers(&seqs)
+    };
+    let fix = |set: &mut SequenceSet, uid: bool| {
+        if set.is_saved() {
+            *set = if uid { as_uids() } else { as_seqs() };
+        }
+    };
+    fn walk(key: &mut SearchKey, f: &dyn Fn(&mut SequenceSet, bool), depth: usize) {
+        if depth > 64 {
+            return;
+        }
+        match key {
+            SearchKey::SeqSet(s) => f(s, false),
+            SearchKey::Uid(s) => f(s, true),
+            SearchKey::And(v) => v.iter_mut().for_each(|k| walk(k, f, depth + 1)),
+            SearchKey::Or(a, b) => {
+                walk(a, f, depth + 1);
+                walk(b, f, depth + 1);
+            }
+            SearchKey::Not(a) => walk(a, f, depth + 1),
+            _ => {}
+        }
+    }
+    match body {
+        CommandBody::Fetch { uid, set, .. }
+        | CommandBody::Store { uid, set, .. }
+        | CommandBody::Copy { uid, set, .. }
+        | CommandBody::Move { uid, set, .. } => fix(set, *uid),
+        CommandBody::Expunge { uids: Some(set) } => fix(set, true),
+        CommandBody::Search { key, .. }
+        | CommandBody::Sort { key, .. }
+        | CommandBody::Thread { key, .. } => walk(key, &fix, 0),
+        _ => {}
     }
 }
 

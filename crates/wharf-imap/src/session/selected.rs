@@ -36,6 +36,8 @@ pub struct Selected {
     pub recent: HashSet<Uid>,
     /// A change event said the store differs from the view.
     pub dirty: bool,
+    /// The saved search result `$` (RFC 5182), as UIDs so that expunges cannot shift it.
+    pub saved: Vec<Uid>,
 }
 
 impl Selected {
@@ -55,6 +57,7 @@ impl Selected {
                 .collect(),
             recent: HashSet::new(),
             dirty: false,
+            saved: Vec::new(),
         }
     }
 
