@@ -23,6 +23,12 @@ pub struct Config {
     pub limits: Limits,
     /// `[smtp]`: the mail exchanger (see the README for its keys).
     pub smtp: wharf_smtp::Config,
+    /// `[submission]`: the submission listeners (AUTH, relay for authenticated users).
+    pub submission: wharf_smtp::SubmissionConfig,
+    /// `[outbound]`: the queue's delivery to other servers.
+    pub outbound: wharf_smtp::OutboundConfig,
+    /// `[dns]`: resolvers for MX routing and mail authentication.
+    pub dns: wharf_smtp::DnsConfig,
     /// `[pop3]`: POP3 and POP3S.
     pub pop3: wharf_pop3::Config,
     /// `[imap]`: IMAP and IMAPS.
@@ -125,6 +131,9 @@ impl Default for Config {
             tls: Tls::default(),
             limits: Limits::default(),
             smtp: wharf_smtp::Config::default(),
+            submission: wharf_smtp::SubmissionConfig::default(),
+            outbound: wharf_smtp::OutboundConfig::default(),
+            dns: wharf_smtp::DnsConfig::default(),
             pop3: wharf_pop3::Config::default(),
             imap: wharf_imap::Config::default(),
             ftp: wharf_ftp::Config::default(),
@@ -269,6 +278,10 @@ fn validate(config: &Config) -> Result<()> {
             })?;
         }
     }
+    config
+        .outbound
+        .validate()
+        .map_err(|e| anyhow::anyhow!("section `outbound`: {e}"))?;
     if config.tls.cert.is_some() != config.tls.key.is_some() {
         bail!("key `tls.cert` / `tls.key`: give both or neither");
     }

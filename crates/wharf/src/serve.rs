@@ -30,6 +30,15 @@ fn wiring(
             wharf_smtp::Server::new(store.clone(), host, config.smtp.clone()),
             false,
         ),
+        "submission" | "submissions" => (
+            wharf_smtp::Server::submission(
+                store.clone(),
+                host,
+                config.smtp.clone(),
+                config.submission.clone(),
+            ),
+            name == "submissions",
+        ),
         "pop3" | "pop3s" => (
             wharf_pop3::Server::new(store.clone(), host, config.pop3.clone()),
             name == "pop3s",
