@@ -20,7 +20,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use wharf_net::Stream;
@@ -79,12 +79,42 @@ pub(crate) async fn bind_passive(ip: IpAddr, range: Option<(u16, u16)>) -> io::R
 }
 
 /// Limits every transfer of a session applies.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Limits {
-    /// Bytes per second; 0 = unlimited.
-    pub rate: u64,
+    /// The account's shared rate limit, if any (`max_rate`).
+    pub rate: Option<Arc<RateLimit>>,
     /// Longest wait for one read or write.
     pub timeout: Duration,
+}
+
+/// A bandwidth limit shared by every transfer of one account: a virtual clock that each
+/// chunk advances by `len / rate`; a transfer sleeps until its chunk's slot has passed,
+/// so concurrent sessions of the account share the rate instead of multiplying it.
+pub(crate) struct RateLimit {
+    bytes_per_sec: u64,
+    next: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl RateLimit {
+    pub fn new(bytes_per_sec: u64) -> RateLimit {
+        RateLimit {
+            bytes_per_sec: bytes_per_sec.max(1),
+            next: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Accounts for `len` bytes just moved; waits as long as the rate requires.
+    pub async fn take(&self, len: usize) {
+        let until = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now();
+            // Idle time is not saved up: a slot starts no earlier than now.
+            let start = (*next).max(now);
+            *next = start + Duration::from_secs_f64(len as f64 / self.bytes_per_sec as f64);
+            *next
+        };
+        tokio::time::sleep_until(until).await;
+    }
 }
 
 /// How a transfer ended.
@@ -111,15 +141,10 @@ async fn timed<T>(
     }
 }
 
-/// Sleeps as long as needed to keep `bytes` since `start` at or under `rate`.
-async fn pace(rate: u64, start: Instant, bytes: u64) {
-    if rate == 0 {
-        return;
-    }
-    let due = Duration::from_secs_f64(bytes as f64 / rate as f64);
-    let elapsed = start.elapsed();
-    if due > elapsed {
-        tokio::time::sleep(due - elapsed).await;
+/// Waits as the account's rate limit requires after moving `len` bytes.
+async fn pace(limits: &Limits, len: usize) {
+    if let Some(rate) = &limits.rate {
+        rate.take(len).await;
     }
 }
 
@@ -157,10 +182,10 @@ pub(crate) async fn send(
     progress: Arc<AtomicU64>,
 ) -> TransferEnd {
     let result = match (&source.file, &data) {
-        (Some((file, start, end)), Stream::Plain(tcp)) if !ascii && limits.rate == 0 => {
+        (Some((file, start, end)), Stream::Plain(tcp)) if !ascii && limits.rate.is_none() => {
             send_file(tcp, file, *start, *end, limits.timeout, &progress).await
         }
-        _ => send_stream(source, &mut data, ascii, limits, &progress).await,
+        _ => send_stream(source, &mut data, ascii, &limits, &progress).await,
     };
     let sent = match result {
         Ok(n) => n,
@@ -214,7 +239,7 @@ async fn send_stream(
     mut source: Source,
     data: &mut Stream,
     ascii: bool,
-    limits: Limits,
+    limits: &Limits,
     progress: &AtomicU64,
 ) -> Result<u64, TransferEnd> {
     let size = match source.len {
@@ -224,7 +249,6 @@ async fn send_stream(
     let mut cur = vec![0u8; size];
     let mut next = vec![0u8; size];
     let mut converted = Vec::new();
-    let start = Instant::now();
     let mut sent = 0u64;
     let mut n = match source.reader.read(&mut cur).await {
         Ok(n) => n,
@@ -247,7 +271,7 @@ async fn send_stream(
         }
         sent += out.len() as u64;
         progress.store(sent, Ordering::Relaxed);
-        pace(limits.rate, start, sent).await;
+        pace(limits, out.len()).await;
         n = match read {
             Ok(n) => n,
             Err(e) => return Err(TransferEnd::FileError(e.into())),
@@ -269,7 +293,6 @@ pub(crate) async fn receive(
     let mut buf = vec![0u8; CHUNK];
     let mut converted = Vec::new();
     let mut conv = crate::ascii::FromNetwork::default();
-    let start = Instant::now();
     let mut received = 0u64;
     loop {
         let n = match timed(limits.timeout, data.read(&mut buf)).await {
@@ -296,7 +319,7 @@ pub(crate) async fn receive(
             upload.abort().await;
             return TransferEnd::FileError(e);
         }
-        pace(limits.rate, start, received).await;
+        pace(&limits, n).await;
     }
     if ascii {
         converted.clear();
@@ -411,7 +434,7 @@ impl Session<'_> {
 
     pub(crate) fn limits(&self) -> Limits {
         Limits {
-            rate: self.server.config.max_rate,
+            rate: self.rate.clone(),
             timeout: Duration::from_secs(self.server.config.data_timeout.max(1)),
         }
     }
@@ -505,5 +528,47 @@ impl Session<'_> {
             }
         };
         self.reply(reply).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On tokio's paused clock (virtual time, no real waiting): the account's sessions
+    /// share one rate.
+    #[tokio::test(start_paused = true)]
+    async fn rate_limit_is_shared_by_the_accounts_transfers() {
+        let rate = Arc::new(RateLimit::new(1000));
+        let start = tokio::time::Instant::now();
+        let a = tokio::spawn({
+            let rate = rate.clone();
+            async move {
+                for _ in 0..5 {
+                    rate.take(100).await;
+                }
+            }
+        });
+        let b = tokio::spawn({
+            let rate = rate.clone();
+            async move {
+                for _ in 0..5 {
+                    rate.take(100).await;
+                }
+            }
+        });
+        a.await.unwrap();
+        b.await.unwrap();
+        // 1000 bytes at 1000 B/s: one second for both together, not half a second each.
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_time_is_not_saved_up() {
+        let rate = RateLimit::new(1000);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let start = tokio::time::Instant::now();
+        rate.take(500).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
     }
 }

@@ -29,13 +29,14 @@ mod op;
 pub mod reply;
 mod session;
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use wharf_net::{AuthThrottle, Conn, Service, ShutdownSignal};
-use wharf_store::DynStore;
 use wharf_store::files::{FileArea, LocalFileArea};
+use wharf_store::{AccountId, DynStore};
 
 /// A port range `first-last` for passive data connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -85,7 +86,8 @@ pub struct Config {
     /// IPv4 address advertised in PASV replies, for servers behind NAT. Absent (the
     /// default): the control connection's local address.
     pub passive_address: Option<Ipv4Addr>,
-    /// Per-session transfer rate limit in bytes per second; 0 (the default) = unlimited.
+    /// Per-account transfer rate limit in bytes per second, shared by all the account's
+    /// sessions (all anonymous users count as one account); 0 (the default) = unlimited.
     pub max_rate: u64,
     /// Per-account storage quota for files in bytes; 0 (the default) = unlimited. An
     /// upload that would pass it ends with 552 and its partial file is removed.
@@ -135,6 +137,8 @@ pub struct Server {
     /// Bounds concurrent password checks: each Argon2id verification takes ~19 MiB and a
     /// core, so a burst of logins must queue rather than multiply memory.
     auth_slots: tokio::sync::Semaphore,
+    /// Per-account bandwidth limits, shared by the account's sessions while any lives.
+    rates: std::sync::Mutex<HashMap<AccountId, Weak<data::RateLimit>>>,
     passive_ports: Option<(u16, u16)>,
 }
 
@@ -172,10 +176,28 @@ impl Server {
             passive_ports: config.passive_ports.map(|r| (r.first, r.last)),
             config,
             throttle,
+            rates: std::sync::Mutex::new(HashMap::new()),
             auth_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
         })
+    }
+}
+
+impl Server {
+    /// The account's shared rate limit, when `max_rate` is set.
+    fn rate_for(&self, owner: AccountId) -> Option<Arc<data::RateLimit>> {
+        if self.config.max_rate == 0 {
+            return None;
+        }
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(rate) = rates.get(&owner).and_then(Weak::upgrade) {
+            return Some(rate);
+        }
+        rates.retain(|_, w| w.strong_count() > 0);
+        let rate = Arc::new(data::RateLimit::new(self.config.max_rate));
+        rates.insert(owner, Arc::downgrade(&rate));
+        Some(rate)
     }
 }
 

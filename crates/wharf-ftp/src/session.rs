@@ -123,6 +123,8 @@ pub(crate) struct Session<'a> {
     pub epsv_all: bool,
     pub facts: Facts,
     pub tls: Option<TlsAcceptor>,
+    /// The logged-in account's shared bandwidth limit (`max_rate`).
+    pub rate: Option<Arc<crate::data::RateLimit>>,
     commands_before_login: u32,
     pub login_failures: u32,
 }
@@ -146,6 +148,7 @@ impl<'a> Session<'a> {
             epsv_all: false,
             facts: Facts::default(),
             tls,
+            rate: None,
             commands_before_login: 0,
             login_failures: 0,
         }

@@ -81,6 +81,7 @@ impl Session<'_> {
                     .await;
             };
             tracing::info!(conn = self.conn.id, "anonymous login");
+            self.rate = self.server.rate_for(AccountId(0));
             self.state = State::LoggedIn(Login {
                 owner: AccountId(0),
                 area,
@@ -140,6 +141,7 @@ impl Session<'_> {
             return Ok(Flow::Close);
         }
         tracing::info!(conn = self.conn.id, user = %account.address, "logged in");
+        self.rate = self.server.rate_for(account.id);
         self.state = State::LoggedIn(Login {
             owner: account.id,
             area: self.server.files.clone(),
