@@ -109,6 +109,11 @@ impl Conn {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
+            // A large literal or upload grew the buffer: give the memory back instead of
+            // keeping it for the rest of the connection (idle connections stay small).
+            if self.buf.capacity() > 4 * READ_CHUNK {
+                self.buf.shrink_to(READ_CHUNK);
+            }
         }
     }
 
@@ -352,6 +357,21 @@ mod tests {
             }
         );
         assert_eq!(conn.read_line(10).await.unwrap(), Line::TooLong);
+    }
+
+    #[tokio::test]
+    async fn a_large_read_does_not_keep_its_buffer() {
+        let (mut conn, mut client) = pair().await;
+        tokio::spawn(async move {
+            client.write_all(&vec![b'x'; 1 << 20]).await.unwrap();
+        });
+        assert!(conn.fill_to(1 << 20).await.unwrap());
+        conn.consume(1 << 20);
+        assert!(
+            conn.buf.capacity() <= 4 * READ_CHUNK,
+            "{}",
+            conn.buf.capacity()
+        );
     }
 
     #[tokio::test]
