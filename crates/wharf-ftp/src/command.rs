@@ -575,6 +575,33 @@ mod tests {
     }
 
     #[test]
+    fn random_input_frames_the_same_at_any_chunking_and_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(959);
+        let alphabet = b"\r\n\xff\xf4\xf2 USERPASRETRSTOR|,.0123456789/\x00";
+        for _ in 0..2000 {
+            let len = rng.gen_range(0..600);
+            let input: Vec<u8> = (0..len)
+                .map(|_| {
+                    if rng.gen_bool(0.1) {
+                        rng.r#gen()
+                    } else {
+                        alphabet[rng.gen_range(0..alphabet.len())]
+                    }
+                })
+                .collect();
+            let whole = frames(&input, input.len().max(1));
+            let chunk = rng.gen_range(1..64);
+            assert_eq!(frames(&input, chunk), whole, "{input:?} at {chunk}");
+            for f in whole {
+                if let Frame::Line(line) = f {
+                    let _ = parse(&line);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn time_vals_round_trip() {
         assert_eq!(parse_time_val("19700101000000"), Some(0));
         assert_eq!(parse_time_val("20020717210715.123"), Some(1026940035));

@@ -49,7 +49,8 @@ impl Session<'_> {
                 )
                 .await;
         }
-        if !tls && !self.conn.is_loopback() && !self.server.config.allow_plaintext_auth {
+        let loopback = crate::data::canonical(self.conn.peer().ip()).is_loopback();
+        if !tls && !loopback && !self.server.config.allow_plaintext_auth {
             self.state = State::Fresh;
             return self
                 .answer(
