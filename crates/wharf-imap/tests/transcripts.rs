@@ -318,9 +318,16 @@ async fn mailboxes_list_create_rename_delete() {
     assert!(has(&r, "\"/\" Archive/Projects/2024/Q1"), "{r:?}");
     assert!(c.cmd("DELETE INBOX").await[0].contains("NO"));
     assert_eq!(
+        status(&c.cmd("SELECT Archive/Projects/2024/Q1").await),
+        "OK"
+    );
+    assert_eq!(
         status(&c.cmd("DELETE Archive/Projects/2024/Q1").await),
         "OK"
     );
+    // The deleted mailbox is no longer selected, and the session goes on.
+    let r = c.cmd("FETCH 1:* FLAGS").await;
+    assert!(r[0].contains("BAD FETCH No mailbox selected"), "{r:?}");
     assert!(c.cmd("DELETE Archive/Projects/2024/Q1").await[0].contains("NO [NONEXISTENT]"));
     let r = c
         .cmd("LIST (SPECIAL-USE) \"\" * RETURN (STATUS (MESSAGES))")
