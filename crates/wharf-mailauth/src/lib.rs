@@ -123,4 +123,46 @@ mod tests {
             assert!(!is_domain_name(bad), "{bad:?}");
         }
     }
+
+    #[test]
+    fn dkim_signatures_beyond_the_limit_are_not_parsed() {
+        let sig =
+            "DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=s; h=From; bh=AAAA; b=AAAA\r\n";
+        let msg = format!("{}From: a@example.com\r\n\r\nbody\r\n", sig.repeat(50));
+        let kept = super::fuzzing::message(msg.as_bytes());
+        assert_eq!(kept, crate::verifier::MAX_DKIM_SIGNATURES);
+        let few = format!("{}From: a@example.com\r\n\r\nbody\r\n", sig.repeat(3));
+        assert_eq!(super::fuzzing::message(few.as_bytes()), 3);
+        super::fuzzing::txt_records(b"v=spf1 include:%{l1r+}.example -all");
+        super::fuzzing::txt_records(b"v=DMARC1; p=reject; rua=mailto:x@example.com");
+    }
+}
+
+/// Entry points for the fuzz targets in `fuzz/fuzz_targets/mailauth_*.rs`: the parts of
+/// verification that read untrusted bytes without needing DNS. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use mail_auth::common::parse::TxtRecordParser;
+
+    /// Everything the verifier parses out of a received message before any DNS look-up:
+    /// the DKIM-signature limit, mail-auth's header and DKIM-Signature parsing (which also
+    /// hashes the body for each signature), and the forged-results filter. Returns the
+    /// number of DKIM signatures kept, which never exceeds the limit.
+    pub fn message(data: &[u8]) -> usize {
+        let limited =
+            crate::verifier::limit_dkim_signatures(data, crate::verifier::MAX_DKIM_SIGNATURES);
+        let kept = mail_auth::AuthenticatedMessage::parse(&limited)
+            .map_or(0, |m| m.dkim_headers.len() + m.errors.len());
+        let stripped = crate::strip_forged_results(data, "mx.example.org");
+        assert!(stripped.len() <= data.len());
+        kept
+    }
+
+    /// The DNS TXT record grammars a remote domain controls: SPF (RFC 7208 §4.5), DMARC
+    /// (RFC 7489 §6.3), DKIM key records (RFC 6376 §3.6.1).
+    pub fn txt_records(data: &[u8]) {
+        let _ = mail_auth::spf::Spf::parse(data);
+        let _ = mail_auth::dmarc::Dmarc::parse(data);
+        let _ = mail_auth::common::verify::DomainKey::parse(data);
+    }
 }

@@ -501,7 +501,7 @@ fn summarize_dmarc(out: &DmarcOutput) -> DmarcCheck {
 
 /// Keeps the first `max` `DKIM-Signature` header fields and drops the rest (see the
 /// module notes). Other fields and the body are untouched.
-fn limit_dkim_signatures(message: &[u8], max: usize) -> Cow<'_, [u8]> {
+pub(crate) fn limit_dkim_signatures(message: &[u8], max: usize) -> Cow<'_, [u8]> {
     let mut seen = 0usize;
     crate::results::filter_header_fields(message, |name, _field| {
         if name.eq_ignore_ascii_case(b"dkim-signature") {
