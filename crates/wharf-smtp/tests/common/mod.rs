@@ -28,6 +28,16 @@ impl TestServer {
     /// Like [`TestServer::start`], with at most `per_ip` connections per client address
     /// (0: no limit).
     pub async fn start_limited(config: Config, per_ip: usize) -> TestServer {
+        TestServer::start_with(config, per_ip, false).await
+    }
+
+    /// A submission server (AUTH over plaintext allowed from loopback, no delay on
+    /// failed logins).
+    pub async fn start_submission() -> TestServer {
+        TestServer::start_with(Config::default(), 0, true).await
+    }
+
+    async fn start_with(config: Config, per_ip: usize, submission: bool) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("data")).unwrap();
         store
@@ -46,7 +56,19 @@ impl TestServer {
         })
         .unwrap();
         let dyn_store: DynStore = store.clone();
-        let server = Server::new(dyn_store, "mx.example.test".into(), config);
+        let server = if submission {
+            Server::submission(
+                dyn_store,
+                "mx.example.test".into(),
+                config,
+                wharf_smtp::SubmissionConfig {
+                    auth_failure_delay_ms: 0,
+                    ..Default::default()
+                },
+            )
+        } else {
+            Server::new(dyn_store, "mx.example.test".into(), config)
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = Shutdown::new();

@@ -1,0 +1,660 @@
+//! The outbound worker for real: a local DNS server (UDP, answering from a little zone
+//! built per test, through hickory-resolver) and a local SMTP sink that records what
+//! it receives and answers RCPTs by rule; a real `SqliteStore` holds the queue. The
+//! worker is driven with `run_once`, so nothing depends on timing.
+
+mod common;
+
+use common::addr;
+use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
+use hickory_resolver::proto::rr::rdata::{A, MX};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, UdpSocket};
+use wharf_smtp::outbound::Worker;
+use wharf_smtp::outbound::dns::HickoryResolver;
+use wharf_smtp::{DnsConfig, OutboundConfig};
+use wharf_store::queue::{QueueEnvelope, QueueId, QueueRecipientSpec, RecipientState};
+use wharf_store::{DomainName, DynStore, Secret, SqliteStore, Store};
+
+// ---- DNS ----
+
+#[derive(Default, Clone)]
+struct Zone {
+    mx: HashMap<String, Vec<(u16, String)>>,
+    a: HashMap<String, Ipv4Addr>,
+}
+
+/// Answers MX and A queries from `zone`; names not in it are NXDOMAIN.
+async fn dns_server(zone: Zone) -> SocketAddr {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = sock.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok(req) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let Some(q) = req.queries.first().cloned() else {
+                continue;
+            };
+            let name = q.name().to_ascii().trim_end_matches('.').to_lowercase();
+            let mut resp =
+                Message::new(req.metadata.id, MessageType::Response, req.metadata.op_code);
+            resp.metadata.recursion_desired = req.metadata.recursion_desired;
+            resp.metadata.recursion_available = true;
+            resp.metadata.authoritative = true;
+            resp.add_query(q.clone());
+            let known = zone.mx.contains_key(&name) || zone.a.contains_key(&name);
+            match q.query_type() {
+                RecordType::MX => {
+                    for (pref, host) in zone.mx.get(&name).into_iter().flatten() {
+                        let exch = if host.is_empty() {
+                            Name::root()
+                        } else {
+                            Name::from_ascii(format!("{host}.")).unwrap()
+                        };
+                        resp.add_answer(Record::from_rdata(
+                            q.name().clone(),
+                            60,
+                            RData::MX(MX::new(*pref, exch)),
+                        ));
+                    }
+                }
+                RecordType::A => {
+                    if let Some(ip) = zone.a.get(&name) {
+                        resp.add_answer(Record::from_rdata(q.name().clone(), 60, RData::A(A(*ip))));
+                    }
+                }
+                _ => {}
+            }
+            if !known {
+                resp.metadata.response_code = ResponseCode::NXDomain;
+            }
+            let _ = sock.send_to(&resp.to_vec().unwrap(), peer).await;
+        }
+    });
+    local
+}
+
+// ---- SMTP sink ----
+
+#[derive(Debug, Clone, Default)]
+struct Received {
+    mail: String,
+    rcpts: Vec<String>,
+    data: String,
+    tls: bool,
+}
+
+#[derive(Clone)]
+struct Sink {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<Received>>>,
+    /// RCPT replies by local part; anything else is 250.
+    rules: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Sink {
+    async fn start(ext: &'static [&'static str]) -> Sink {
+        Sink::start_on("127.0.0.1:0", ext).await
+    }
+
+    async fn start_on(bind: &str, ext: &'static [&'static str]) -> Sink {
+        let listener = TcpListener::bind(bind).await.unwrap();
+        let sink = Sink {
+            addr: listener.local_addr().unwrap(),
+            got: Arc::default(),
+            rules: Arc::default(),
+        };
+        let s = sink.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let tls = wharf_net::tls::acceptor(&wharf_net::tls::TlsSource::SelfSigned {
+            dir: dir.path().to_path_buf(),
+            hostname: "sink.test".into(),
+        })
+        .unwrap();
+        tokio::spawn(async move {
+            let _dir = dir;
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let s = s.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let mut tcp = tcp;
+                    tcp.write_all(b"220 sink.test ESMTP\r\n").await.unwrap();
+                    if let Some(tcp) = s.session(tcp, ext, false).await {
+                        let Ok(stream) = tls.accept(tcp).await else {
+                            return;
+                        };
+                        s.session(stream, ext, true).await;
+                    }
+                });
+            }
+        });
+        sink
+    }
+
+    fn rule(&self, local: &str, reply: &str) {
+        self.rules
+            .lock()
+            .unwrap()
+            .insert(local.into(), reply.into());
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Runs until QUIT (None) or STARTTLS (the stream back, to be upgraded).
+    async fn session<S: AsyncRead + AsyncWrite + Unpin + Send>(
+        &self,
+        stream: S,
+        ext: &[&str],
+        tls: bool,
+    ) -> Option<S> {
+        let mut io = BufReader::new(stream);
+        let mut cur = Received {
+            tls,
+            ..Default::default()
+        };
+        loop {
+            let mut line = String::new();
+            if io.read_line(&mut line).await.ok()? == 0 {
+                return None;
+            }
+            let line = line.trim_end().to_string();
+            let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+            let reply: String = match verb.as_str() {
+                "EHLO" => {
+                    let mut r = String::from("250-sink.test\r\n");
+                    for e in ext.iter().filter(|e| !(tls && **e == "STARTTLS")) {
+                        r.push_str(&format!("250-{e}\r\n"));
+                    }
+                    r + "250 OK\r\n"
+                }
+                "STARTTLS" => {
+                    io.get_mut().write_all(b"220 go ahead\r\n").await.ok()?;
+                    return Some(io.into_inner());
+                }
+                "MAIL" => {
+                    cur = Received {
+                        tls,
+                        mail: line.clone(),
+                        ..Default::default()
+                    };
+                    "250 2.1.0 ok\r\n".into()
+                }
+                "RCPT" => {
+                    let local = line.split(['<', '@']).nth(1).unwrap_or("").to_string();
+                    match self.rules.lock().unwrap().get(&local) {
+                        Some(r) => format!("{r}\r\n"),
+                        None => {
+                            cur.rcpts.push(line.clone());
+                            "250 2.1.5 ok\r\n".into()
+                        }
+                    }
+                }
+                "DATA" => {
+                    io.get_mut().write_all(b"354 go\r\n").await.ok()?;
+                    let mut data = String::new();
+                    loop {
+                        let mut l = String::new();
+                        if io.read_line(&mut l).await.ok()? == 0 {
+                            return None;
+                        }
+                        if l == ".\r\n" {
+                            break;
+                        }
+                        data.push_str(l.strip_prefix('.').unwrap_or(&l));
+                    }
+                    cur.data = data;
+                    self.got.lock().unwrap().push(cur.clone());
+                    "250 2.0.0 queued\r\n".into()
+                }
+                "RSET" | "NOOP" => "250 2.0.0 ok\r\n".into(),
+                "QUIT" => {
+                    let _ = io.get_mut().write_all(b"221 bye\r\n").await;
+                    return None;
+                }
+                _ => "502 5.5.1 no\r\n".into(),
+            };
+            io.get_mut().write_all(reply.as_bytes()).await.ok()?;
+        }
+    }
+}
+
+const FULL: &[&str] = &[
+    "PIPELINING",
+    "8BITMIME",
+    "SIZE 100000",
+    "DSN",
+    "SMTPUTF8",
+    "STARTTLS",
+];
+
+// ---- the store and the worker ----
+
+struct Env {
+    store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("data")).unwrap();
+    store
+        .domain_add(&DomainName::parse("example.test").unwrap())
+        .await
+        .unwrap();
+    store
+        .user_add(&addr("alice@example.test"), &Secret::new("pw"))
+        .await
+        .unwrap();
+    Env { store, _dir: dir }
+}
+
+impl Env {
+    async fn worker(&self, zone: Zone, config: OutboundConfig) -> Arc<Worker> {
+        let dns = dns_server(zone).await;
+        let resolver = HickoryResolver::new(&DnsConfig {
+            nameservers: vec![dns.to_string()],
+        })
+        .unwrap();
+        let store: DynStore = self.store.clone();
+        Worker::new(store, "mx.example.test".into(), config, Arc::new(resolver)).unwrap()
+    }
+
+    async fn queue(
+        &self,
+        sender: &str,
+        rcpts: &[(&str, Option<&str>)],
+        envid: Option<&str>,
+        ret: Option<&str>,
+        body: &str,
+    ) -> QueueId {
+        let env = QueueEnvelope {
+            sender: sender.into(),
+            envid: envid.map(String::from),
+            ret: ret.map(String::from),
+            recipients: rcpts
+                .iter()
+                .map(|(a, notify)| QueueRecipientSpec {
+                    address: a.to_string(),
+                    orcpt: Some(format!("rfc822;{a}")),
+                    notify: notify.map(String::from),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        self.store
+            .queue_add(body.as_bytes().to_vec(), env)
+            .await
+            .unwrap()
+    }
+
+    async fn inbox(&self, user: &str) -> Vec<String> {
+        let account = self.store.user_get(&addr(user)).await.unwrap().unwrap();
+        let mailbox = self
+            .store
+            .mailbox_get(account.id, "INBOX")
+            .await
+            .unwrap()
+            .unwrap();
+        let snap = self.store.mailbox_snapshot(mailbox.id).await.unwrap();
+        let mut out = Vec::new();
+        for m in snap.messages {
+            out.push(
+                String::from_utf8_lossy(&self.store.read_body(m.blob).await.unwrap()).into_owned(),
+            );
+        }
+        out
+    }
+}
+
+fn config(port: u16) -> OutboundConfig {
+    OutboundConfig {
+        port,
+        ..Default::default()
+    }
+}
+
+const BODY: &str = "From: alice@example.test\r\nSubject: outbound\r\n\r\nHello\r\n.dot line\r\n";
+
+#[tokio::test]
+async fn mx_preference_fallback_one_transaction_for_recipients_sharing_it() {
+    let e = env().await;
+    let sink = Sink::start(FULL).await;
+    let mut zone = Zone::default();
+    // mx1 (preferred) has nothing listening; mx2 is the sink.
+    zone.mx.insert(
+        "a.test".into(),
+        vec![(20, "mx2.a.test".into()), (10, "mx1.a.test".into())],
+    );
+    zone.a
+        .insert("mx1.a.test".into(), Ipv4Addr::new(127, 0, 0, 3));
+    zone.a
+        .insert("mx2.a.test".into(), Ipv4Addr::new(127, 0, 0, 1));
+    let w = e.worker(zone, config(sink.addr.port())).await;
+    let id = e
+        .queue(
+            "alice@example.test",
+            &[("x@a.test", None), ("y@a.test", None)],
+            None,
+            None,
+            BODY,
+        )
+        .await;
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    let got = sink.received();
+    assert_eq!(got.len(), 1, "one transaction: {got:?}");
+    assert_eq!(
+        got[0].mail,
+        format!("MAIL FROM:<alice@example.test> SIZE={}", BODY.len())
+    );
+    assert_eq!(
+        got[0].rcpts,
+        [
+            "RCPT TO:<x@a.test> ORCPT=rfc822;x@a.test",
+            "RCPT TO:<y@a.test> ORCPT=rfc822;y@a.test"
+        ]
+    );
+    assert_eq!(got[0].data, BODY);
+    // Opportunistic STARTTLS was used (the sink's certificate is self-signed).
+    assert!(got[0].tls);
+    // Everything delivered: the message left the queue.
+    assert!(e.store.queue_get(id).await.unwrap().is_none());
+    assert!(
+        e.inbox("alice@example.test").await.is_empty(),
+        "no DSN for success"
+    );
+}
+
+#[tokio::test]
+async fn null_mx_and_missing_domain_fail_at_once_with_a_dsn() {
+    let e = env().await;
+    let mut zone = Zone::default();
+    zone.mx.insert("null.test".into(), vec![(0, String::new())]);
+    let w = e.worker(zone, config(1)).await;
+    let id = e
+        .queue(
+            "alice@example.test",
+            &[("u@null.test", None), ("v@nx.test", None)],
+            Some("env+2B1"),
+            Some("HDRS"),
+            BODY,
+        )
+        .await;
+    w.run_once().await.unwrap();
+    assert!(e.store.queue_get(id).await.unwrap().is_none());
+    let inbox = e.inbox("alice@example.test").await;
+    assert_eq!(inbox.len(), 1, "one DSN for both");
+    let dsn = &inbox[0];
+    assert!(
+        dsn.starts_with("Return-Path: <>\r\nReceived: by mx.example.test (Wharf) id "),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Content-Type: multipart/report; report-type=delivery-status;"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Original-Envelope-Id: env+1\r\n"), "{dsn}");
+    assert!(dsn.contains("Original-Recipient: rfc822; u@null.test\r\nFinal-Recipient: rfc822; u@null.test\r\nAction: failed\r\nStatus: 5.1.10\r\n"), "{dsn}");
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; v@nx.test\r\nAction: failed\r\nStatus: 5.1.2\r\n"),
+        "{dsn}"
+    );
+    // RET=HDRS: the header only.
+    assert!(dsn.contains("Content-Type: text/rfc822-headers\r\n\r\nFrom: alice@example.test\r\nSubject: outbound\r\n"), "{dsn}");
+    assert!(!dsn.contains("Hello"), "{dsn}");
+}
+
+#[tokio::test]
+async fn temporary_failure_defers_permanent_bounces_retry_delivers() {
+    let e = env().await;
+    let sink = Sink::start(FULL).await;
+    sink.rule("later", "451 4.3.0 try again later");
+    sink.rule("nobody", "550 5.1.1 no such user");
+    let mut config = config(sink.addr.port());
+    config
+        .routes
+        .insert("b.test".into(), format!("127.0.0.1:{}", sink.addr.port()));
+    let w = e.worker(Zone::default(), config).await;
+    let id = e
+        .queue(
+            "alice@example.test",
+            &[
+                ("good@b.test", Some("SUCCESS,FAILURE")),
+                ("later@b.test", None),
+                ("nobody@b.test", None),
+            ],
+            None,
+            None,
+            BODY,
+        )
+        .await;
+    let before = chrono::Utc::now().timestamp();
+    w.run_once().await.unwrap();
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    // DSN parameters passed on to a server that offers DSN.
+    assert_eq!(
+        got[0].rcpts,
+        ["RCPT TO:<good@b.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;good@b.test"]
+    );
+    let entry = e.store.queue_get(id).await.unwrap().unwrap();
+    let by = |a: &str| {
+        entry
+            .recipients
+            .iter()
+            .find(|r| r.spec.address == a)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("good@b.test").state, RecipientState::Delivered);
+    assert_eq!(by("nobody@b.test").state, RecipientState::Failed);
+    let later = by("later@b.test");
+    assert_eq!(later.state, RecipientState::Pending);
+    assert!(
+        later
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("451 4.3.0 try again later"),
+        "{later:?}"
+    );
+    // First retry interval of the default schedule: 5 minutes.
+    assert!(
+        later.next_attempt >= before + 300 && later.next_attempt <= before + 310,
+        "{later:?}"
+    );
+    // The bounce names only the failed recipient.
+    let inbox = e.inbox("alice@example.test").await;
+    assert_eq!(inbox.len(), 1);
+    assert!(inbox[0].contains("Final-Recipient: rfc822; nobody@b.test\r\nAction: failed\r\nStatus: 5.1.1\r\nRemote-MTA: dns; 127.0.0.1\r\nDiagnostic-Code: smtp; 127.0.0.1[127.0.0.1] said: 550 5.1.1 no such user\r\n"), "{}", inbox[0]);
+    assert!(
+        !inbox[0].contains("later@b.test") && !inbox[0].contains("Final-Recipient: rfc822; good@"),
+        "{}",
+        inbox[0]
+    );
+    // Not due yet: nothing happens.
+    assert_eq!(w.run_once().await.unwrap(), 0);
+    // `wharf queue retry`, and the server now takes it.
+    sink.rules.lock().unwrap().clear();
+    assert_eq!(e.store.queue_retry(Some(id)).await.unwrap(), 1);
+    w.run_once().await.unwrap();
+    let got = sink.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[1].rcpts,
+        ["RCPT TO:<later@b.test> ORCPT=rfc822;later@b.test"]
+    );
+    assert!(e.store.queue_get(id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn connection_failure_defers_and_max_age_bounces() {
+    let e = env().await;
+    let mut config = config(1);
+    config
+        .routes
+        .insert("down.test".into(), "127.0.0.1:1".into());
+    config.max_age = "0s".into();
+    let w = e.worker(Zone::default(), config).await;
+    let id = e
+        .queue(
+            "alice@example.test",
+            &[("u@down.test", None)],
+            None,
+            None,
+            BODY,
+        )
+        .await;
+    w.run_once().await.unwrap();
+    assert!(e.store.queue_get(id).await.unwrap().is_none());
+    let inbox = e.inbox("alice@example.test").await;
+    assert_eq!(inbox.len(), 1);
+    assert!(
+        inbox[0].contains("Action: failed\r\nStatus: 5.4.1\r\n"),
+        "{}",
+        inbox[0]
+    );
+    assert!(inbox[0].contains("gave up after"), "{}", inbox[0]);
+    // With the default max_age the same failure only defers.
+    let mut config = OutboundConfig::default();
+    config
+        .routes
+        .insert("down.test".into(), "127.0.0.1:1".into());
+    let w = e.worker(Zone::default(), config).await;
+    let id = e
+        .queue(
+            "alice@example.test",
+            &[("u@down.test", None)],
+            None,
+            None,
+            BODY,
+        )
+        .await;
+    w.run_once().await.unwrap();
+    let entry = e.store.queue_get(id).await.unwrap().unwrap();
+    assert_eq!(entry.recipients[0].state, RecipientState::Pending);
+    assert!(
+        entry.recipients[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("connect to 127.0.0.1[127.0.0.1]:1"),
+        "{:?}",
+        entry.recipients[0]
+    );
+}
+
+#[tokio::test]
+async fn no_dsn_to_the_null_sender_or_with_notify_never() {
+    let e = env().await;
+    let mut zone = Zone::default();
+    zone.mx.insert("null.test".into(), vec![(0, String::new())]);
+    let w = e.worker(zone, config(1)).await;
+    let a = e
+        .queue("", &[("u@null.test", None)], None, None, BODY)
+        .await;
+    let b = e
+        .queue(
+            "alice@example.test",
+            &[("u@null.test", Some("NEVER"))],
+            None,
+            None,
+            BODY,
+        )
+        .await;
+    w.run_once().await.unwrap();
+    assert!(e.store.queue_get(a).await.unwrap().is_none());
+    assert!(e.store.queue_get(b).await.unwrap().is_none());
+    assert!(e.inbox("alice@example.test").await.is_empty());
+    assert!(
+        e.store.queue_list().await.unwrap().is_empty(),
+        "no bounce queued either"
+    );
+}
+
+#[tokio::test]
+async fn smtputf8_and_8bit_need_the_extensions() {
+    let e = env().await;
+    let sink = Sink::start(&["PIPELINING"]).await;
+    let mut config = config(sink.addr.port());
+    config
+        .routes
+        .insert("c.test".into(), format!("127.0.0.1:{}", sink.addr.port()));
+    let w = e.worker(Zone::default(), config).await;
+    let id = e
+        .queue(
+            "alice@example.test",
+            &[("u@c.test", None)],
+            None,
+            None,
+            "Subject: caf\u{e9}\r\n\r\nx\r\n",
+        )
+        .await;
+    w.run_once().await.unwrap();
+    assert!(e.store.queue_get(id).await.unwrap().is_none());
+    assert!(sink.received().is_empty());
+    let inbox = e.inbox("alice@example.test").await;
+    assert!(inbox[0].contains("Status: 5.6.3\r\n"), "{}", inbox[0]);
+    let env = QueueEnvelope {
+        sender: "alice@example.test".into(),
+        smtputf8: true,
+        recipients: vec![QueueRecipientSpec {
+            address: "u@c.test".into(),
+            orcpt: None,
+            notify: None,
+        }],
+        ..Default::default()
+    };
+    e.store
+        .queue_add(b"Subject: x\r\n\r\nx\r\n".to_vec(), env)
+        .await
+        .unwrap();
+    w.run_once().await.unwrap();
+    let inbox = e.inbox("alice@example.test").await;
+    assert!(inbox[1].contains("Status: 5.6.7\r\n"), "{}", inbox[1]);
+}
+
+#[tokio::test]
+async fn smarthost_with_auth_gets_everything() {
+    let e = env().await;
+    // The smarthost here is our own submission server, which needs AUTH: the worker
+    // must log in (plaintext is fine to loopback) and relay through it.
+    let s = common::TestServer::start_submission().await;
+    let mut config = config(1);
+    config.smarthost = Some(s.addr.to_string());
+    config.smarthost_user = Some("bob@example.test".into());
+    config.smarthost_password = Some("pw".into());
+    let w = e.worker(Zone::default(), config).await;
+    // The smarthost only lets bob send as bob.
+    let id = e
+        .queue(
+            "bob@example.test",
+            &[("alice@example.test", None)],
+            None,
+            None,
+            BODY,
+        )
+        .await;
+    w.run_once().await.unwrap();
+    assert!(e.store.queue_get(id).await.unwrap().is_none());
+    let inbox = s.inbox("alice@example.test").await;
+    assert_eq!(inbox.len(), 1);
+    let raw = String::from_utf8_lossy(&inbox[0]);
+    assert!(
+        raw.contains("with ESMTPSA id") || raw.contains("with ESMTPA id"),
+        "{raw}"
+    );
+}
