@@ -44,6 +44,8 @@ struct P<'a> {
     s: &'a [u8],
     i: usize,
     search_keys: usize,
+    /// The SEARCH charset is ISO-8859-1: search strings are decoded from it.
+    latin1: bool,
 }
 
 impl<'a> P<'a> {
@@ -318,6 +320,7 @@ pub fn parse_command(input: &[u8]) -> Result<Command, ParseError> {
         s,
         i: 0,
         search_keys: 0,
+        latin1: false,
     };
     let tag_bytes = p.take_while(|b| b != b' ');
     let Some(tag) = Tag::parse(tag_bytes) else {
@@ -1032,13 +1035,7 @@ fn search(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
     if p.keyword("CHARSET") {
         p.sp()?;
         let cs = String::from_utf8_lossy(&p.astring()?).to_ascii_uppercase();
-        // RFC 9051 §6.4.4: US-ASCII and UTF-8 are required; others are refused with
-        // BADCHARSET by the session (signalled by this message prefix).
-        if cs != "UTF-8" && cs != "US-ASCII" {
-            return Err(format!(
-                "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset {cs}"
-            ));
-        }
+        set_charset(p, &cs)?;
         p.sp()?;
     }
     loop {
@@ -1058,11 +1055,7 @@ fn search(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
 /// `charset SP search-key *(SP search-key)` as SORT and THREAD take it (RFC 5256 §3).
 fn charset_and_keys(p: &mut P<'_>) -> PResult<SearchKey> {
     let cs = String::from_utf8_lossy(&p.astring()?).to_ascii_uppercase();
-    if cs != "UTF-8" && cs != "US-ASCII" {
-        return Err(format!(
-            "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset {cs}"
-        ));
-    }
+    set_charset(p, &cs)?;
     let mut keys = Vec::new();
     while p.eat(b' ') {
         keys.push(search_key(p, 0)?);
@@ -1130,9 +1123,30 @@ fn thread(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
     })
 }
 
+/// RFC 9051 §6.4.4: US-ASCII and UTF-8 are required; ISO-8859-1 is accepted too (some
+/// clients still send it). Others are refused with BADCHARSET (the session turns this
+/// message prefix into the response code).
+fn set_charset(p: &mut P<'_>, cs: &str) -> PResult<()> {
+    match cs {
+        "UTF-8" | "US-ASCII" => Ok(()),
+        "ISO-8859-1" | "LATIN1" => {
+            p.latin1 = true;
+            Ok(())
+        }
+        _ => Err(format!(
+            "[BADCHARSET (UTF-8 US-ASCII ISO-8859-1)] Unsupported charset {cs}"
+        )),
+    }
+}
+
 fn search_string(p: &mut P<'_>) -> PResult<String> {
     p.sp()?;
-    Ok(String::from_utf8_lossy(&p.astring()?).into_owned())
+    let bytes = p.astring()?;
+    Ok(if p.latin1 {
+        bytes.iter().map(|&b| b as char).collect()
+    } else {
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
 }
 
 fn search_key(p: &mut P<'_>, depth: usize) -> PResult<SearchKey> {
@@ -1503,6 +1517,18 @@ a5 SEARCH OR (FROM {3}\r\nbob) TEXT \"x y\"\r\n";
             }
             assert_eq!(got, whole, "chunk {chunk}");
         }
+    }
+
+    #[test]
+    fn latin1_search_strings_are_decoded() {
+        let CommandBody::Search { key, .. } =
+            parse_command(b"a SEARCH CHARSET ISO-8859-1 SUBJECT \"caf\xe9\"")
+                .unwrap()
+                .body
+        else {
+            panic!()
+        };
+        assert_eq!(key, SearchKey::Header("Subject".into(), "caf\u{e9}".into()));
     }
 
     #[test]
