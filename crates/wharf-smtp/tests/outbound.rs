@@ -99,6 +99,10 @@ struct Sink {
     got: Arc<Mutex<Vec<Received>>>,
     /// RCPT replies by local part; anything else is 250.
     rules: Arc<Mutex<HashMap<String, String>>>,
+    /// Never answer the end of data (the "crash after the remote took it" window).
+    hang_after_data: Arc<std::sync::atomic::AtomicBool>,
+    /// Signalled when a message's data has been read.
+    data_seen: Arc<tokio::sync::Notify>,
 }
 
 impl Sink {
@@ -112,6 +116,8 @@ impl Sink {
             addr: listener.local_addr().unwrap(),
             got: Arc::default(),
             rules: Arc::default(),
+            hang_after_data: Arc::default(),
+            data_seen: Arc::default(),
         };
         let s = sink.clone();
         let dir = tempfile::tempdir().unwrap();
@@ -218,6 +224,13 @@ impl Sink {
                     }
                     cur.data = data;
                     self.got.lock().unwrap().push(cur.clone());
+                    self.data_seen.notify_one();
+                    if self
+                        .hang_after_data
+                        .load(std::sync::atomic::Ordering::SeqCst)
+                    {
+                        std::future::pending::<()>().await;
+                    }
                     "250 2.0.0 queued\r\n".into()
                 }
                 "RSET" | "NOOP" => "250 2.0.0 ok\r\n".into(),
@@ -657,4 +670,170 @@ async fn smarthost_with_auth_gets_everything() {
         raw.contains("with ESMTPSA id") || raw.contains("with ESMTPA id"),
         "{raw}"
     );
+}
+
+#[tokio::test]
+async fn crash_before_the_final_reply_leaves_the_recipient_pending() {
+    let e = env().await;
+    let sink = Sink::start(FULL).await;
+    sink.hang_after_data
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut config = config(sink.addr.port());
+    config
+        .routes
+        .insert("d.test".into(), format!("127.0.0.1:{}", sink.addr.port()));
+    let w = e.worker(Zone::default(), config.clone()).await;
+    let id = e
+        .queue(
+            "alice@example.test",
+            &[("u@d.test", None)],
+            None,
+            None,
+            BODY,
+        )
+        .await;
+    // The delivery is cut off (as by kill -9) after the data went out, before the
+    // remote server's reply was read and recorded.
+    let task = tokio::spawn({
+        let w = w.clone();
+        async move { w.run_once().await }
+    });
+    sink.data_seen.notified().await;
+    task.abort();
+    let _ = task.await;
+    let entry = e.store.queue_get(id).await.unwrap().unwrap();
+    assert_eq!(entry.recipients[0].state, RecipientState::Pending);
+    assert_eq!(entry.recipients[0].attempts, 0, "nothing recorded");
+    // After "restart" it is delivered again: the documented duplicate window.
+    sink.hang_after_data
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let w = e.worker(Zone::default(), config).await;
+    w.run_once().await.unwrap();
+    assert!(e.store.queue_get(id).await.unwrap().is_none());
+    assert_eq!(sink.received().len(), 2);
+}
+
+#[tokio::test]
+async fn delay_warning_is_sent_once() {
+    let e = env().await;
+    let mut config = config(1);
+    config
+        .routes
+        .insert("down.test".into(), "127.0.0.1:1".into());
+    config.delay_warning = Some("0s".into());
+    let w = e.worker(Zone::default(), config).await;
+    let id = e
+        .queue(
+            "alice@example.test",
+            &[("u@down.test", None)],
+            Some("e7"),
+            None,
+            BODY,
+        )
+        .await;
+    w.run_once().await.unwrap();
+    let inbox = e.inbox("alice@example.test").await;
+    assert_eq!(inbox.len(), 1);
+    assert!(
+        inbox[0].contains("Subject: Delayed Mail (still being retried)\r\n"),
+        "{}",
+        inbox[0]
+    );
+    assert!(
+        inbox[0].contains("Action: delayed\r\nStatus: 4.4.1\r\n"),
+        "{}",
+        inbox[0]
+    );
+    let entry = e.store.queue_get(id).await.unwrap().unwrap();
+    assert!(entry.recipients[0].delay_notified);
+    e.store.queue_retry(Some(id)).await.unwrap();
+    w.run_once().await.unwrap();
+    assert_eq!(
+        e.inbox("alice@example.test").await.len(),
+        1,
+        "only one warning"
+    );
+}
+
+#[tokio::test]
+async fn submitted_with_lettre_then_delivered_by_the_worker() {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let s = common::TestServer::start_submission().await;
+    let sink = Sink::start(FULL).await;
+    let params = TlsParameters::builder("localhost".into())
+        .dangerous_accept_invalid_certs(true)
+        .build_rustls()
+        .unwrap();
+    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(s.addr.port())
+        .tls(Tls::Required(params))
+        .credentials(Credentials::new("alice@example.test".into(), "pw".into()))
+        .build();
+    let envelope = lettre::address::Envelope::new(
+        Some("alice@example.test".parse().unwrap()),
+        vec![
+            "carol@remote.test".parse().unwrap(),
+            "bob@example.test".parse().unwrap(),
+        ],
+    )
+    .unwrap();
+    let body = b"From: alice@example.test\r\nTo: carol@remote.test\r\nBcc: bob@example.test\r\nSubject: via lettre\r\n\r\nHi Carol\r\n";
+    let resp = mailer.send_raw(&envelope, body).await.unwrap();
+    assert_eq!(resp.code().to_string(), "250");
+    // bob (local) has it already; carol's copy waits in the queue.
+    assert_eq!(s.inbox("bob@example.test").await.len(), 1);
+    let queued = s.store.queue_list().await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        queued[0].envelope.recipients[0].address,
+        "carol@remote.test"
+    );
+    // A wrong password is 535 5.7.8.
+    let bad = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(s.addr.port())
+        .credentials(Credentials::new("alice@example.test".into(), "nope".into()))
+        .build();
+    let err = bad.send_raw(&envelope, body).await.unwrap_err();
+    assert!(err.to_string().contains("5.7.8"), "{err}");
+    // The worker carries carol's copy to her server.
+    let mut config = config(sink.addr.port());
+    config.routes.insert(
+        "remote.test".into(),
+        format!("127.0.0.1:{}", sink.addr.port()),
+    );
+    let store: DynStore = s.store.clone();
+    let w = Worker::new(
+        store,
+        "mx.example.test".into(),
+        config,
+        Arc::new(
+            HickoryResolver::new(&DnsConfig {
+                nameservers: vec!["127.0.0.1:9".into()],
+            })
+            .unwrap(),
+        ),
+    )
+    .unwrap();
+    w.run_once().await.unwrap();
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].mail,
+        format!("MAIL FROM:<alice@example.test> SIZE={}", got[0].data.len())
+    );
+    assert!(
+        got[0].data.starts_with("Received: from "),
+        "{}",
+        got[0].data
+    );
+    assert!(got[0].data.contains(" with ESMTPSA id "), "{}", got[0].data);
+    assert!(!got[0].data.contains("Bcc"), "{}", got[0].data);
+    assert!(
+        got[0].data.contains("\r\nMessage-ID: <") && got[0].data.contains("\r\nDate: "),
+        "{}",
+        got[0].data
+    );
+    assert!(s.store.queue_list().await.unwrap().is_empty());
 }
