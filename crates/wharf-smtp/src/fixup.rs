@@ -46,6 +46,11 @@ pub fn fixup(message: &[u8], hostname: &str, now: chrono::DateTime<chrono::Utc>)
     out
 }
 
+/// [`fixup`] at the current time.
+pub fn fixup_now(message: &[u8], hostname: &str) -> Vec<u8> {
+    fixup(message, hostname, chrono::Utc::now())
+}
+
 /// A new globally unique Message-ID (RFC 5322 §3.6.4): random left side, our host name
 /// on the right.
 pub fn message_id(hostname: &str) -> String {
