@@ -3,7 +3,7 @@
 //! literals, SASL exchanges, IDLE, STARTTLS), idle timeouts and shutdown.
 
 use crate::proto::{Frame, Framer, Reject, Tag, parse_command};
-use crate::session::{ConnInfo, Context, Outcome, Output, Session};
+use crate::session::{ConnInfo, Context, Outcome, Output, Session, State};
 use std::sync::Arc;
 use wharf_net::{Conn, Line, ShutdownSignal};
 
@@ -22,7 +22,8 @@ const MAX_AUX_LINE: usize = 8 * 1024;
 
 /// Runs one connection until logout, error, timeout or shutdown.
 pub async fn run(ctx: Arc<Context>, mut conn: Conn, mut shutdown: ShutdownSignal) {
-    conn.read_timeout = ctx.config.idle_timeout();
+    let (login_timeout, idle_timeout) = (ctx.config.login_timeout(), ctx.config.idle_timeout());
+    conn.read_timeout = login_timeout;
     let info = ConnInfo {
         tls: conn.is_tls(),
         loopback: conn.is_loopback(),
@@ -94,6 +95,11 @@ pub async fn run(ctx: Arc<Context>, mut conn: Conn, mut shutdown: ShutdownSignal
                 {
                     break;
                 }
+                conn.read_timeout = if matches!(session.state, State::NotAuthenticated) {
+                    login_timeout
+                } else {
+                    idle_timeout
+                };
             }
         }
     }

@@ -46,6 +46,9 @@ pub struct Config {
     /// Seconds a client may stay silent before it is logged out (RFC 9051 §5.4 asks for
     /// at least 30 minutes).
     pub idle_timeout_secs: u64,
+    /// Seconds a client that has not logged in yet may stay silent before it is
+    /// disconnected.
+    pub login_timeout_secs: u64,
     /// Failed logins on one connection before it is closed.
     pub max_auth_failures: u32,
     /// Commands accepted before authentication, after which the connection is closed.
@@ -60,6 +63,7 @@ impl Default for Config {
             max_line_length: 64 * 1024,
             max_literal: 64 * 1024,
             idle_timeout_secs: 30 * 60,
+            login_timeout_secs: 60,
             max_auth_failures: 3,
             max_unauthenticated_commands: 50,
         }
@@ -77,6 +81,9 @@ impl Config {
     }
     pub(crate) fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs.max(1))
+    }
+    pub(crate) fn login_timeout(&self) -> Duration {
+        Duration::from_secs(self.login_timeout_secs.max(1))
     }
 }
 

@@ -638,3 +638,18 @@ async fn searchres_saves_results_as_dollar() {
     assert_eq!(r.len(), 1);
     assert_eq!(status(&r), "OK");
 }
+
+#[tokio::test]
+async fn silent_clients_are_logged_out() {
+    let config = Config {
+        login_timeout_secs: 1,
+        ..Config::default()
+    };
+    let s = TestServer::start(config).await;
+    let mut c = s.connect().await;
+    assert_eq!(
+        c.line().await.unwrap(),
+        "* BYE Autologout; idle for too long"
+    );
+    assert_eq!(c.line().await, None);
+}
