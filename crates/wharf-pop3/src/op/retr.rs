@@ -9,6 +9,10 @@ use crate::reply::{Pop3Error, dot_stuffed, ok};
 use crate::server::Server;
 use crate::session::{Action, Transaction};
 
+/// Messages larger than this are not read ahead: their transfer time dwarfs the store's
+/// latency, and a session should not hold two large bodies at once.
+const PREFETCH_MAX: u64 = 1024 * 1024;
+
 pub async fn handle_retr(
     server: &Server,
     t: &mut Transaction,
@@ -38,7 +42,9 @@ pub async fn handle_retr(
     dot_stuffed(out, &body);
     t.maildrop.set_retrieved(n);
     // Read the next live message while this one travels (see `prefetch`).
-    if let Some((next, e)) = t.maildrop.next_live(n) {
+    if let Some((next, e)) = t.maildrop.next_live(n)
+        && e.size <= PREFETCH_MAX
+    {
         t.prefetch = Some(Prefetch::start(&server.store, next, e.blob));
     }
     Ok(Action::Continue)
