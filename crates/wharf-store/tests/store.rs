@@ -34,11 +34,22 @@ fn msg(body: &str) -> NewMessage {
     }
 }
 
+/// Body files anywhere under the blob root.
 fn blob_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir.join("blobs"))
-        .unwrap()
-        .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
-        .sum()
+    fn count(p: &std::path::Path) -> usize {
+        std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    count(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
+    count(&dir.join("blobs"))
 }
 
 #[tokio::test]
@@ -438,7 +449,12 @@ async fn reopening_keeps_data_and_a_newer_schema_is_refused() {
 async fn old_orphaned_bodies_are_swept_fresh_ones_kept() {
     let dir = tempfile::tempdir().unwrap();
     drop(SqliteStore::open(dir.path()).unwrap());
-    let old = dir.path().join("blobs/ab/ab000000000000000000000000000000");
+    // One in the current layout (day/bucket/name), one in the older shard layout.
+    std::fs::create_dir_all(dir.path().join("blobs/20000/0001")).unwrap();
+    std::fs::create_dir_all(dir.path().join("blobs/cd")).unwrap();
+    let old = dir
+        .path()
+        .join("blobs/20000/0001/ab000000000000000000000000000000");
     let fresh = dir.path().join("blobs/cd/cd000000000000000000000000000000");
     std::fs::write(&old, b"x").unwrap();
     std::fs::write(&fresh, b"x").unwrap();
@@ -623,4 +639,35 @@ mod outbound_queue {
             .collect();
         assert_eq!(b, ["bob@example.test", "team@example.test"]);
     }
+}
+
+#[tokio::test]
+async fn concurrent_bodies_share_a_directory() {
+    // One directory per time bucket, so a batch commit syncs one directory, not one
+    // per body. Two at most: the burst may straddle a bucket boundary.
+    let (dir, store, alice, _) = store_with_users().await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .deliver(&[alice.id], msg(&format!("b{i}")))
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut dirs = std::collections::HashSet::new();
+    for day in std::fs::read_dir(dir.path().join("blobs")).unwrap() {
+        for bucket in std::fs::read_dir(day.unwrap().path()).unwrap() {
+            let bucket = bucket.unwrap().path();
+            if std::fs::read_dir(&bucket).unwrap().count() > 0 {
+                dirs.insert(bucket);
+            }
+        }
+    }
+    assert!(!dirs.is_empty() && dirs.len() <= 2, "{dirs:?}");
+    assert_eq!(blob_files(dir.path()), 20);
 }

@@ -182,7 +182,8 @@ impl SqliteStore {
     }
 
     pub(super) async fn queue_list_impl(&self) -> Result<Vec<QueueEntry>> {
-        self.read(|conn| load_entries(conn, "1 = 1", &[], i64::MAX as usize)).await
+        self.read(|conn| load_entries(conn, "1 = 1", &[], i64::MAX as usize))
+            .await
     }
 
     pub(super) async fn queue_get_impl(&self, id: QueueId) -> Result<Option<QueueEntry>> {
