@@ -138,14 +138,14 @@ impl<'a> Session<'a> {
 
     /// Handles one line from the client, appending the replies to `out`.
     pub async fn handle_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Action {
-        if let State::Sasl(_) = self.state {
-            let State::Sasl(exchange) =
-                std::mem::replace(&mut self.state, State::Authorization { user: None })
-            else {
-                unreachable!("checked above")
-            };
-            let result = op::auth::continue_auth(self, exchange, line, out).await;
-            return self.finish(result, out);
+        // An AUTH exchange under way takes the line whatever it says (RFC 5034 §4); the
+        // state falls back to AUTHORIZATION unless the exchange continues.
+        match std::mem::replace(&mut self.state, State::Authorization { user: None }) {
+            State::Sasl(exchange) => {
+                let result = op::auth::continue_auth(self, exchange, line, out).await;
+                return self.finish(result, out);
+            }
+            other => self.state = other,
         }
         let cmd = match parse::parse_command(line) {
             Ok(cmd) => cmd,
