@@ -253,3 +253,35 @@ async fn random_commands_always_get_their_tagged_reply() {
         }
     }
 }
+
+/// NOOP looks at the store even when no change event has reached the session (events
+/// are published after the writer acknowledges, so a poll can come first).
+#[tokio::test]
+async fn noop_sees_changes_whose_events_it_missed() {
+    let config = Config {
+        allow_plaintext_auth: true,
+        ..Config::default()
+    };
+    let (mut s, _dir) = session(config).await;
+    run(&mut s, "l LOGIN alice@example.test pw\r\n").await;
+    let (out, _) = run(&mut s, "s SELECT INBOX\r\n").await;
+    assert!(out.contains("* 0 EXISTS"), "{out}");
+    let account = s.state.account().unwrap().id;
+    s.ctx
+        .store
+        .deliver(
+            &[account],
+            wharf_store::NewMessage {
+                raw: b"Subject: x\r\n\r\ny\r\n".to_vec(),
+                internal_date: None,
+                flags: wharf_store::Flags::default(),
+                keywords: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    // Lose the event, as if it had not arrived yet.
+    s.changes = s.ctx.store.subscribe();
+    let (out, _) = run(&mut s, "n NOOP\r\n").await;
+    assert!(out.starts_with("* 1 EXISTS\r\n"), "{out}");
+}
