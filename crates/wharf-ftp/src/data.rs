@@ -105,15 +105,21 @@ impl RateLimit {
 
     /// Accounts for `len` bytes just moved; waits as long as the rate requires.
     pub async fn take(&self, len: usize) {
+        let now = tokio::time::Instant::now();
         let until = {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            let now = tokio::time::Instant::now();
-            // Idle time is not saved up: a slot starts no earlier than now.
-            let start = (*next).max(now);
+            // Idle time is not saved up, beyond a little slack that absorbs timer
+            // overshoot (a sleep ends up to a tick late).
+            let floor = now.checked_sub(Duration::from_millis(10)).unwrap_or(now);
+            let start = (*next).max(floor);
             *next = start + Duration::from_secs_f64(len as f64 / self.bytes_per_sec as f64);
             *next
         };
-        tokio::time::sleep_until(until).await;
+        // Timers tick in milliseconds: sleeping for less would cost a whole tick per
+        // chunk. Short debts stay on the clock and are slept off once they add up.
+        if until > now + Duration::from_millis(2) {
+            tokio::time::sleep_until(until).await;
+        }
     }
 }
 
@@ -569,6 +575,22 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(10)).await;
         let start = tokio::time::Instant::now();
         rate.take(500).await;
-        assert_eq!(start.elapsed(), Duration::from_millis(500));
+        // At most the 10 ms slack is credited.
+        assert_eq!(start.elapsed(), Duration::from_millis(490));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn small_debts_add_up_instead_of_costing_a_tick_each() {
+        let rate = RateLimit::new(1_000_000);
+        let start = tokio::time::Instant::now();
+        // 1000 chunks of 100 bytes at 1 MB/s: 100 ms in all, not 1000 timer ticks.
+        for _ in 0..1000 {
+            rate.take(100).await;
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(98) && took <= Duration::from_millis(102),
+            "{took:?}"
+        );
     }
 }
