@@ -216,8 +216,8 @@ impl Verifier {
     ///
     /// - `peer_ip`: the SMTP client's address;
     /// - `helo`: the EHLO/HELO argument as sent (a domain or an address literal);
-    /// - `mail_from`: the reverse-path without angle brackets (`user@example.org`), empty
-    ///   for the null reverse-path `<>`;
+    /// - `mail_from`: the reverse-path (`user@example.org`, or `<user@example.org>`), empty
+    ///   or `<>` for the null reverse-path;
     /// - `message`: the message as received (CRLF line endings, before we add anything);
     /// - `receiving_host`: our host name, used as the authserv-id (RFC 8601 §2.5).
     ///
@@ -254,6 +254,11 @@ impl Verifier {
         message: &[u8],
         host: &str,
     ) -> Verdict {
+        // Callers may pass the reverse-path as written in MAIL FROM: `<a@b>`, `<>`.
+        let mail_from = mail_from
+            .strip_prefix('<')
+            .and_then(|m| m.strip_suffix('>'))
+            .unwrap_or(mail_from);
         let helo_domain = helo.trim_end_matches('.');
         let helo_is_domain = crate::is_domain_name(helo_domain) && helo_domain.contains('.');
         let mail_from_domain = mail_from

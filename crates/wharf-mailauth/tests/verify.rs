@@ -364,6 +364,36 @@ async fn null_sender_takes_the_helo_identity() {
         .await;
     assert_eq!(v.spf_helo, AuthResult::Pass);
     assert_eq!(v.spf_mail_from, AuthResult::Pass);
+    assert!(v.header.contains("smtp.mailfrom=<>"), "{}", v.header);
+
+    // The same, written as in the MAIL FROM command.
+    let v = w
+        .verifier()
+        .check(
+            CLIENT,
+            "helo.example.com",
+            "<>",
+            &message("nodmarc.example.com", "bounce\r\n"),
+            HOST,
+        )
+        .await;
+    assert_eq!(v.spf_mail_from, AuthResult::Pass);
+    let v = w
+        .verifier()
+        .check(
+            CLIENT,
+            "helo.example.com",
+            "<alice@fail.example.com>",
+            &message("fail.example.com", "Hi\r\n"),
+            HOST,
+        )
+        .await;
+    assert_eq!(v.spf_mail_from, AuthResult::Fail);
+    assert!(
+        v.header.contains("smtp.mailfrom=alice@fail.example.com"),
+        "{}",
+        v.header
+    );
 }
 
 #[tokio::test]
@@ -416,6 +446,23 @@ async fn unsafe_receiving_host_is_not_written_into_the_header() {
         )
         .await;
     assert!(!v.header.contains("X-Injected"), "{}", v.header);
+    assert_eq!(
+        v.header.matches("\r\n").count(),
+        v.header.matches("\r\n\t").count() + 1
+    );
+
+    // Nor can the envelope: control characters are dropped from every value.
+    let v = w
+        .verifier()
+        .check(
+            CLIENT,
+            "helo.example.com\r\nX-Injected: 1",
+            "a\"\r\nX-Injected: 1@pass.example.com",
+            &message("pass.example.com", "Hi\r\n"),
+            HOST,
+        )
+        .await;
+    assert!(!v.header.contains("\r\nX-Injected"), "{}", v.header);
     assert_eq!(
         v.header.matches("\r\n").count(),
         v.header.matches("\r\n\t").count() + 1
