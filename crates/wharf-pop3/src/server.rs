@@ -6,7 +6,8 @@ use crate::config::Config;
 use crate::parse::{Frame, LineReader};
 use crate::reply::{Pop3Error, RespCode, ok};
 use crate::session::{Action, Session};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use wharf_net::{AuthThrottle, Conn, ShutdownSignal};
 use wharf_store::DynStore;
@@ -15,33 +16,64 @@ use wharf_store::DynStore;
 /// pipelined batch of RETRs does not pile up in memory.
 const FLUSH_AT: usize = 64 * 1024;
 
-/// The POP3 service. One instance can serve every POP3 and POP3S listener.
+/// The POP3 service. One instance can serve every POP3 and POP3S listener; when the
+/// binary builds several (one per listener), they share the login bookkeeping below.
 pub struct Server {
     pub(crate) store: DynStore,
     pub(crate) hostname: String,
     pub(crate) config: Config,
-    pub(crate) throttle: Arc<AuthThrottle>,
+    pub(crate) logins: Arc<Logins>,
+}
+
+/// Login bookkeeping shared by every POP3 `Server` on one store, so that an address
+/// cannot double its failed-login allowance by alternating between the POP3 and POP3S
+/// ports.
+pub(crate) struct Logins {
+    pub throttle: Arc<AuthThrottle>,
     /// Bounds the password checks running at once: each Argon2id verification takes
     /// ~19 MiB and a CPU for its duration, so running more than there are CPUs only
     /// multiplies peak memory (20 clients logging in together would take ~400 MiB).
-    pub(crate) auth_slots: tokio::sync::Semaphore,
+    pub slots: tokio::sync::Semaphore,
+}
+
+impl Logins {
+    /// The bookkeeping of `store`, created on first use. Keyed like the maildrop locks:
+    /// by the address of the store instance, only compared, never dereferenced; the
+    /// entry lives as long as a `Server` holds it.
+    fn for_store(store: &DynStore, config: &Config) -> Arc<Logins> {
+        static REGISTRY: OnceLock<Mutex<HashMap<usize, Weak<Logins>>>> = OnceLock::new();
+        let key = Arc::as_ptr(store) as *const () as usize;
+        let mut map = REGISTRY
+            .get_or_init(|| Mutex::new(HashMap::new()))
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, w| w.strong_count() > 0);
+        if let Some(logins) = map.get(&key).and_then(Weak::upgrade) {
+            return logins;
+        }
+        let logins = Arc::new(Logins {
+            throttle: AuthThrottle::new(
+                config.max_auth_failures_per_ip,
+                Duration::from_secs(config.auth_failure_window_secs),
+                Duration::from_millis(config.auth_failure_delay_ms),
+            ),
+            slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
+        });
+        map.insert(key, Arc::downgrade(&logins));
+        logins
+    }
 }
 
 impl Server {
     pub fn new(store: DynStore, hostname: String, config: Config) -> Arc<Server> {
-        let throttle = AuthThrottle::new(
-            config.max_auth_failures_per_ip,
-            Duration::from_secs(config.auth_failure_window_secs),
-            Duration::from_millis(config.auth_failure_delay_ms),
-        );
+        let logins = Logins::for_store(&store, &config);
         Arc::new(Server {
             store,
             hostname,
             config,
-            throttle,
-            auth_slots: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
+            logins,
         })
     }
 

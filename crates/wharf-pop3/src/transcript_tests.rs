@@ -308,3 +308,33 @@ async fn second_session_on_the_same_maildrop_gets_in_use_until_the_first_ends() 
     );
     let _ = &f.store;
 }
+
+#[tokio::test]
+async fn pop3_and_pop3s_servers_on_one_store_share_the_failure_count() {
+    let f = fixture(Config {
+        max_auth_failures_per_ip: 2,
+        max_auth_failures: 10,
+        ..Config::default()
+    })
+    .await;
+    // What the binary does: one Server per listener, on the same store.
+    let pop3s = Server::new(
+        f.store.clone(),
+        "pop.example.test".into(),
+        f.server.config().clone(),
+    );
+    let ip: IpAddr = "127.0.0.10".parse().unwrap();
+    let mut s = Session::new(&f.server, ip, false, true, false);
+    run(&mut s, &["USER alice@example.test", "PASS wrong"]).await;
+    let mut s = Session::new(&pop3s, ip, true, true, false);
+    run(&mut s, &["USER alice@example.test", "PASS wrong"]).await;
+    let mut s = Session::new(&f.server, ip, false, true, false);
+    let (out, action) = run(&mut s, &["USER alice@example.test", "PASS alice-pw"]).await;
+    assert!(
+        out.ends_with(
+            "-ERR [SYS/TEMP] Too many failed logins from your address, try again later\r\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(action, Action::Close);
+}

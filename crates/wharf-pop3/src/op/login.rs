@@ -14,7 +14,7 @@ pub async fn login(
 ) -> Result<Transaction, Pop3Error> {
     let server = s.server;
     let config = &server.config;
-    if !server.throttle.allowed(s.peer) {
+    if !server.logins.throttle.allowed(s.peer) {
         tracing::warn!(peer = %s.peer, "pop3: login refused, too many failures from this address");
         // Not [AUTH]: the credentials may be right; the client should retry later, not
         // ask the user for a new password (RFC 3206 §5).
@@ -27,13 +27,13 @@ pub async fn login(
     let account = match Address::parse(user) {
         Ok(address) => {
             // Never fails: the semaphore is not closed.
-            let _slot = server.auth_slots.acquire().await;
+            let _slot = server.logins.slots.acquire().await;
             server.store.authenticate(&address, password).await?
         }
         Err(_) => None,
     };
     let Some(account) = account else {
-        let delay = server.throttle.failed(s.peer);
+        let delay = server.logins.throttle.failed(s.peer);
         s.auth_failures += 1;
         tracing::info!(peer = %s.peer, user, failures = s.auth_failures, "pop3: authentication failed");
         tokio::time::sleep(delay).await;
@@ -49,7 +49,7 @@ pub async fn login(
             err
         });
     };
-    server.throttle.succeeded(s.peer);
+    server.logins.throttle.succeeded(s.peer);
     let Some(inbox) = server.store.mailbox_get(account.id, "INBOX").await? else {
         return Err(Pop3Error::with_code(
             RespCode::SysPerm,
