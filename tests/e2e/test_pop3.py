@@ -204,3 +204,31 @@ def test_bad_commands_get_err_and_the_session_continues(wharf):
         p._shortcmd("RETR x")
     assert p.noop() == b"+OK"
     p.quit()
+
+
+def test_pop3_and_imap_see_each_others_deletions(wharf):
+    import imaplib
+
+    for i in range(3):
+        send(wharf, f"Subject: x{i}\r\nMessage-ID: <x{i}@example.test>\r\n\r\nbody {i}\r\n".encode())
+    imap = imaplib.IMAP4(wharf.host, wharf.port("imap"), timeout=30)
+    imap.login(ALICE, ALICE_PW)
+    typ, data = imap.select("INBOX")
+    assert typ == "OK" and int(data[0]) == 3
+    # IMAP marks message 1 \Deleted without expunging: POP3 sessions that start later skip it.
+    assert imap.store("1", "+FLAGS", "\\Deleted")[0] == "OK"
+    p = pop(wharf)
+    assert p.stat()[0] == 2
+    _, lines, _ = p.top(1, 0)
+    assert b"Subject: x1" in lines
+    # POP3 deletes its message 1 (IMAP's message 2): gone for the IMAP session too.
+    p.dele(1)
+    p.quit()
+    imap.noop()
+    _, expunged = imap.response("EXPUNGE")
+    assert expunged == [b"2"], expunged
+    typ, data = imap.search(None, "ALL")
+    assert data[0].split() == [b"1", b"2"]
+    typ, data = imap.fetch("2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"Subject: x2" in data[0][1]
+    imap.logout()
