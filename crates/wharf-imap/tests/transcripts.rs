@@ -485,6 +485,13 @@ async fn condstore_and_qresync() {
         .cmd(&format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})"))
         .await;
     assert_eq!(r.len(), 3, "{r:?}");
+    let r = c
+        .cmd(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})"))
+        .await;
+    assert!(
+        r[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ ("),
+        "{r:?}"
+    );
     c.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)").await;
     let r = c.cmd("EXPUNGE").await;
     assert_eq!(r[0], "* VANISHED 2");

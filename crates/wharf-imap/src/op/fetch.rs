@@ -91,9 +91,15 @@ pub async fn handle_fetch(
     if uid && !items.contains(&FetchAtt::Uid) {
         items.insert(0, FetchAtt::Uid);
     }
-    // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
-    if changed_since.is_some() && !items.contains(&FetchAtt::ModSeq) {
-        items.push(FetchAtt::ModSeq);
+    // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ; §3.1: the FETCH responses it
+    // causes carry UID and MODSEQ.
+    if changed_since.is_some() {
+        if !items.contains(&FetchAtt::Uid) {
+            items.insert(0, FetchAtt::Uid);
+        }
+        if !items.contains(&FetchAtt::ModSeq) {
+            items.push(FetchAtt::ModSeq);
+        }
     }
     let flags_asked = items.contains(&FetchAtt::Flags);
 
