@@ -564,3 +564,31 @@ async fn forged_results_are_stripped_before_ours_is_added() {
     assert_eq!(text.matches("Authentication-Results:").count(), 1, "{text}");
     assert!(!text.contains("dmarc=pass"), "{text}");
 }
+
+#[tokio::test]
+async fn signature_whose_key_is_not_published_does_not_pass() {
+    // The domain signs, but never published its key records: RFC 6376 §6.1.2, no key ->
+    // PERMFAIL; DMARC then has nothing aligned and the domain's p=reject applies.
+    let w = world().await;
+    let msg = message("fail.example.com", "Hi\r\n");
+    let mut signed = w.signer.sign("fail.example.com", &msg).unwrap();
+    signed.extend_from_slice(&msg);
+    let v = w
+        .verifier()
+        .check(
+            CLIENT,
+            "helo.example.com",
+            "alice@fail.example.com",
+            &signed,
+            HOST,
+        )
+        .await;
+    assert_eq!(v.dkim.len(), 2);
+    assert!(
+        v.dkim.iter().all(|d| d.result == AuthResult::PermError),
+        "{:?}",
+        v.dkim
+    );
+    assert!(v.header.contains("dkim=permerror"), "{}", v.header);
+    assert!(v.reject);
+}
