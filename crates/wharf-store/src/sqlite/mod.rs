@@ -667,15 +667,15 @@ fn run_batch(
             }
         }
     }
-    let committed = result.is_ok();
-    let published = std::mem::take(&mut ctx.events);
-    for d in done {
-        d(result.clone());
-    }
-    if committed {
-        for ev in published {
+    // Events go out before the callers are answered, so that whoever acts on a reply
+    // (another session's NOOP, say) finds the change's event already queued.
+    if result.is_ok() {
+        for ev in ctx.events.drain(..) {
             let _ = events.send(ev);
         }
+    }
+    for d in done {
+        d(result.clone());
     }
 }
 
