@@ -25,6 +25,7 @@
 pub mod config;
 pub mod dsn;
 pub mod fixup;
+pub mod hooks;
 pub mod outbound;
 pub mod proto;
 mod server;
@@ -35,6 +36,7 @@ pub mod trace;
 pub(crate) mod testing;
 
 pub use config::{Config, DnsConfig, OutboundConfig, SubmissionConfig};
+pub use hooks::{DkimSigner, Hooks, InboundCheck, InboundVerdict};
 pub use session::Mode;
 
 use session::{ConnInfo, Session, Shared};
@@ -71,6 +73,23 @@ impl Server {
                 Mode::Submission,
                 submission,
             )),
+        })
+    }
+
+    /// Like [`Server::new`] or [`Server::submission`], with mail-authentication hooks:
+    /// `hooks.inbound` is used by the mail exchanger, `hooks.signer` by submission.
+    pub fn with_hooks(
+        store: DynStore,
+        hostname: String,
+        config: Config,
+        mode: Mode,
+        submission: SubmissionConfig,
+        hooks: Hooks,
+    ) -> Arc<Server> {
+        let mut shared = Shared::new(store, hostname, config, mode, submission);
+        shared.hooks = hooks;
+        Arc::new(Server {
+            shared: Arc::new(shared),
         })
     }
 
@@ -119,6 +138,17 @@ impl wharf_net::Service for Server {
             can_starttls: conn.can_starttls(),
         };
         let id = conn.id;
+        // DNSBL and the like, before the greeting.
+        if self.shared.mode == Mode::Exchanger
+            && let Some(check) = &self.shared.hooks.inbound
+            && let Some(text) = check.connect(info.peer.ip()).await
+        {
+            tracing::info!(service = "smtp", conn = id, peer = %info.peer, "refused at connect: {text}");
+            let reply = proto::Reply::new(554, proto::Status(5, 7, 1), text);
+            let _ = conn.send(&reply.to_bytes()).await;
+            conn.shutdown().await;
+            return;
+        }
         let mut session = Session::new(self.shared.clone(), info);
         let mut driver = server::Driver::new(conn, shutdown, idle, data);
         let host = self.shared.hostname.clone();

@@ -837,3 +837,99 @@ async fn submitted_with_lettre_then_delivered_by_the_worker() {
     );
     assert!(s.store.queue_list().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_run_loop_delivers_and_stops_on_shutdown() {
+    let e = env().await;
+    let sink = Sink::start(FULL).await;
+    let mut config = config(sink.addr.port());
+    config
+        .routes
+        .insert("r.test".into(), format!("127.0.0.1:{}", sink.addr.port()));
+    config.poll_interval_secs = 3600;
+    let w = e.worker(Zone::default(), config).await;
+    let shutdown = wharf_net::Shutdown::new();
+    let task = tokio::spawn(w.clone().run(shutdown.signal()));
+    let id = e
+        .queue(
+            "alice@example.test",
+            &[("u@r.test", None)],
+            None,
+            None,
+            BODY,
+        )
+        .await;
+    wharf_smtp::outbound::kick();
+    // Bounded only so that a broken wake-up fails instead of hanging.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        sink.data_seen.notified(),
+    )
+    .await
+    .expect("the worker delivered after being woken");
+    shutdown.trigger();
+    tokio::time::timeout(std::time::Duration::from_secs(60), task)
+        .await
+        .expect("the worker stopped")
+        .unwrap();
+    assert_eq!(sink.received().len(), 1);
+    // The worker stopped only after recording the delivery.
+    assert!(e.store.queue_get(id).await.unwrap().is_none());
+}
+
+struct Blocklist;
+
+#[async_trait::async_trait]
+impl wharf_smtp::InboundCheck for Blocklist {
+    async fn connect(&self, peer: std::net::IpAddr) -> Option<String> {
+        Some(format!(
+            "Service unavailable; client [{peer}] blocked using zen.example"
+        ))
+    }
+    async fn message(
+        &self,
+        _: std::net::IpAddr,
+        _: &str,
+        _: &str,
+        _: &[u8],
+        _: &str,
+    ) -> wharf_smtp::InboundVerdict {
+        wharf_smtp::InboundVerdict::default()
+    }
+}
+
+#[tokio::test]
+async fn exchanger_refuses_listed_clients_at_connect() {
+    let e = env().await;
+    let store: DynStore = e.store.clone();
+    let server = wharf_smtp::Server::with_hooks(
+        store,
+        "mx.example.test".into(),
+        wharf_smtp::Config::default(),
+        wharf_smtp::Mode::Exchanger,
+        Default::default(),
+        wharf_smtp::Hooks {
+            inbound: Some(Arc::new(Blocklist)),
+            ..Default::default()
+        },
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let shutdown = wharf_net::Shutdown::new();
+    tokio::spawn(wharf_net::serve(
+        listener,
+        server,
+        wharf_net::ListenOptions {
+            implicit_tls: None,
+            starttls: None,
+            limiter: wharf_net::IpLimiter::new(0),
+        },
+        shutdown.signal(),
+    ));
+    let mut c = common::Client::new(tokio::net::TcpStream::connect(at).await.unwrap());
+    assert_eq!(
+        c.reply().await,
+        "554 5.7.1 Service unavailable; client [127.0.0.1] blocked using zen.example"
+    );
+    assert!(c.closed().await);
+}

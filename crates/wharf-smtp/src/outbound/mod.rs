@@ -67,8 +67,9 @@ pub struct Worker {
 
 impl Worker {
     /// Starts the worker on the current tokio runtime; it stops when `shutdown`
-    /// triggers (deliveries in progress finish their current reply exchange or are
-    /// dropped, which leaves their recipients pending: nothing is lost).
+    /// triggers, after the deliveries in progress have recorded their outcome (the
+    /// handle completes then). If the process exits earlier, those recipients stay
+    /// pending: nothing is lost.
     pub fn spawn(
         store: DynStore,
         hostname: String,
@@ -121,6 +122,20 @@ impl Worker {
                 _ = self.finished.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
+        }
+        // Deliveries in progress finish and record their outcome (each is bounded by
+        // the connect and command timeouts); nothing new starts.
+        loop {
+            let notified = self.finished.notified();
+            if self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                break;
+            }
+            notified.await;
         }
         tracing::info!(service = "outbound", "queue worker stopped");
     }
@@ -192,6 +207,7 @@ impl Worker {
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&id.0);
                 drop(permit);
+                me.finished.notify_waiters();
                 me.finished.notify_one();
             }));
         }

@@ -60,6 +60,8 @@ pub struct Shared {
     pub throttle: Arc<AuthThrottle>,
     /// Failed AUTH per account name (from any address).
     pub account_throttle: AccountThrottle,
+    /// Mail-authentication hooks (DKIM signing, inbound checks).
+    pub hooks: crate::hooks::Hooks,
 }
 
 impl Shared {
@@ -86,6 +88,7 @@ impl Shared {
             config,
             mode,
             submission,
+            hooks: Default::default(),
         }
     }
 }

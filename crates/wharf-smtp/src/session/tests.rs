@@ -16,6 +16,7 @@ struct Opts {
     mode: Mode,
     submission: SubmissionConfig,
     peer: &'static str,
+    hooks: crate::hooks::Hooks,
 }
 
 impl Default for Opts {
@@ -30,6 +31,7 @@ impl Default for Opts {
                 ..Default::default()
             },
             peer: "192.0.2.9:4567",
+            hooks: Default::default(),
         }
     }
 }
@@ -49,13 +51,15 @@ impl Opts {
 /// Runs a whole session over `input` fed `chunk` bytes at a time; returns what the
 /// server wrote, with queue ids and dates masked so runs compare equal.
 async fn transcript(store: &Arc<MemStore>, opts: &Opts, input: &[u8], chunk: usize) -> String {
-    let shared = Arc::new(Shared::new(
+    let mut shared = Shared::new(
         store.clone(),
         "mx.example.test".into(),
         opts.config.clone(),
         opts.mode,
         opts.submission.clone(),
-    ));
+    );
+    shared.hooks = opts.hooks.clone();
+    let shared = Arc::new(shared);
     let mut session = Session::new(
         shared,
         ConnInfo {
@@ -1066,4 +1070,95 @@ async fn submission_starttls_forgets_authentication() {
         t.ends_with("220 2.0.0 Ready to start TLS\n<TLS, discarded 0>"),
         "{t}"
     );
+}
+
+// ---- mail-authentication hooks ----
+
+struct FakeSigner;
+
+impl crate::hooks::DkimSigner for FakeSigner {
+    fn sign(&self, domain: &str, message: &[u8]) -> Option<Vec<u8>> {
+        // Signs what it is given: the fixed-up message (Date already there).
+        let has_date = message.windows(6).any(|w| w == b"Date: ");
+        Some(format!("DKIM-Signature: d={domain}; date-seen={has_date}\r\n").into_bytes())
+    }
+}
+
+struct FakeCheck;
+
+#[async_trait::async_trait]
+impl crate::hooks::InboundCheck for FakeCheck {
+    async fn connect(&self, _: std::net::IpAddr) -> Option<String> {
+        None
+    }
+    async fn message(
+        &self,
+        _: std::net::IpAddr,
+        helo: &str,
+        from: &str,
+        message: &[u8],
+        host: &str,
+    ) -> crate::hooks::InboundVerdict {
+        let text = String::from_utf8_lossy(message);
+        if text.contains("From: evil") {
+            return crate::hooks::InboundVerdict {
+                reject: Some("5.7.1 DMARC policy says reject".into()),
+                ..Default::default()
+            };
+        }
+        crate::hooks::InboundVerdict {
+            prepend: format!(
+                "Authentication-Results: {host}; spf=pass smtp.mailfrom={from} smtp.helo={helo}\r\n"
+            )
+            .into_bytes(),
+            reject: None,
+            cleaned: Some(text.replace("X-Forged: yes\r\n", "").into_bytes()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn submission_signs_with_the_sender_domain() {
+    let store = MemStore::new();
+    let mut opts = Opts::submission();
+    opts.hooks.signer = Some(Arc::new(FakeSigner));
+    let input = format!(
+        "{EHLO}AUTH PLAIN {}\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<x@remote.example>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\n",
+        plain("alice@example.test", "alice-pw")
+    );
+    let t = run(&store, &opts, &input).await;
+    assert!(t.ends_with("250 2.0.0 Ok: queued as ID"), "{t}");
+    let raw = String::from_utf8(store.queued()[0].0.clone()).unwrap();
+    let after_received = raw
+        .split_once("\r\nDKIM-Signature: ")
+        .map(|x| x.1)
+        .unwrap_or("");
+    assert!(
+        after_received.starts_with("d=example.test; date-seen=true\r\nSubject: s\r\n"),
+        "{raw}"
+    );
+}
+
+#[tokio::test]
+async fn exchanger_applies_the_inbound_verdict() {
+    let store = MemStore::new();
+    let opts = Opts {
+        hooks: crate::hooks::Hooks {
+            inbound: Some(Arc::new(FakeCheck)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mail = |from: &str| {
+        format!(
+            "{EHLO}MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nFrom: {from}\r\nX-Forged: yes\r\n\r\nb\r\n.\r\n"
+        )
+    };
+    let t = run(&store, &opts, &mail("evil@remote.example")).await;
+    assert!(t.ends_with("550 5.7.1 DMARC policy says reject"), "{t}");
+    assert!(store.delivered().is_empty());
+    let t = run(&store, &opts, &mail("good@remote.example")).await;
+    assert!(t.ends_with("250 2.0.0 Ok: queued as ID"), "{t}");
+    let raw = String::from_utf8(store.delivered()[0].1.clone()).unwrap();
+    assert!(raw.contains("\r\nAuthentication-Results: mx.example.test; spf=pass smtp.mailfrom=s@remote.example smtp.helo=client.example\r\nFrom: good@remote.example\r\n\r\nb\r\n"), "{raw}");
 }

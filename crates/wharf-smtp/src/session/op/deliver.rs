@@ -37,12 +37,42 @@ impl Session {
         let (local_raw, remote_raw) = match self.shared.mode {
             Mode::Exchanger => {
                 let mut raw = trace::headers(&info);
+                let mut body = body;
+                if let Some(check) = &self.shared.hooks.inbound {
+                    let from = tx.from.to_string();
+                    let v = check
+                        .message(
+                            self.conn.peer.ip(),
+                            &helo.name,
+                            &from,
+                            &body,
+                            &self.shared.hostname,
+                        )
+                        .await;
+                    if let Some(text) = v.reject {
+                        tracing::info!(conn = self.conn.id, queue_id = %id, from = %tx.from, "refused by policy: {text}");
+                        return policy_reject(&text);
+                    }
+                    raw.extend_from_slice(&v.prepend);
+                    if let Some(cleaned) = v.cleaned {
+                        body = cleaned;
+                    }
+                }
                 raw.extend_from_slice(&body);
                 (raw, Vec::new())
             }
             Mode::Submission => {
                 let mut transit = trace::received(&info);
-                transit.extend_from_slice(&crate::fixup::fixup(&body, &self.shared.hostname, now));
+                let fixed = crate::fixup::fixup(&body, &self.shared.hostname, now);
+                // RFC 6376: signed once, before it is stored or queued, for the
+                // sender's domain (DMARC alignment with From: is the signer's concern).
+                if let Some(signer) = &self.shared.hooks.signer
+                    && let crate::proto::ReversePath::Mailbox(m) = &tx.from
+                    && let Some(sig) = signer.sign(m.domain(), &fixed)
+                {
+                    transit.extend_from_slice(&sig);
+                }
+                transit.extend_from_slice(&fixed);
                 let mut local = Vec::new();
                 if !tx.accounts.is_empty() {
                     local = trace::return_path(&tx);
@@ -51,7 +81,7 @@ impl Session {
                 (local, transit)
             }
         };
-        drop(body);
+
         let size = local_raw.len().max(remote_raw.len()) as u64;
         if !tx.accounts.is_empty()
             && let Err(reply) = self.deliver_local(&tx, local_raw, &id).await
@@ -151,5 +181,25 @@ fn envelope(tx: &Transaction) -> QueueEnvelope {
             .to_string()
         }),
         recipients: tx.remote.clone(),
+    }
+}
+
+/// `550` with the enhanced status the checker put first (`5.7.1` when it gave none).
+fn policy_reject(text: &str) -> Reply {
+    let parsed = text.split_once(' ').and_then(|(code, rest)| {
+        let mut p = code.split('.').map(|x| x.parse::<u16>().ok());
+        match (
+            p.next().flatten(),
+            p.next().flatten(),
+            p.next().flatten(),
+            p.next(),
+        ) {
+            (Some(5), Some(b), Some(c), None) => Some((crate::proto::Status(5, b, c), rest)),
+            _ => None,
+        }
+    });
+    match parsed {
+        Some((status, rest)) => Reply::new(550, status, rest.to_string()),
+        None => Reply::new(550, crate::proto::Status(5, 7, 1), text.to_string()),
     }
 }
