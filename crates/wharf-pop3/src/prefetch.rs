@@ -1,10 +1,10 @@
-//! Read-ahead for RETR: after sending message n, the next live message is read from the
-//! store in the background, so a client that downloads in order (nearly all of them)
-//! finds its next RETR ready instead of waiting for the store.
+//! Read-ahead for RETR: after sending message n, the next few live messages are read
+//! from the store in the background, so a client that downloads in order (nearly all of
+//! them) finds its next RETR ready instead of waiting for the store.
 //!
-//! At most one body is held ahead per session. The read is aborted when the session
-//! moves elsewhere (another RETR, or the session ends), and a prefetched result is used
-//! only for the message number *and* body it was started for.
+//! A session holds a small window of reads (see `op::retr`). A read is aborted when it
+//! can no longer be used (the client moved past it, or the session ended), and its
+//! result is used only for the message number *and* body it was started for.
 
 use tokio::task::JoinHandle;
 use wharf_store::{BlobId, DynStore};
@@ -22,6 +22,11 @@ impl Prefetch {
         let store = store.clone();
         let task = tokio::spawn(async move { store.read_body(blob).await });
         Prefetch { n, blob, task }
+    }
+
+    /// The message number this read is for.
+    pub fn n(&self) -> u32 {
+        self.n
     }
 
     /// The body if this read was for message `n` with body `blob`; `None` otherwise (the

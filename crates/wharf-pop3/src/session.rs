@@ -47,8 +47,8 @@ pub(crate) struct Transaction {
     pub maildrop: Maildrop,
     /// Released when the session ends, however it ends.
     pub _lock: MaildropLock,
-    /// The next message, being read ahead of its RETR.
-    pub prefetch: Option<crate::prefetch::Prefetch>,
+    /// The next messages, being read ahead of their RETR, in message order.
+    pub read_ahead: std::collections::VecDeque<crate::prefetch::Prefetch>,
 }
 
 /// The two command-accepting states, for the state check.

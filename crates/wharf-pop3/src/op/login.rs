@@ -68,6 +68,6 @@ pub async fn login(
         account,
         maildrop: Maildrop::new(&snapshot),
         _lock: lock,
-        prefetch: None,
+        read_ahead: Default::default(),
     })
 }

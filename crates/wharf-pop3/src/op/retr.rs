@@ -10,8 +10,11 @@ use crate::server::Server;
 use crate::session::{Action, Transaction};
 
 /// Messages larger than this are not read ahead: their transfer time dwarfs the store's
-/// latency, and a session should not hold two large bodies at once.
+/// latency, and a session should not hold several large bodies at once.
 const PREFETCH_MAX: u64 = 1024 * 1024;
+
+/// How many messages are read ahead at most (so at most 4 MiB held per session).
+const PREFETCH_WINDOW: usize = 4;
 
 pub async fn handle_retr(
     server: &Server,
@@ -21,8 +24,17 @@ pub async fn handle_retr(
 ) -> Result<Action, Pop3Error> {
     let entry = t.maildrop.get(n)?;
     let (uid, size, blob) = (entry.uid, entry.size, entry.blob);
-    let prefetched = match t.prefetch.take() {
-        Some(p) => p.take(n, blob).await,
+    // Read-aheads for messages before `n` are of no use any more; one for `n` is.
+    while t.read_ahead.front().is_some_and(|p| p.n() < n) {
+        t.read_ahead.pop_front();
+    }
+    let prefetched = match t.read_ahead.pop_front() {
+        Some(p) if p.n() == n => p.take(n, blob).await,
+        Some(p) => {
+            // The client went back: keep the reads ahead of it.
+            t.read_ahead.push_front(p);
+            None
+        }
         None => None,
     };
     let body = match prefetched {
@@ -41,11 +53,17 @@ pub async fn handle_retr(
     ok(out, &format!("{} octets", body.len()));
     dot_stuffed(out, &body);
     t.maildrop.set_retrieved(n);
-    // Read the next live message while this one travels (see `prefetch`).
-    if let Some((next, e)) = t.maildrop.next_live(n)
-        && e.size <= PREFETCH_MAX
-    {
-        t.prefetch = Some(Prefetch::start(&server.store, next, e.blob));
+    // Read the next live messages while this one travels (see `prefetch`).
+    let mut last = t.read_ahead.back().map_or(n, |p| p.n().max(n));
+    while t.read_ahead.len() < PREFETCH_WINDOW {
+        match t.maildrop.next_live(last) {
+            Some((next, e)) if e.size <= PREFETCH_MAX => {
+                t.read_ahead
+                    .push_back(Prefetch::start(&server.store, next, e.blob));
+                last = next;
+            }
+            _ => break,
+        }
     }
     Ok(Action::Continue)
 }
