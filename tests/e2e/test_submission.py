@@ -58,7 +58,7 @@ def test_starttls_auth_local_and_remote_recipients(wharf):
     assert " with ESMTPSA id " in text
     # RFC 6409 §8: Message-ID and Date added, Bcc removed.
     assert "\r\nMessage-ID: <" in text and "\r\nDate: " in text
-    assert "Bcc" not in text and "carol@" not in text.split("\r\n\r\n", 1)[0].split("Received:")[1].split("\r\n", 3)[-1]
+    assert "Bcc" not in text and "carol@" not in text
     out = wharf.cli("queue", "list").stdout
     assert "carol@remote.test" in out and "alice@example.test" in out, out
 

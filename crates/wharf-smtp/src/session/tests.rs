@@ -1162,3 +1162,32 @@ async fn exchanger_applies_the_inbound_verdict() {
     let raw = String::from_utf8(store.delivered()[0].1.clone()).unwrap();
     assert!(raw.contains("\r\nAuthentication-Results: mx.example.test; spf=pass smtp.mailfrom=s@remote.example smtp.helo=client.example\r\nFrom: good@remote.example\r\n\r\nb\r\n"), "{raw}");
 }
+
+#[tokio::test]
+async fn exchanger_forwards_off_site_alias_targets_when_configured() {
+    let store = MemStore::new();
+    let input = format!(
+        "{EHLO}MAIL FROM:<s@remote.example>\r\nRCPT TO:<ext@example.test>\r\nDATA\r\nSubject: fwd\r\n\r\nb\r\n.\r\n"
+    );
+    let t = run(&store, &Opts::default(), &input).await;
+    assert!(t.contains("550 5.3.0"), "{t}");
+    assert!(store.queued().is_empty());
+    let mut opts = Opts::default();
+    opts.config.forward_off_site_aliases = true;
+    let t = run(&store, &opts, &input).await;
+    assert!(t.ends_with("250 2.0.0 Ok: queued as ID"), "{t}");
+    let q = store.queued();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].1.sender, "s@remote.example");
+    assert_eq!(q[0].1.recipients[0].address, "someone@elsewhere.test");
+    assert_eq!(
+        q[0].1.recipients[0].orcpt.as_deref(),
+        Some("rfc822;ext@example.test")
+    );
+    let raw = String::from_utf8_lossy(&q[0].0);
+    assert!(
+        raw.starts_with("Received: from client.example ") && raw.ends_with("\r\n\r\nb\r\n"),
+        "{raw}"
+    );
+    assert!(store.delivered().is_empty());
+}

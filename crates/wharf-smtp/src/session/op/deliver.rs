@@ -58,8 +58,14 @@ impl Session {
                         body = cleaned;
                     }
                 }
+                // Forwarded copies (off-site alias targets) leave without Return-Path.
+                let mut transit = Vec::new();
+                if !tx.remote.is_empty() {
+                    transit = trace::received(&info);
+                    transit.extend_from_slice(&body);
+                }
                 raw.extend_from_slice(&body);
-                (raw, Vec::new())
+                (raw, transit)
             }
             Mode::Submission => {
                 let mut transit = trace::received(&info);

@@ -52,7 +52,7 @@ impl Session {
             Resolution::NotLocal => return Step::reply(Reply::relay_denied()),
             Resolution::Unknown => return Step::reply(Reply::no_such_user()),
             Resolution::Local { accounts, forward } => {
-                if submission {
+                if submission || self.shared.config.forward_off_site_aliases {
                     // Off-site alias targets are queued; the DSN names the alias
                     // (RFC 3461 §4.2: ORCPT is the address as the sender gave it).
                     for target in &forward {
