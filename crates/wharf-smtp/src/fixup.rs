@@ -51,6 +51,15 @@ pub fn fixup_now(message: &[u8], hostname: &str) -> Vec<u8> {
     fixup(message, hostname, chrono::Utc::now())
 }
 
+/// How many `Received:` fields the header holds (loop detection, RFC 5321 §6.3).
+pub fn count_received(message: &[u8]) -> usize {
+    let (header, _) = split_header(message);
+    header_lines(header)
+        .filter_map(field_name)
+        .filter(|n| n.eq_ignore_ascii_case(b"received"))
+        .count()
+}
+
 /// A new globally unique Message-ID (RFC 5322 §3.6.4): random left side, our host name
 /// on the right.
 pub fn message_id(hostname: &str) -> String {
@@ -135,6 +144,13 @@ mod tests {
             out.starts_with("Date: ") && out.ends_with("\r\n\r\nbody\r\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn received_fields_are_counted_in_the_header_only() {
+        let m = "Received: a\r\n\tfolded\r\nreceived: b\r\nSubject: x\r\n\r\nReceived: body\r\n";
+        assert_eq!(count_received(m.as_bytes()), 2);
+        assert_eq!(count_received(b"\r\nReceived: x\r\n"), 0);
     }
 
     #[test]

@@ -481,6 +481,9 @@ async fn transaction(
         }
         // Kill -9 window: from here until the worker records the outcome, a crash means
         // the message is sent again on restart (RFC 1047; documented in docs/smtp.md).
+        // RFC 5321 §4.5.3.2.6: the final reply may take up to 10 minutes (twice the
+        // command timeout by default).
+        c.timeout = a.command_timeout * 2;
         match c.read_reply().await {
             Ok(r) => r,
             Err(e) => return broken(e),

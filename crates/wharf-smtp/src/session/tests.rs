@@ -1191,3 +1191,23 @@ async fn exchanger_forwards_off_site_alias_targets_when_configured() {
     );
     assert!(store.delivered().is_empty());
 }
+
+#[tokio::test]
+async fn mail_loops_are_refused_at_100_received_fields() {
+    let store = MemStore::new();
+    let hops = |n: usize| "Received: from x by y; date\r\n".repeat(n);
+    let msg = |n: usize| {
+        format!(
+            "{EHLO}MAIL FROM:<s@remote.example>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n{}Subject: loop\r\n\r\nb\r\n.\r\n",
+            hops(n)
+        )
+    };
+    let t = run(&store, &Opts::default(), &msg(100)).await;
+    assert!(
+        t.ends_with("554 5.4.6 Too many hops: mail loop detected"),
+        "{t}"
+    );
+    assert!(store.delivered().is_empty());
+    let t = run(&store, &Opts::default(), &msg(99)).await;
+    assert!(t.ends_with("250 2.0.0 Ok: queued as ID"), "{t}");
+}

@@ -14,6 +14,10 @@ use crate::trace;
 use wharf_store::NewMessage;
 use wharf_store::queue::QueueEnvelope;
 
+/// Received fields at which a message is taken to be looping. RFC 5321 §6.3: "SHOULD
+/// use a large rejection threshold, normally at least 100" (Postfix uses 50).
+const MAX_HOPS: usize = 100;
+
 impl Session {
     /// Delivers `body` for the transaction and returns the reply for the end of data.
     pub(crate) async fn deliver(&mut self, tx: Transaction, body: Vec<u8>) -> Reply {
@@ -21,6 +25,15 @@ impl Session {
         let Some(helo) = self.helo.clone() else {
             return Reply::bad_sequence("Send HELO/EHLO first");
         };
+        // RFC 5321 §6.3: a message that went through too many hops is in a loop.
+        if crate::fixup::count_received(&body) >= MAX_HOPS {
+            tracing::info!(conn = self.conn.id, queue_id = %id, "refused: mail loop (too many Received fields)");
+            return Reply::new(
+                554,
+                crate::proto::Status(5, 4, 6),
+                "Too many hops: mail loop detected",
+            );
+        }
         let now = chrono::Utc::now();
         let info = trace::TraceInfo {
             id: &id,
