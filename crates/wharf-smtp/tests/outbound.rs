@@ -933,3 +933,37 @@ async fn exchanger_refuses_listed_clients_at_connect() {
     );
     assert!(c.closed().await);
 }
+
+#[tokio::test]
+async fn eight_bit_text_is_converted_for_a_7bit_server() {
+    let e = env().await;
+    let sink = Sink::start(&["PIPELINING"]).await;
+    let mut config = config(sink.addr.port());
+    config
+        .routes
+        .insert("c.test".into(), format!("127.0.0.1:{}", sink.addr.port()));
+    let w = e.worker(Zone::default(), config).await;
+    let body = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncaf\u{e9}\r\n";
+    let id = e
+        .queue(
+            "alice@example.test",
+            &[("u@c.test", None)],
+            None,
+            None,
+            body,
+        )
+        .await;
+    w.run_once().await.unwrap();
+    assert!(e.store.queue_get(id).await.unwrap().is_none());
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].mail, "MAIL FROM:<alice@example.test>",
+        "no BODY=8BITMIME to a 7-bit server"
+    );
+    assert_eq!(
+        got[0].data,
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n"
+    );
+    assert!(e.inbox("alice@example.test").await.is_empty(), "no bounce");
+}

@@ -305,19 +305,32 @@ async fn transaction(
             format!("{peer} does not support BINARYMIME, which this message needs"),
         );
     }
-    // RFC 6152 §3: 8-bit content to a 7-bit server would need down-conversion, which
-    // we do not do: the sender gets the message back.
+    // RFC 6152 §3: 8-bit content to a 7-bit server is converted when that is safe
+    // (one 8bit body part to quoted-printable), else the sender gets it back.
+    let converted;
+    let mut message = a.message;
     if eight_bit && !binary && !has(ext, "8BITMIME") {
-        return fail(
-            "5.6.3",
-            format!("{peer} does not support 8BITMIME and the message has 8-bit content"),
-        );
+        match super::downgrade::to_7bit(a.message) {
+            Some(m) => {
+                converted = m;
+                message = &converted;
+            }
+            None => {
+                return fail(
+                    "5.6.3",
+                    format!(
+                        "{peer} does not support 8BITMIME and the message cannot be converted to 7 bit"
+                    ),
+                );
+            }
+        }
     }
+    let eight_bit = message.iter().any(|&b| b >= 0x80);
     // RFC 1870 §6.3: a server's declared maximum.
     if let Some((_, v)) = ext.iter().find(|(k, _)| k == "SIZE")
         && let Ok(max) = v.trim().parse::<u64>()
         && max > 0
-        && a.message.len() as u64 > max
+        && message.len() as u64 > max
     {
         return fail(
             "5.3.4",
@@ -327,7 +340,7 @@ async fn transaction(
     let dsn = has(ext, "DSN");
     let mut mail = format!("MAIL FROM:<{}>", a.envelope.sender);
     if has(ext, "SIZE") {
-        mail.push_str(&format!(" SIZE={}", a.message.len()));
+        mail.push_str(&format!(" SIZE={}", message.len()));
     }
     if binary {
         mail.push_str(" BODY=BINARYMIME");
@@ -442,9 +455,9 @@ async fn transaction(
         return Ok(outcomes.into_iter().flatten().collect());
     }
     let final_reply = if binary {
-        let head = format!("BDAT {} LAST\r\n", a.message.len());
+        let head = format!("BDAT {} LAST\r\n", message.len());
         let mut data = head.into_bytes();
-        data.extend_from_slice(a.message);
+        data.extend_from_slice(message);
         if let Err(e) = c.write(&data).await {
             return broken(format!("lost connection with {peer}: {e}"));
         }
@@ -475,7 +488,7 @@ async fn transaction(
                 .collect());
         }
         // RFC 5321 §4.5.2: dot-stuffing and the CRLF "." CRLF terminator.
-        let data = dot_stuff(a.message);
+        let data = dot_stuff(message);
         if let Err(e) = c.write(&data).await {
             return broken(format!("lost connection with {peer}: {e}"));
         }

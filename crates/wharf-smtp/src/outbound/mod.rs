@@ -23,6 +23,7 @@
 
 pub mod client;
 pub mod dns;
+pub mod downgrade;
 pub mod reply;
 pub mod route;
 
