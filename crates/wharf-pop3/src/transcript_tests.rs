@@ -338,3 +338,32 @@ async fn pop3_and_pop3s_servers_on_one_store_share_the_failure_count() {
     );
     assert_eq!(action, Action::Close);
 }
+
+#[tokio::test]
+async fn capa_after_login_lists_no_ways_to_log_in() {
+    let f = fixture(Config {
+        expire_days: Some(30),
+        ..Config::default()
+    })
+    .await;
+    let mut s = Session::new(&f.server, "127.0.0.1".parse().unwrap(), false, true, true);
+    let (before, _) = run(&mut s, &["CAPA"]).await;
+    assert!(
+        before.contains("\r\nUSER\r\nSASL PLAIN LOGIN\r\nSTLS\r\nEXPIRE 30\r\n"),
+        "{before}"
+    );
+    let (after, _) = run(
+        &mut s,
+        &["USER alice@example.test", "PASS alice-pw", "CAPA"],
+    )
+    .await;
+    let caps = after
+        .split_once("+OK Capability list follows\r\n")
+        .unwrap()
+        .1;
+    assert_eq!(
+        caps,
+        "CAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nEXPIRE 30\r\n\
+IMPLEMENTATION Wharf\r\n.\r\n"
+    );
+}
