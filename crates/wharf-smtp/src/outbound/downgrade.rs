@@ -60,7 +60,12 @@ fn quoted_printable(body: &[u8], out: &mut Vec<u8>) {
     let mut lines = body.split(|&b| b == b'\n').peekable();
     while let Some(line) = lines.next() {
         let last = lines.peek().is_none();
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        // Only a CR that ended a line goes; a final bare CR is content (=0D).
+        let line = if last {
+            line
+        } else {
+            line.strip_suffix(b"\r").unwrap_or(line)
+        };
         let mut col = 0;
         for (i, &b) in line.iter().enumerate() {
             let at_end = i + 1 == line.len();
@@ -109,6 +114,22 @@ mod tests {
         assert!(body_out.split("\r\n").all(|l| l.len() <= 76), "{body_out}");
         assert!(body_out.contains("=\r\n"));
         assert!(out.is_ascii());
+    }
+
+    #[test]
+    fn random_bodies_come_out_7bit_with_short_lines() {
+        for seed in 0..300u64 {
+            let len = (seed * 37 % 400) as usize;
+            let body: Vec<u8> = (0..len)
+                .map(|i| ((i as u64 * 2654435761 + seed * 97) % 256) as u8)
+                .collect();
+            let mut m = b"MIME-Version: 1.0\r\n\r\n".to_vec();
+            m.extend_from_slice(&body);
+            let out = to_7bit(&m).unwrap();
+            assert!(out.is_ascii());
+            let i = memchr::memmem::find(&out, b"\r\n\r\n").unwrap();
+            assert!(out[i + 4..].split(|&b| b == b'\n').all(|l| l.len() <= 77));
+        }
     }
 
     #[test]
