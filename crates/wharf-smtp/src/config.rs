@@ -127,7 +127,8 @@ pub struct OutboundConfig {
     pub command_timeout_secs: u64,
     /// Messages delivered at the same time.
     pub concurrency: usize,
-    /// Seconds between looks at the queue when nothing new was submitted.
+    /// Seconds between looks at the queue when nothing new was submitted (this is also
+    /// how soon `wharf queue retry`, run from another process, takes effect).
     pub poll_interval_secs: u64,
 }
 
@@ -147,7 +148,7 @@ impl Default for OutboundConfig {
             connect_timeout_secs: 30,
             command_timeout_secs: 300,
             concurrency: 16,
-            poll_interval_secs: 30,
+            poll_interval_secs: 5,
         }
     }
 }
@@ -204,6 +205,26 @@ pub struct DnsConfig {
     pub nameservers: Vec<String>,
 }
 
+impl DnsConfig {
+    /// Checks that every nameserver is `ip` or `ip:port`.
+    pub fn validate(&self) -> Result<(), String> {
+        for s in &self.nameservers {
+            parse_nameserver(s)
+                .ok_or_else(|| format!("dns.nameservers: {s:?} is not ip or ip:port"))?;
+        }
+        Ok(())
+    }
+}
+
+/// `ip:port`, `[v6]:port`, or a bare `ip` (port 53).
+pub fn parse_nameserver(s: &str) -> Option<std::net::SocketAddr> {
+    s.parse().ok().or_else(|| {
+        s.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| std::net::SocketAddr::new(ip, 53))
+    })
+}
+
 /// Parses `"30s"`, `"5m"`, `"1h"`, `"2d"` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -253,6 +274,23 @@ mod tests {
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn nameservers() {
+        assert!(
+            DnsConfig {
+                nameservers: vec!["127.0.0.1:5353".into(), "::1".into(), "[::1]:53".into()]
+            }
+            .validate()
+            .is_ok()
+        );
+        let e = DnsConfig {
+            nameservers: vec!["dns.example".into()],
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.starts_with("dns.nameservers"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HDnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 pub struct HickoryResolver {
@@ -24,10 +24,8 @@ impl HickoryResolver {
         } else {
             let mut servers = Vec::new();
             for s in &config.nameservers {
-                let addr: SocketAddr = s
-                    .parse()
-                    .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                    .map_err(|_| format!("dns.nameservers: {s:?} is not ip or ip:port"))?;
+                let addr = crate::config::parse_nameserver(s)
+                    .ok_or_else(|| format!("dns.nameservers: {s:?} is not ip or ip:port"))?;
                 let mut udp = ConnectionConfig::udp();
                 udp.port = addr.port();
                 let mut tcp = ConnectionConfig::tcp();
