@@ -20,6 +20,7 @@ pub mod address;
 pub mod error;
 pub mod files;
 pub mod mime;
+mod password;
 pub mod queue;
 pub mod secret;
 mod sqlite;

@@ -219,22 +219,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 fn hash_password(password: &Secret) -> Result<String> {
-    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-    let salt = SaltString::generate(&mut OsRng);
-    argon2::Argon2::default()
-        .hash_password(password.expose().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("hashing password: {e}")))
+    crate::password::hash(password)
 }
 
 fn verify_password(password: &Secret, hash: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    match PasswordHash::new(hash) {
-        Ok(parsed) => argon2::Argon2::default()
-            .verify_password(password.expose().as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    crate::password::verify(password, hash)
 }
 
 fn check_password_acceptable(password: &Secret) -> Result<()> {
