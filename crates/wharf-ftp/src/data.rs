@@ -361,7 +361,7 @@ impl Session<'_> {
             return Ok(None);
         }
         let setup = std::mem::replace(&mut self.data, DataSetup::None);
-        let timeout = Duration::from_secs(self.server.config.data_timeout.max(1));
+        let timeout = Duration::from_secs(self.server.config.data_timeout_secs.max(1));
         let peer_ip = canonical(self.conn.peer().ip());
         let tcp = match setup {
             DataSetup::None => {
@@ -441,7 +441,7 @@ impl Session<'_> {
     pub(crate) fn limits(&self) -> Limits {
         Limits {
             rate: self.rate.clone(),
-            timeout: Duration::from_secs(self.server.config.data_timeout.max(1)),
+            timeout: Duration::from_secs(self.server.config.data_timeout_secs.max(1)),
         }
     }
 

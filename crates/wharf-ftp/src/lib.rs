@@ -93,10 +93,10 @@ pub struct Config {
     /// upload that would pass it ends with 552 and its partial file is removed.
     pub quota_bytes: u64,
     /// Seconds a control connection may stay idle (between commands). Default 300.
-    pub idle_timeout: u64,
+    pub idle_timeout_secs: u64,
     /// Seconds to wait for a data connection to open, and for each read or write on it.
     /// Default 60.
-    pub data_timeout: u64,
+    pub data_timeout_secs: u64,
     /// Allow active mode (PORT/EPRT). Default `true`.
     pub allow_active: bool,
     /// Failed logins per client address within 5 minutes before logins from that
@@ -116,8 +116,8 @@ impl Default for Config {
             passive_address: None,
             max_rate: 0,
             quota_bytes: 0,
-            idle_timeout: 300,
-            data_timeout: 60,
+            idle_timeout_secs: 300,
+            data_timeout_secs: 60,
             allow_active: true,
             max_login_failures: 10,
             banner: None,
@@ -213,8 +213,8 @@ impl Service for Server {
 
     async fn handle(&self, conn: Conn, shutdown: ShutdownSignal) {
         let mut conn = conn;
-        conn.read_timeout = Duration::from_secs(self.config.idle_timeout.max(1));
-        conn.write_timeout = Duration::from_secs(self.config.data_timeout.max(30));
+        conn.read_timeout = Duration::from_secs(self.config.idle_timeout_secs.max(1));
+        conn.write_timeout = Duration::from_secs(self.config.data_timeout_secs.max(30));
         session::Session::new(self, conn).run(shutdown).await;
     }
 }
@@ -241,7 +241,7 @@ mod tests {
                 last: 50010
             })
         );
-        assert_eq!(w.ftp.idle_timeout, 300);
+        assert_eq!(w.ftp.idle_timeout_secs, 300);
         assert!(toml::from_str::<W>("[ftp]\nbogus = 1\n").is_err());
         assert!(toml::from_str::<W>("[ftp]\npassive_ports = \"9-1\"\n").is_err());
     }

@@ -131,7 +131,9 @@ pub(crate) struct Session<'a> {
 
 impl<'a> Session<'a> {
     pub fn new(server: &'a Server, conn: Conn) -> Session<'a> {
-        let tls = conn.tls_acceptor().cloned();
+        let tls = conn
+            .tls_acceptor()
+            .map(wharf_net::tls::for_data_connections);
         Session {
             server,
             conn,

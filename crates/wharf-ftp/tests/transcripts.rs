@@ -531,7 +531,7 @@ fn rate_limited_transfers_are_still_exact() {
 #[test]
 fn idle_control_connection_is_closed_with_421() {
     let s = TestServer::start(Config {
-        idle_timeout: 1,
+        idle_timeout_secs: 1,
         ..Config::default()
     });
     let mut c = s.raw();
@@ -543,7 +543,7 @@ fn idle_control_connection_is_closed_with_421() {
 #[test]
 fn data_connection_that_never_comes_is_425() {
     let s = TestServer::start(Config {
-        data_timeout: 1,
+        data_timeout_secs: 1,
         ..Config::default()
     });
     let mut c = s.raw_login("alice");
