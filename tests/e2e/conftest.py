@@ -18,7 +18,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 USERS = {"alice@example.test": "alice-pw-1", "bob@example.test": "bob-pw-2"}
-SERVICES = ["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "ftp", "http"]
+SERVICES = ["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "ftp", "ftps", "http"]
 
 
 def wharf_binary() -> str:

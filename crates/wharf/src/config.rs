@@ -51,6 +51,8 @@ pub struct Listen {
     pub imap: Option<Vec<String>>,
     pub imaps: Option<Vec<String>>,
     pub ftp: Option<Vec<String>>,
+    /// Implicit-TLS FTP (TLS from the first byte); off unless configured.
+    pub ftps: Option<Vec<String>>,
     pub http: Option<Vec<String>>,
     pub nntp: Option<Vec<String>>,
 }
@@ -68,6 +70,7 @@ impl Default for Listen {
             imap: one(2143),
             imaps: one(2993),
             ftp: one(2121),
+            ftps: None,
             http: one(8080),
             nntp: None,
         }
@@ -76,7 +79,7 @@ impl Default for Listen {
 
 impl Listen {
     /// Every (service, addresses) pair, configured or not.
-    pub fn entries(&self) -> [(&'static str, &Option<Vec<String>>); 10] {
+    pub fn entries(&self) -> [(&'static str, &Option<Vec<String>>); 11] {
         [
             ("smtp", &self.smtp),
             ("submission", &self.submission),
@@ -86,6 +89,7 @@ impl Listen {
             ("imap", &self.imap),
             ("imaps", &self.imaps),
             ("ftp", &self.ftp),
+            ("ftps", &self.ftps),
             ("http", &self.http),
             ("nntp", &self.nntp),
         ]

@@ -47,9 +47,9 @@ fn wiring(
             wharf_imap::Server::new(store.clone(), host, config.imap.clone()),
             name == "imaps",
         ),
-        "ftp" => (
+        "ftp" | "ftps" => (
             wharf_ftp::Server::new(store.clone(), files.clone()?, host, config.ftp.clone()),
-            false,
+            name == "ftps",
         ),
         _ => return None,
     };
@@ -77,14 +77,16 @@ pub async fn serve(config: Config) -> Result<()> {
     };
     let acceptor = wharf_net::tls::acceptor(&source).context("setting up TLS")?;
     // The FTP file area: one home per account under data_dir/files.
-    let files: Option<Arc<dyn FileArea>> =
-        if config.listen.ftp.as_ref().is_some_and(|a| !a.is_empty()) {
-            let area = LocalFileArea::new(config.data_dir.join("files"))
-                .with_context(|| format!("creating {}", config.data_dir.join("files").display()))?;
-            Some(area)
-        } else {
-            None
-        };
+    let files: Option<Arc<dyn FileArea>> = if [&config.listen.ftp, &config.listen.ftps]
+        .iter()
+        .any(|l| l.as_ref().is_some_and(|a| !a.is_empty()))
+    {
+        let area = LocalFileArea::new(config.data_dir.join("files"))
+            .with_context(|| format!("creating {}", config.data_dir.join("files").display()))?;
+        Some(area)
+    } else {
+        None
+    };
     let shutdown = Shutdown::new();
     let limiter = IpLimiter::new(config.limits.max_connections_per_ip);
 
