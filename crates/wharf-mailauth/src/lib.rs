@@ -29,7 +29,7 @@ pub mod verifier;
 
 pub use config::Config;
 pub use results::strip_forged_results;
-pub use signer::{DnsRecord, Signer};
+pub use signer::{DnsRecord, Signer, author_domain};
 pub use verifier::{AuthResult, DkimCheck, DmarcCheck, DmarcPolicy, Verdict, Verifier};
 
 /// What can go wrong in this crate. Verification never fails as a whole (a DNS failure is a

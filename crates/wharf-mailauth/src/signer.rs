@@ -245,6 +245,17 @@ impl Signer {
     }
 }
 
+/// The domain of the (first) address in the message's `From:` header, lower-cased: the
+/// domain to sign for so that DMARC aligns (RFC 7489 §3.1.1). `None` when there is no
+/// parseable From address. The outbound queue signs only when this is one of our domains.
+pub fn author_domain(message: &[u8]) -> Option<String> {
+    let parsed = mail_auth::AuthenticatedMessage::parse(message)?;
+    let from = parsed.from.first()?;
+    let (_, domain) = from.rsplit_once('@')?;
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    (!domain.is_empty()).then_some(domain)
+}
+
 /// Lower-cases and validates a signing domain; it becomes part of a file name, so only
 /// LDH labels pass (no `/`, no `..`).
 fn normalize_domain(domain: &str) -> Result<String> {
@@ -449,6 +460,14 @@ mod tests {
         for bad in ["../x", "a/b", "", "x..y", "_x.example"] {
             assert!(normalize_domain(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn author_domain_is_the_from_domain() {
+        let msg = b"To: x@y.example\r\nFrom: \"Alice\" <Alice@Example.COM>\r\n\r\nbody";
+        assert_eq!(author_domain(msg).as_deref(), Some("example.com"));
+        assert_eq!(author_domain(b"To: x@y.example\r\n\r\nbody"), None);
+        assert_eq!(author_domain(b""), None);
     }
 
     #[test]
