@@ -389,6 +389,20 @@ fn create_mailbox_row(
     get_mailbox(conn, MailboxId(conn.last_insert_rowid()))
 }
 
+/// Creates every missing superior of `name` (`a` and `a/b` for `a/b/c`).
+fn create_parents(conn: &Connection, account: AccountId, name: &str) -> Result<()> {
+    let mut end = 0;
+    while let Some(i) = name[end..].find(MAILBOX_DELIMITER) {
+        end += i;
+        let parent = &name[..end];
+        if find_mailbox(conn, account, parent)?.is_none() {
+            create_mailbox_row(conn, account, parent, None)?;
+        }
+        end += MAILBOX_DELIMITER.len_utf8();
+    }
+    Ok(())
+}
+
 /// Takes the next UID of a mailbox and a new modseq; returns (uid, modseq, uidvalidity).
 fn allocate_uid(conn: &Connection, mailbox: MailboxId) -> Result<(Uid, ModSeq, u32)> {
     conn.prepare_cached(
@@ -1340,13 +1354,7 @@ impl Store for SqliteStore {
                 return Err(Error::AlreadyExists(format!("mailbox {name}")));
             }
             // RFC 9051 §6.3.4: CREATE makes any missing superior names.
-            let parts: Vec<&str> = name.split(MAILBOX_DELIMITER).collect();
-            for i in 1..parts.len() {
-                let parent = parts[..i].join(&MAILBOX_DELIMITER.to_string());
-                if find_mailbox(ctx.conn, account, &parent)?.is_none() {
-                    create_mailbox_row(ctx.conn, account, &parent, None)?;
-                }
-            }
+            create_parents(ctx.conn, account, &name)?;
             let mb = create_mailbox_row(ctx.conn, account, &name, special_use)?;
             ctx.events.push(Change::MailboxesChanged { account });
             Ok(mb)
@@ -1384,13 +1392,7 @@ impl Store for SqliteStore {
             if to.starts_with(&format!("{from}{MAILBOX_DELIMITER}")) {
                 return Err(Error::Invalid(format!("cannot rename {from} into itself")));
             }
-            let parts: Vec<&str> = to.split(MAILBOX_DELIMITER).collect();
-            for i in 1..parts.len() {
-                let parent = parts[..i].join(&MAILBOX_DELIMITER.to_string());
-                if find_mailbox(ctx.conn, account, &parent)?.is_none() {
-                    create_mailbox_row(ctx.conn, account, &parent, None)?;
-                }
-            }
+            create_parents(ctx.conn, account, &to)?;
             if from == "INBOX" {
                 // RFC 9051 §6.3.6: renaming INBOX moves its messages to a new mailbox
                 // and leaves INBOX in place, empty; its children are not moved.
