@@ -190,6 +190,26 @@ impl<'a> Session<'a> {
     }
 
     /// Resolves a path argument against the current directory.
+    /// For commands that change the file area: the user's area and the resolved path,
+    /// or `Err` with the refusal already sent (not logged in, read-only area, bad path).
+    pub(crate) async fn writable_target(
+        &mut self,
+        arg: &str,
+    ) -> Result<(AccountId, Arc<dyn FileArea>, VPath), Outcome> {
+        let Some((owner, area, writable)) = self.fs() else {
+            return Err(self.answer(code::NOT_LOGGED_IN, "Not logged in.").await);
+        };
+        if !writable {
+            return Err(self
+                .answer(code::FILE_UNAVAILABLE, "Permission denied.")
+                .await);
+        }
+        match self.path(arg) {
+            Ok(p) => Ok((owner, area, p)),
+            Err(r) => Err(self.answer_reply(r).await),
+        }
+    }
+
     pub fn path(&self, arg: &str) -> Result<VPath, Reply> {
         VPath::resolve(&self.cwd, arg).map_err(|e| crate::error::file_error(&e))
     }

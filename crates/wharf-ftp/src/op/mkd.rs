@@ -5,17 +5,9 @@ use crate::session::{Outcome, Session};
 
 impl Session<'_> {
     pub(crate) async fn handle_mkd(&mut self, arg: &str) -> Outcome {
-        let Some((owner, area, writable)) = self.fs() else {
-            return self.answer(code::NOT_LOGGED_IN, "Not logged in.").await;
-        };
-        if !writable {
-            return self
-                .answer(code::FILE_UNAVAILABLE, "Permission denied.")
-                .await;
-        }
-        let path = match self.path(arg) {
-            Ok(p) => p,
-            Err(r) => return self.answer_reply(r).await,
+        let (owner, area, path) = match self.writable_target(arg).await {
+            Ok(t) => t,
+            Err(done) => return done,
         };
         match area.mkdir(owner, &path).await {
             Ok(()) => {
