@@ -144,8 +144,14 @@ impl Verdict {
     /// `550 5.7.1` (RFC 7372 §3.1 also registers 5.7.26 "multiple authentication checks
     /// failed" for DMARC; 5.7.1 is what the issue and most MTAs use).
     pub fn reject_reply(&self) -> String {
+        format!("550 {}", self.reject_text())
+    }
+
+    /// [`Verdict::reject_reply`] without the reply code: the enhanced status code and text,
+    /// `5.7.1 Message rejected per DMARC policy of <domain>`.
+    pub fn reject_text(&self) -> String {
         format!(
-            "550 5.7.1 Message rejected per DMARC policy of {}",
+            "5.7.1 Message rejected per DMARC policy of {}",
             if self.dmarc.domain.is_empty() {
                 "the author domain"
             } else {

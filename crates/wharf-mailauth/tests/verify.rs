@@ -164,6 +164,10 @@ async fn spf_fail_under_p_reject_is_a_dmarc_reject() {
         v.reject_reply(),
         "550 5.7.1 Message rejected per DMARC policy of fail.example.com"
     );
+    assert_eq!(
+        v.reject_text(),
+        "5.7.1 Message rejected per DMARC policy of fail.example.com"
+    );
 }
 
 #[tokio::test]
