@@ -200,8 +200,18 @@ impl Worker {
             let me = self.clone();
             handles.push(tokio::spawn(async move {
                 let id = entry.id;
+                let pending: Vec<i64> = entry
+                    .recipients
+                    .iter()
+                    .filter(|r| r.state == RecipientState::Pending)
+                    .map(|r| r.id)
+                    .collect();
                 if let Err(e) = me.process(entry).await {
                     tracing::warn!(service = "outbound", queue_id = %id, "delivery attempt failed: {e}");
+                    // A local error (store, unreadable body) must not make the message
+                    // due again at once: that would spin. Try again after the first
+                    // retry interval.
+                    me.back_off(id, &pending, &e.to_string()).await;
                 }
                 me.in_flight
                     .lock()
@@ -213,6 +223,24 @@ impl Worker {
             }));
         }
         Ok(handles)
+    }
+
+    /// Defers recipients after a local error.
+    async fn back_off(&self, id: wharf_store::queue::QueueId, recipients: &[i64], error: &str) {
+        let next = chrono::Utc::now().timestamp() + self.schedule[0].as_secs().max(1) as i64;
+        let updates = recipients
+            .iter()
+            .map(|&recipient| RecipientUpdate {
+                recipient,
+                state: RecipientState::Pending,
+                next_attempt: Some(next),
+                error: Some(format!("local error: {error}")),
+                delay_notified: false,
+            })
+            .collect();
+        if let Err(e) = self.store.queue_update(id, updates).await {
+            tracing::warn!(service = "outbound", queue_id = %id, "could not defer after a local error: {e}");
+        }
     }
 
     /// One delivery attempt for the due recipients of one message.
