@@ -45,6 +45,17 @@ async fn world() -> World {
         // Quarantine.
         txt("q.example.com", "v=spf1 -all"),
         txt("_dmarc.q.example.com", "v=DMARC1; p=quarantine"),
+        // SPF mechanisms that need more look-ups: include, a; and broken records.
+        txt("inc.example.com", "v=spf1 include:pass.example.com -all"),
+        txt("amech.example.com", "v=spf1 a -all"),
+        ("amech.example.com".into(), Rec::A(Ipv4Addr::LOCALHOST)),
+        txt("broken.example.com", "v=spf1 ip4:not-an-address -all"),
+        txt("loop.example.com", "v=spf1 include:loop.example.com -all"),
+        // DMARC alignment: a subdomain in MAIL FROM, relaxed (default) and strict.
+        txt("bounce.pass.example.com", "v=spf1 ip4:127.0.0.1 -all"),
+        txt("strict.example.com", "v=spf1 -all"),
+        txt("_dmarc.strict.example.com", "v=DMARC1; p=reject; aspf=s"),
+        txt("bounce.strict.example.com", "v=spf1 ip4:127.0.0.1 -all"),
         // DNSBL zones: bl lists 127.0.0.2, broken answers outside 127/8 (wildcard-like).
         (
             "2.0.0.127.bl.example.net".into(),
@@ -594,5 +605,63 @@ async fn signature_whose_key_is_not_published_does_not_pass() {
         v.dkim
     );
     assert!(v.header.contains("dkim=permerror"), "{}", v.header);
+    assert!(v.reject);
+}
+
+#[tokio::test]
+async fn spf_mechanisms_resolved_through_dns() {
+    let w = world().await;
+    let verifier = w.verifier();
+    let spf = |domain: &'static str| {
+        let verifier = verifier.clone();
+        async move {
+            verifier
+                .check(
+                    CLIENT,
+                    "helo.example.com",
+                    &format!("alice@{domain}"),
+                    &message(domain, "Hi\r\n"),
+                    HOST,
+                )
+                .await
+                .spf_mail_from
+        }
+    };
+    assert_eq!(spf("inc.example.com").await, AuthResult::Pass);
+    assert_eq!(spf("amech.example.com").await, AuthResult::Pass);
+    assert_eq!(spf("broken.example.com").await, AuthResult::PermError);
+    // RFC 7208 §4.6.4: a record that includes itself runs into the look-up limit.
+    assert_eq!(spf("loop.example.com").await, AuthResult::PermError);
+}
+
+#[tokio::test]
+async fn dmarc_spf_alignment_relaxed_and_strict() {
+    let w = world().await;
+    // Relaxed (default): MAIL FROM bounce.pass.example.com aligns with From pass.example.com.
+    let v = w
+        .verifier()
+        .check(
+            CLIENT,
+            "helo.example.com",
+            "bounces@bounce.pass.example.com",
+            &message("pass.example.com", "Hi\r\n"),
+            HOST,
+        )
+        .await;
+    assert_eq!(v.spf_mail_from, AuthResult::Pass);
+    assert_eq!(v.dmarc.result, AuthResult::Pass, "{}", v.header);
+    // Strict (aspf=s): the same shape does not align, and p=reject applies.
+    let v = w
+        .verifier()
+        .check(
+            CLIENT,
+            "helo.example.com",
+            "bounces@bounce.strict.example.com",
+            &message("strict.example.com", "Hi\r\n"),
+            HOST,
+        )
+        .await;
+    assert_eq!(v.spf_mail_from, AuthResult::Pass);
+    assert_eq!(v.dmarc.result, AuthResult::Fail, "{}", v.header);
     assert!(v.reject);
 }
