@@ -967,3 +967,46 @@ async fn eight_bit_text_is_converted_for_a_7bit_server() {
     );
     assert!(e.inbox("alice@example.test").await.is_empty(), "no bounce");
 }
+
+#[tokio::test]
+async fn domains_sharing_an_mx_host_share_the_transaction() {
+    let e = env().await;
+    let sink = Sink::start(FULL).await;
+    let mut zone = Zone::default();
+    zone.mx
+        .insert("one.test".into(), vec![(10, "mx.shared.test".into())]);
+    zone.mx
+        .insert("two.test".into(), vec![(5, "mx.shared.test".into())]);
+    zone.mx
+        .insert("other.test".into(), vec![(10, "mx.other.test".into())]);
+    zone.a
+        .insert("mx.shared.test".into(), Ipv4Addr::new(127, 0, 0, 1));
+    zone.a
+        .insert("mx.other.test".into(), Ipv4Addr::new(127, 0, 0, 1));
+    let w = e.worker(zone, config(sink.addr.port())).await;
+    e.queue(
+        "alice@example.test",
+        &[
+            ("a@one.test", None),
+            ("b@two.test", None),
+            ("c@other.test", None),
+        ],
+        None,
+        None,
+        BODY,
+    )
+    .await;
+    w.run_once().await.unwrap();
+    let mut got: Vec<Vec<String>> = sink.received().into_iter().map(|r| r.rcpts).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            vec![
+                "RCPT TO:<a@one.test> ORCPT=rfc822;a@one.test".to_string(),
+                "RCPT TO:<b@two.test> ORCPT=rfc822;b@two.test".to_string()
+            ],
+            vec!["RCPT TO:<c@other.test> ORCPT=rfc822;c@other.test".to_string()],
+        ]
+    );
+}
