@@ -11,6 +11,7 @@ use wharf_mailauth::{AuthResult, DmarcPolicy, Signer, Verifier, strip_forged_res
 
 const HOST: &str = "mx.wharf.test";
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const V6_LISTED: IpAddr = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x25));
 
 struct World {
     dns: TestDns,
@@ -56,6 +57,12 @@ async fn world() -> World {
         txt("strict.example.com", "v=spf1 -all"),
         txt("_dmarc.strict.example.com", "v=DMARC1; p=reject; aspf=s"),
         txt("bounce.strict.example.com", "v=spf1 ip4:127.0.0.1 -all"),
+        // IPv6 client.
+        txt("v6.example.com", "v=spf1 ip6:2001:db8::/32 -all"),
+        (
+            wharf_mailauth::dnsbl::query_name(V6_LISTED, "bl.example.net").unwrap(),
+            Rec::A(Ipv4Addr::new(127, 0, 0, 2)),
+        ),
         // DNSBL zones: bl lists 127.0.0.2, broken answers outside 127/8 (wildcard-like).
         (
             "2.0.0.127.bl.example.net".into(),
@@ -664,4 +671,40 @@ async fn dmarc_spf_alignment_relaxed_and_strict() {
     assert_eq!(v.spf_mail_from, AuthResult::Pass);
     assert_eq!(v.dmarc.result, AuthResult::Fail, "{}", v.header);
     assert!(v.reject);
+}
+
+#[tokio::test]
+async fn ipv6_client_spf_and_dnsbl() {
+    let w = world().await;
+    let verifier = w.verifier();
+    let v = verifier
+        .check(
+            V6_LISTED,
+            "[IPv6:2001:db8::25]",
+            "alice@v6.example.com",
+            &message("v6.example.com", "Hi\r\n"),
+            HOST,
+        )
+        .await;
+    assert_eq!(v.spf_mail_from, AuthResult::Pass, "{}", v.header);
+    let v = verifier
+        .check(
+            CLIENT,
+            "helo.example.com",
+            "alice@v6.example.com",
+            &message("v6.example.com", "Hi\r\n"),
+            HOST,
+        )
+        .await;
+    assert_eq!(v.spf_mail_from, AuthResult::Fail);
+
+    assert_eq!(
+        verifier.dnsbl(V6_LISTED, &["bl.example.net".into()]).await,
+        Some("bl.example.net".to_string())
+    );
+    let other: IpAddr = "2001:db8::26".parse().unwrap();
+    assert_eq!(
+        verifier.dnsbl(other, &["bl.example.net".into()]).await,
+        None
+    );
 }
