@@ -324,7 +324,7 @@ fn load(domain: &str, key_path: &Path, meta_path: &Path) -> Result<DomainKeys> {
     };
     let meta: KeyMeta = serde_json::from_slice(&std::fs::read(meta_path)?)
         .map_err(|e| bad(meta_path, e.to_string()))?;
-    let pem = std::fs::read(key_path)?;
+    let pem = std::fs::read(key_path).map_err(|e| bad(key_path, e.to_string()))?;
     let blocks: Vec<PrivatePkcs8KeyDer<'static>> = PrivatePkcs8KeyDer::pem_slice_iter(&pem)
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| bad(key_path, e.to_string()))?;

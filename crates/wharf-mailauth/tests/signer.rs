@@ -106,6 +106,16 @@ fn mismatched_key_files_are_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::BadKeyFile { .. }), "{err}");
 
+    // Published metadata without its private keys: refused, not silently regenerated.
+    Signer::new(dir.path(), "wharf")
+        .ensure_keys("c.example")
+        .unwrap();
+    std::fs::remove_file(dir.path().join("dkim/c.example.key")).unwrap();
+    let err = Signer::new(dir.path(), "wharf")
+        .sign("c.example", MSG)
+        .unwrap_err();
+    assert!(matches!(err, Error::BadKeyFile { .. }), "{err}");
+
     std::fs::write(dir.path().join("dkim/b.example.json"), b"{not json").unwrap();
     let err = Signer::new(dir.path(), "wharf")
         .dns_record("b.example")
