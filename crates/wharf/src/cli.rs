@@ -45,12 +45,21 @@ pub enum Command {
     /// Manage aliases (one address delivering to one or more others).
     #[command(subcommand)]
     Alias(AliasCmd),
+    /// DKIM keys of local domains.
+    #[command(subcommand)]
+    Dkim(DkimCmd),
     /// Inspect and steer the outbound queue.
     #[command(subcommand)]
     Queue(QueueCmd),
     /// Check the configuration and print the effective settings.
     #[command(subcommand)]
     Config(ConfigCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DkimCmd {
+    /// Print the DNS TXT records to publish for DOMAIN (keys are generated on first use).
+    Show { domain: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -246,6 +255,21 @@ pub async fn run(args: Args) -> Result<()> {
             store.alias_del(&parse_address(&alias)?).await?;
         }
         Command::Queue(cmd) => crate::queue_cmd::run(&*store, cmd).await?,
+        Command::Dkim(DkimCmd::Show { domain }) => {
+            let domain = parse_domain(&domain)?;
+            if !store.is_local_domain(&domain).await? {
+                bail!("{domain} is not a local domain (add it with `wharf domain add {domain}`)");
+            }
+            let signer = crate::mailauth::signer(&config.data_dir, &config.mailauth);
+            let name = domain.to_string();
+            let records = tokio::task::spawn_blocking(move || signer.dns_records(&name))
+                .await
+                .context("generating DKIM keys")?
+                .map_err(|e| anyhow::anyhow!("DKIM keys for {domain}: {e}"))?;
+            for r in records {
+                println!("{}", r.zone_line());
+            }
+        }
     }
     Ok(())
 }

@@ -29,6 +29,8 @@ pub struct Config {
     pub outbound: wharf_smtp::OutboundConfig,
     /// `[dns]`: resolvers for MX routing and mail authentication.
     pub dns: wharf_smtp::DnsConfig,
+    /// `[mailauth]`: DKIM signing, SPF/DKIM/DMARC checks, DNSBL.
+    pub mailauth: wharf_mailauth::Config,
     /// `[pop3]`: POP3 and POP3S.
     pub pop3: wharf_pop3::Config,
     /// `[imap]`: IMAP and IMAPS.
@@ -138,6 +140,7 @@ impl Default for Config {
             submission: wharf_smtp::SubmissionConfig::default(),
             outbound: wharf_smtp::OutboundConfig::default(),
             dns: wharf_smtp::DnsConfig::default(),
+            mailauth: wharf_mailauth::Config::default(),
             pop3: wharf_pop3::Config::default(),
             imap: wharf_imap::Config::default(),
             ftp: wharf_ftp::Config::default(),
@@ -286,6 +289,14 @@ fn validate(config: &Config) -> Result<()> {
         .outbound
         .validate()
         .map_err(|e| anyhow::anyhow!("section `outbound`: {e}"))?;
+    config
+        .dns
+        .validate()
+        .map_err(|e| anyhow::anyhow!("key `{e}"))?;
+    config
+        .mailauth
+        .validate()
+        .map_err(|e| anyhow::anyhow!("section `mailauth`: {e}"))?;
     if config.tls.cert.is_some() != config.tls.key.is_some() {
         bail!("key `tls.cert` / `tls.key`: give both or neither");
     }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod mailauth;
 mod queue_cmd;
 mod serve;
 

@@ -23,22 +23,22 @@ fn wiring(
     config: &Config,
     store: &DynStore,
     files: &Option<Arc<dyn FileArea>>,
+    hooks: &wharf_smtp::Hooks,
 ) -> Option<Wiring> {
     let host = config.hostname.clone();
+    let smtp = |mode| {
+        wharf_smtp::Server::with_hooks(
+            store.clone(),
+            config.hostname.clone(),
+            config.smtp.clone(),
+            mode,
+            config.submission.clone(),
+            hooks.clone(),
+        )
+    };
     let (service, implicit_tls): (Arc<dyn Service>, bool) = match name {
-        "smtp" => (
-            wharf_smtp::Server::new(store.clone(), host, config.smtp.clone()),
-            false,
-        ),
-        "submission" | "submissions" => (
-            wharf_smtp::Server::submission(
-                store.clone(),
-                host,
-                config.smtp.clone(),
-                config.submission.clone(),
-            ),
-            name == "submissions",
-        ),
+        "smtp" => (smtp(wharf_smtp::Mode::Exchanger), false),
+        "submission" | "submissions" => (smtp(wharf_smtp::Mode::Submission), name == "submissions"),
         "pop3" | "pop3s" => (
             wharf_pop3::Server::new(store.clone(), host, config.pop3.clone()),
             name == "pop3s",
@@ -87,6 +87,8 @@ pub async fn serve(config: Config) -> Result<()> {
     } else {
         None
     };
+    let hooks =
+        crate::mailauth::hooks(&config.data_dir, &config.mailauth, &config.dns.nameservers)?;
     let shutdown = Shutdown::new();
     let limiter = IpLimiter::new(config.limits.max_connections_per_ip);
 
@@ -96,7 +98,7 @@ pub async fn serve(config: Config) -> Result<()> {
         if addrs.is_empty() {
             continue;
         }
-        let Some(w) = wiring(name, &config, &store, &files) else {
+        let Some(w) = wiring(name, &config, &store, &files, &hooks) else {
             println!("wharf: {name} is not implemented yet; not started");
             continue;
         };
@@ -120,6 +122,16 @@ pub async fn serve(config: Config) -> Result<()> {
             )));
         }
     }
+    // The outbound queue worker always runs: whatever is queued (submission, or left
+    // from before a restart) gets delivered.
+    let worker = wharf_smtp::outbound::Worker::spawn(
+        store.clone(),
+        config.hostname.clone(),
+        config.outbound.clone(),
+        config.dns.clone(),
+        shutdown.signal(),
+    )
+    .map_err(|e| anyhow::anyhow!("starting outbound delivery: {e}"))?;
     println!("wharf: ready (data in {})", config.data_dir.display());
 
     stop.await;
@@ -128,9 +140,13 @@ pub async fn serve(config: Config) -> Result<()> {
     for t in tasks {
         let _ = t.await;
     }
-    let left = shutdown
-        .wait(Duration::from_secs(config.limits.shutdown_grace_secs))
-        .await;
+    let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
+    // Deliveries in flight record their outcome first; one that would outlast the grace
+    // period stays pending in the queue and is tried again after the restart.
+    if tokio::time::timeout(grace, worker).await.is_err() {
+        tracing::warn!("outbound deliveries still running after the grace period");
+    }
+    let left = shutdown.wait(grace).await;
     if left > 0 {
         tracing::warn!("{left} sessions still running after the grace period; exiting");
     }
