@@ -32,6 +32,12 @@ def wharf_binary() -> str:
     raise RuntimeError("no wharf binary: run `cargo build --bin wharf` first or set WHARF_BIN")
 
 
+def child_env():
+    """The test's environment minus WHARF_BIN (ours, not a wharf setting: the binary
+    refuses unknown WHARF_* variables)."""
+    return {k: v for k, v in os.environ.items() if k != "WHARF_BIN"}
+
+
 def _die_with_parent():
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -65,6 +71,7 @@ class Wharf:
             capture_output=True,
             text=True,
             timeout=60,
+            env=child_env(),
         )
         if check and r.returncode != 0:
             raise AssertionError(f"wharf {' '.join(args)} failed: {r.stderr}")
@@ -82,6 +89,7 @@ class Wharf:
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
+            env=child_env(),
             preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout

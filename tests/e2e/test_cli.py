@@ -4,13 +4,13 @@ import os
 import socket
 import subprocess
 
-from conftest import wharf_binary
+from conftest import child_env, wharf_binary
 
 
 def run(args, input=None, env=None, cwd=None):
     return subprocess.run(
         [wharf_binary(), *args], input=input, capture_output=True, text=True, timeout=60,
-        env={**os.environ, **(env or {})}, cwd=cwd,
+        env={**child_env(), **(env or {})}, cwd=cwd,
     )
 
 

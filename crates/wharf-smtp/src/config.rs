@@ -119,7 +119,7 @@ pub struct OutboundConfig {
     /// User name for AUTH PLAIN at the smarthost (sent only over TLS or to loopback).
     pub smarthost_user: Option<String>,
     /// Password for AUTH PLAIN at the smarthost.
-    pub smarthost_password: Option<String>,
+    pub smarthost_password: Option<wharf_store::Secret>,
     /// Seconds to wait for a TCP connection to a remote server.
     pub connect_timeout_secs: u64,
     /// Seconds to wait for each reply of a remote server (RFC 5321 §4.5.3.2 suggests

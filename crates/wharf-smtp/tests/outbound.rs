@@ -649,7 +649,7 @@ async fn smarthost_with_auth_gets_everything() {
     let mut config = config(1);
     config.smarthost = Some(s.addr.to_string());
     config.smarthost_user = Some("bob@example.test".into());
-    config.smarthost_password = Some("pw".into());
+    config.smarthost_password = Some(wharf_store::Secret::new("pw"));
     let w = e.worker(Zone::default(), config).await;
     // The smarthost only lets bob send as bob.
     let id = e

@@ -288,11 +288,8 @@ fn validate(config: &Config) -> Result<()> {
     config
         .outbound
         .validate()
-        .map_err(|e| anyhow::anyhow!("section `outbound`: {e}"))?;
-    config
-        .dns
-        .validate()
-        .map_err(|e| anyhow::anyhow!("key `{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    config.dns.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     config
         .mailauth
         .validate()

@@ -325,7 +325,7 @@ impl Worker {
             &self.config.smarthost_password,
             smarthost,
         ) {
-            (Some(u), Some(p), true) => Some((u.as_str(), p.as_str())),
+            (Some(u), Some(p), true) => Some((u.as_str(), p.expose())),
             _ => None,
         };
         let mut last = String::from("no host to try");
