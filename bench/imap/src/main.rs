@@ -1,0 +1,628 @@
+//! `imapbench`: the IMAP load generator of `bench/imap/run.sh` (issue 4, Benchmark).
+//!
+//! Plain-TCP IMAP client, one tokio task per connection, no IMAP library (the few
+//! response shapes it needs are parsed by hand: tagged status, `* n EXISTS`,
+//! `* n EXPUNGE`, `* SEARCH`, literals `{n}` in responses). Subcommands:
+//!
+//! - `load`: APPENDs deterministic generated messages (message `i` is the same bytes for
+//!   every server) into the INBOX of one or more users, several connections at a time.
+//! - `mixed`: N concurrent clients, each its own user, for a duration; every client loops
+//!   sessions of LOGIN, SELECT, then rounds of FETCH headers (10 messages), FETCH 2 bodies,
+//!   STORE flags, APPEND, STORE \Deleted + EXPUNGE (the mailbox keeps its size), LOGOUT.
+//!   Reports commands (operations) per second and per-command latency.
+//! - `search`: SELECT a mailbox, then times `SEARCH BODY <word>` several times.
+//! - `idle`: opens C connections (LOGIN, SELECT, IDLE), touches a ready file when all
+//!   are idling, holds them, then DONE + LOGOUT.
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+// ---- messages ----------------------------------------------------------------------------
+
+struct Rng(u64);
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Syllables of the filler words: no 'z', so the marker word
+/// "Zebrafish" cannot appear by chance.
+const SYL: &[&str] = &[
+    "ka", "lo", "mi", "nu", "pe", "ra", "si", "to", "va", "wi", "da", "fo", "gu", "ha", "jo", "ti",
+    "mar", "len", "dor", "sal", "qui", "bri", "tom", "cas", "ner", "vil", "pan", "rho",
+];
+
+fn word(rng: &mut Rng, out: &mut String) {
+    for _ in 0..(2 + rng.below(3)) {
+        out.push_str(SYL[rng.below(SYL.len() as u64) as usize]);
+    }
+}
+
+/// Message `i` (1-based) of a generated set: ~1.5-8 KB of text, CRLF line ends. Every
+/// message whose index is 7 mod 1000 has the word "Zebrafish" in the middle of its body.
+fn message(i: u64) -> Vec<u8> {
+    let mut rng = Rng::new(i + 1);
+    let mut subj = String::new();
+    for _ in 0..4 {
+        word(&mut rng, &mut subj);
+        subj.push(' ');
+    }
+    let day = 1 + (i % 28);
+    let mut m = format!(
+        "Return-Path: <sender{s}@remote.test>\r\nFrom: Sender {s} <sender{s}@remote.test>\r\n\
+         To: Bench User <user@example.test>\r\nSubject: {subj}#{i}\r\n\
+         Date: Mon, {day} Nov 2026 10:{mm:02}:{ss:02} +0000\r\n\
+         Message-ID: <bench-{i}@remote.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n",
+        s = i % 97,
+        mm = i % 60,
+        ss = (i / 60) % 60,
+    );
+    let lines = 20 + rng.below(100);
+    let marker_line = if i % 1000 == 7 { lines / 2 } else { u64::MAX };
+    for l in 0..lines {
+        let mut line = String::new();
+        for w in 0..(6 + rng.below(6)) {
+            if w > 0 {
+                line.push(' ');
+            }
+            if l == marker_line && w == 3 {
+                line.push_str("Zebrafish");
+            } else {
+                word(&mut rng, &mut line);
+            }
+        }
+        line.push_str(".\r\n");
+        m.push_str(&line);
+    }
+    m.into_bytes()
+}
+
+// ---- client ------------------------------------------------------------------------------
+
+struct Client {
+    r: BufReader<OwnedReadHalf>,
+    w: OwnedWriteHalf,
+    tag: u64,
+    exists: u64,
+    /// Last `* SEARCH` line, if any, of the last command.
+    search: Option<String>,
+    line: Vec<u8>,
+}
+
+fn err(msg: String) -> io::Error {
+    io::Error::other(msg)
+}
+
+/// `{n}` or `{n+}` at the end of a response line (without CRLF).
+fn literal_len(line: &[u8]) -> Option<usize> {
+    let l = line.strip_suffix(b"}")?;
+    let open = l.iter().rposition(|&b| b == b'{')?;
+    let n = &l[open + 1..];
+    let n = n.strip_suffix(b"+").unwrap_or(n);
+    std::str::from_utf8(n).ok()?.parse().ok()
+}
+
+fn trim_crlf(l: &[u8]) -> &[u8] {
+    let l = l.strip_suffix(b"\n").unwrap_or(l);
+    l.strip_suffix(b"\r").unwrap_or(l)
+}
+
+impl Client {
+    async fn connect(addr: &str) -> io::Result<Client> {
+        let s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        let (r, w) = s.into_split();
+        let mut c = Client {
+            r: BufReader::with_capacity(16384, r),
+            w,
+            tag: 0,
+            exists: 0,
+            search: None,
+            line: Vec::new(),
+        };
+        c.read_line().await?;
+        if !c.line.starts_with(b"* OK") {
+            return Err(err(format!(
+                "greeting: {}",
+                String::from_utf8_lossy(&c.line)
+            )));
+        }
+        Ok(c)
+    }
+
+    async fn read_line(&mut self) -> io::Result<()> {
+        self.line.clear();
+        let n = self.r.read_until(b'\n', &mut self.line).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed the connection",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends `tag cmd` (with a LITERAL+ literal if given) and reads to the tagged reply.
+    /// Ok(()) only for a tagged OK.
+    async fn cmd(&mut self, cmd: &str, literal: Option<&[u8]>) -> io::Result<()> {
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        let mut out = Vec::with_capacity(cmd.len() + 32 + literal.map_or(0, |l| l.len()));
+        out.extend_from_slice(tag.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(cmd.as_bytes());
+        if let Some(lit) = literal {
+            out.extend_from_slice(format!(" {{{}+}}\r\n", lit.len()).as_bytes());
+            out.extend_from_slice(lit);
+        }
+        out.extend_from_slice(b"\r\n");
+        self.w.write_all(&out).await?;
+        self.search = None;
+        self.read_to_tag(&tag).await
+    }
+
+    async fn read_to_tag(&mut self, tag: &str) -> io::Result<()> {
+        let mut skip = Vec::new();
+        loop {
+            self.read_line().await?;
+            let first = trim_crlf(&self.line).to_vec();
+            // skip literals of this response
+            let mut cur = first.clone();
+            while let Some(n) = literal_len(&cur) {
+                skip.resize(n, 0);
+                self.r.read_exact(&mut skip[..n]).await?;
+                self.read_line().await?;
+                cur = trim_crlf(&self.line).to_vec();
+            }
+            if let Some(rest) = first.strip_prefix(b"* ") {
+                let s = String::from_utf8_lossy(rest);
+                let mut it = s.split(' ');
+                let a = it.next().unwrap_or("");
+                let b = it.next().unwrap_or("");
+                if let Ok(n) = a.parse::<u64>() {
+                    if b.eq_ignore_ascii_case("EXISTS") {
+                        self.exists = n;
+                    } else if b.eq_ignore_ascii_case("EXPUNGE") {
+                        self.exists = self.exists.saturating_sub(1);
+                    }
+                } else if a.eq_ignore_ascii_case("SEARCH") || a.eq_ignore_ascii_case("ESEARCH") {
+                    self.search = Some(s.to_string());
+                } else if a.eq_ignore_ascii_case("BYE") {
+                    // The tagged reply may still follow (LOGOUT).
+                }
+                continue;
+            }
+            if first.starts_with(b"+") {
+                return Err(err(format!(
+                    "unexpected continuation: {}",
+                    String::from_utf8_lossy(&first)
+                )));
+            }
+            if let Some(rest) = first.strip_prefix(tag.as_bytes()) {
+                if rest.len() >= 3 && rest[1..3].eq_ignore_ascii_case(b"OK") {
+                    return Ok(());
+                }
+                return Err(err(format!("{}", String::from_utf8_lossy(&first))));
+            }
+            // untagged of another form: ignore
+        }
+    }
+
+    async fn login(&mut self, user: &str, pass: &str) -> io::Result<()> {
+        self.cmd(&format!("LOGIN \"{user}\" \"{pass}\""), None)
+            .await
+    }
+}
+
+// ---- args --------------------------------------------------------------------------------
+
+struct Args(HashMap<String, String>);
+impl Args {
+    fn parse(v: &[String]) -> Args {
+        let mut m = HashMap::new();
+        let mut i = 0;
+        while i < v.len() {
+            if let Some(k) = v[i].strip_prefix("--") {
+                let val = v.get(i + 1).cloned().unwrap_or_default();
+                m.insert(k.to_string(), val);
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+        Args(m)
+    }
+    fn s(&self, k: &str, d: &str) -> String {
+        self.0.get(k).cloned().unwrap_or_else(|| d.to_string())
+    }
+    fn n(&self, k: &str, d: u64) -> u64 {
+        self.0.get(k).and_then(|v| v.parse().ok()).unwrap_or(d)
+    }
+}
+
+/// `--users PREFIX --first A --count N` -> PREFIX{A}@example.test ... ; or `--user ADDR`.
+fn users(a: &Args) -> Vec<String> {
+    if let Some(u) = a.0.get("user") {
+        return vec![u.clone()];
+    }
+    let p = a.s("users", "u");
+    let first = a.n("first", 1);
+    (first..first + a.n("count", 1))
+        .map(|i| format!("{p}{i}@{}", a.s("domain", "example.test")))
+        .collect()
+}
+
+// ---- load --------------------------------------------------------------------------------
+
+async fn load(a: Args) -> io::Result<()> {
+    let addr = a.s("addr", "127.0.0.1:143");
+    let pass = a.s("pass", "bench-pw");
+    let per_user = a.n("per-user", 100);
+    let conc = a.n("conc", 8).max(1);
+    let users = users(&a);
+    let t0 = Instant::now();
+    let mut total = 0u64;
+    for user in &users {
+        let next = Arc::new(AtomicU64::new(1));
+        let mut tasks = Vec::new();
+        for _ in 0..conc.min(per_user) {
+            let (addr, user, pass, next) = (addr.clone(), user.clone(), pass.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut c = Client::connect(&addr).await?;
+                c.login(&user, &pass).await?;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i > per_user {
+                        break;
+                    }
+                    let m = message(i);
+                    c.cmd("APPEND INBOX", Some(&m))
+                        .await
+                        .map_err(|e| err(format!("APPEND {i} to {user}: {e}")))?;
+                }
+                c.cmd("LOGOUT", None).await?;
+                Ok::<_, io::Error>(())
+            }));
+        }
+        for t in tasks {
+            t.await.map_err(|e| err(e.to_string()))??;
+        }
+        total += per_user;
+    }
+    let s = t0.elapsed().as_secs_f64();
+    println!(
+        "load: {total} messages into {} mailbox(es) in {s:.1} s ({:.0}/s)",
+        users.len(),
+        total as f64 / s
+    );
+    Ok(())
+}
+
+// ---- mixed -------------------------------------------------------------------------------
+
+const OPS: &[&str] = &[
+    "LOGIN",
+    "SELECT",
+    "FETCH-headers",
+    "FETCH-body",
+    "STORE",
+    "APPEND",
+    "EXPUNGE",
+    "LOGOUT",
+];
+
+#[derive(Default)]
+struct Stats {
+    count: [AtomicU64; 8],
+    micros: [AtomicU64; 8],
+    errors: AtomicU64,
+    sessions: AtomicU64,
+    first_errors: Mutex<Vec<String>>,
+}
+
+impl Stats {
+    fn record(&self, op: usize, t: Instant) {
+        self.count[op].fetch_add(1, Ordering::Relaxed);
+        self.micros[op].fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+    fn error(&self, e: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut v = self.first_errors.lock().unwrap_or_else(|p| p.into_inner());
+        if v.len() < 10 {
+            v.push(e);
+        }
+    }
+}
+
+async fn session(
+    addr: &str,
+    user: &str,
+    pass: &str,
+    rounds: u64,
+    rng: &mut Rng,
+    st: &Stats,
+) -> io::Result<()> {
+    macro_rules! op {
+        ($i:expr, $e:expr) => {{
+            let t = Instant::now();
+            $e.await.map_err(|e| err(format!("{}: {e}", OPS[$i])))?;
+            st.record($i, t);
+        }};
+    }
+    let mut c = Client::connect(addr).await?;
+    op!(0, c.login(user, pass));
+    op!(1, c.cmd("SELECT INBOX", None));
+    for _ in 0..rounds {
+        let n = c.exists.max(1);
+        let a = 1 + rng.below(n);
+        let b = (a + 9).min(n);
+        op!(2, c.cmd(&format!("FETCH {a}:{b} (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)])"), None));
+        for _ in 0..2 {
+            let x = 1 + rng.below(n);
+            op!(3, c.cmd(&format!("FETCH {x} (UID BODY.PEEK[])"), None));
+        }
+        let x = 1 + rng.below(n);
+        op!(
+            4,
+            c.cmd(&format!("STORE {x} +FLAGS (\\Seen \\Flagged)"), None)
+        );
+        let m = message(1_000_000 + rng.below(1_000_000));
+        op!(5, c.cmd("APPEND INBOX (\\Seen)", Some(&m)));
+        op!(4, c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)", None));
+        op!(6, c.cmd("EXPUNGE", None));
+    }
+    op!(7, c.cmd("LOGOUT", None));
+    Ok(())
+}
+
+async fn mixed(a: Args) -> io::Result<()> {
+    let addr = a.s("addr", "127.0.0.1:143");
+    let pass = a.s("pass", "bench-pw");
+    let secs = a.n("secs", 30);
+    let rounds = a.n("rounds", 5);
+    let users = users(&a);
+    let st = Arc::new(Stats::default());
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for (k, user) in users.iter().enumerate() {
+        let (addr, user, pass, st) = (addr.clone(), user.clone(), pass.clone(), st.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::new(k as u64 * 7919 + 13);
+            while Instant::now() < deadline {
+                match session(&addr, &user, &pass, rounds, &mut rng, &st).await {
+                    Ok(()) => {
+                        st.sessions.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        st.error(format!("{user}: {e}"));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let s = t0.elapsed().as_secs_f64();
+    let total: u64 = st.count.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    let mut per = String::new();
+    for (i, name) in OPS.iter().enumerate() {
+        let n = st.count[i].load(Ordering::Relaxed);
+        let us = st.micros[i].load(Ordering::Relaxed);
+        per.push_str(&format!(
+            " {name}={n}/{:.2}ms",
+            if n > 0 {
+                us as f64 / n as f64 / 1000.0
+            } else {
+                0.0
+            }
+        ));
+    }
+    println!(
+        "mixed: clients={} secs={s:.2} ops={total} ops_per_s={:.1} sessions={} errors={} per-op(count/mean latency):{per}",
+        users.len(),
+        total as f64 / s,
+        st.sessions.load(Ordering::Relaxed),
+        st.errors.load(Ordering::Relaxed)
+    );
+    for e in st
+        .first_errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        println!("mixed-error: {e}");
+    }
+    Ok(())
+}
+
+// ---- search ------------------------------------------------------------------------------
+
+async fn search(a: Args) -> io::Result<()> {
+    let addr = a.s("addr", "127.0.0.1:143");
+    let user = a.s("user", "big@example.test");
+    let pass = a.s("pass", "bench-pw");
+    let word = a.s("word", "zebrafish");
+    let reps = a.n("reps", 5);
+    let mut c = Client::connect(&addr).await?;
+    c.login(&user, &pass).await?;
+    let t = Instant::now();
+    c.cmd("SELECT INBOX", None).await?;
+    println!(
+        "search: SELECT exists={} in {:.3} s",
+        c.exists,
+        t.elapsed().as_secs_f64()
+    );
+    let mut times = Vec::new();
+    for r in 0..=reps {
+        let t = Instant::now();
+        c.cmd(&format!("SEARCH BODY {word}"), None).await?;
+        let s = t.elapsed().as_secs_f64();
+        let hits = c.search.as_deref().map_or(0, |l| {
+            l.split(' ').skip(1).filter(|x| !x.is_empty()).count()
+        });
+        println!(
+            "search: rep={r}{} secs={s:.3} hits={hits}",
+            if r == 0 { " (first)" } else { "" }
+        );
+        if r > 0 {
+            times.push(s);
+        }
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    if !times.is_empty() {
+        println!(
+            "search: median={:.3} min={:.3} max={:.3}",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1]
+        );
+    }
+    c.cmd("LOGOUT", None).await?;
+    Ok(())
+}
+
+// ---- idle --------------------------------------------------------------------------------
+
+async fn idle(a: Args) -> io::Result<()> {
+    let addr = a.s("addr", "127.0.0.1:143");
+    let pass = a.s("pass", "bench-pw");
+    let conns = a.n("conns", 100);
+    let par = a.n("par", 32) as usize;
+    let hold = a.n("hold", 20);
+    let ready = a.s("ready-file", "");
+    let users = Arc::new(users(&a));
+    let sem = Arc::new(tokio::sync::Semaphore::new(par));
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (donetx, mut donerx) = tokio::sync::mpsc::channel::<Result<(), String>>(conns as usize + 1);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..conns {
+        let (addr, pass, users, sem, mut rx, donetx) = (
+            addr.clone(),
+            pass.clone(),
+            users.clone(),
+            sem.clone(),
+            rx.clone(),
+            donetx.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let setup = async {
+                let _p = sem.acquire().await.map_err(|e| err(e.to_string()))?;
+                let user = &users[k as usize % users.len()];
+                let mut c = Client::connect(&addr).await?;
+                c.login(user, &pass).await?;
+                c.cmd("SELECT INBOX", None).await?;
+                c.tag += 1;
+                let tag = format!("a{}", c.tag);
+                c.w.write_all(format!("{tag} IDLE\r\n").as_bytes()).await?;
+                loop {
+                    c.read_line().await?;
+                    if c.line.starts_with(b"+") {
+                        break;
+                    }
+                    if !c.line.starts_with(b"*") {
+                        return Err(err(format!("IDLE: {}", String::from_utf8_lossy(&c.line))));
+                    }
+                }
+                Ok::<_, io::Error>((c, tag))
+            };
+            match setup.await {
+                Ok((mut c, tag)) => {
+                    let _ = donetx.send(Ok(())).await;
+                    let _ = rx.wait_for(|v| *v).await;
+                    let r = async {
+                        c.w.write_all(b"DONE\r\n").await?;
+                        c.read_to_tag(&tag).await?;
+                        c.cmd("LOGOUT", None).await
+                    };
+                    r.await.map_err(|e| e.to_string())
+                }
+                Err(e) => {
+                    let _ = donetx.send(Err(e.to_string())).await;
+                    Err(e.to_string())
+                }
+            }
+        }));
+    }
+    drop(donetx);
+    let (mut ok, mut failed, mut errs) = (0u64, 0u64, Vec::new());
+    while ok + failed < conns {
+        match donerx.recv().await {
+            Some(Ok(())) => ok += 1,
+            Some(Err(e)) => {
+                failed += 1;
+                if errs.len() < 5 {
+                    errs.push(e);
+                }
+            }
+            None => break,
+        }
+    }
+    println!(
+        "idle: {ok} idling, {failed} failed, set up in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    for e in &errs {
+        println!("idle-error: {e}");
+    }
+    if !ready.is_empty() {
+        std::fs::write(&ready, format!("{ok} {failed}\n"))?;
+    }
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    let _ = tx.send(true);
+    let mut end_fail = 0;
+    for t in tasks {
+        if let Ok(Err(_)) = t.await {
+            end_fail += 1;
+        }
+    }
+    println!("idle: released; {end_fail} connection(s) failed in total (setup or DONE/LOGOUT)");
+    Ok(())
+}
+
+fn main() -> io::Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    let sub = argv.get(1).cloned().unwrap_or_default();
+    let a = Args::parse(&argv[2.min(argv.len())..]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(a.n("threads", 2) as usize)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match sub.as_str() {
+            "load" => load(a).await,
+            "mixed" => mixed(a).await,
+            "search" => search(a).await,
+            "idle" => idle(a).await,
+            "message" => {
+                use std::io::Write;
+                std::io::stdout().write_all(&message(a.n("i", 1)))
+            }
+            _ => Err(err(
+                "usage: imapbench load|mixed|search|idle|message [--key value ...]".into(),
+            )),
+        }
+    })
+}
