@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --bin wharf
 cargo test --workspace
+# The end-to-end tests run the binary just built, wherever cargo puts it.
+export WHARF_BIN="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/wharf"
 python3 -m pytest -q tests/e2e "$@"

@@ -25,8 +25,9 @@ def wharf_binary() -> str:
     env = os.environ.get("WHARF_BIN")
     if env:
         return env
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     for profile in ("debug", "release"):
-        p = ROOT / "target" / profile / "wharf"
+        p = target / profile / "wharf"
         if p.exists():
             return str(p)
     raise RuntimeError("no wharf binary: run `cargo build --bin wharf` first or set WHARF_BIN")
