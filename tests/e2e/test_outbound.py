@@ -177,3 +177,22 @@ def test_queue_survives_kill9(wharf_factory):
         wait_for(lambda: w.cli("queue", "list").stdout.strip() == "")
     finally:
         sink.close()
+
+
+def test_mail_exchanger_forwards_off_site_alias_targets(wharf_factory):
+    sink = Sink()
+    try:
+        w = start(wharf_factory, {"remote.test": sink.port})
+        w.cli("alias", "add", "fwd@example.test", "carol@remote.test", "alice@example.test")
+        with smtplib.SMTP("127.0.0.1", w.port("smtp"), timeout=30) as s:
+            s.sendmail("someone@outside.test", ["fwd@example.test"], "Subject: fwd\r\n\r\nForward me\r\n")
+        wait_or_skip(w, lambda: sink.received)
+        mail, rcpts, data = sink.received[0]
+        # The original envelope sender is kept (no SRS); the forwarded copy is the message.
+        assert mail.startswith("MAIL FROM:<someone@outside.test>"), mail
+        assert [r.split()[1] for r in rcpts] == ["TO:<carol@remote.test>"], rcpts
+        assert b"\r\n\r\nForward me\r\n" in data and b"Return-Path:" not in data
+        # The local target got its copy too.
+        assert any("Forward me" in m for m in inbox(w))
+    finally:
+        sink.close()

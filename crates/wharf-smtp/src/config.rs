@@ -34,10 +34,10 @@ pub struct Config {
     /// NOOP, RSET, VRFY, EXPN and HELP commands a session may send before each further
     /// one counts as an error (as Postfix's smtpd_junk_command_limit).
     pub max_junk_commands: u32,
-    /// Mail exchanger: queue mail for alias targets in other domains (forwarding),
-    /// keeping the original envelope sender (no SRS, so SPF at the target may fail).
-    /// Off: such targets are not delivered (`550 5.3.0` when an alias has no local
-    /// target). Submission always queues them.
+    /// Mail exchanger: queue mail for alias targets in other domains (forwarding, as
+    /// Postfix does for virtual aliases), keeping the original envelope sender (no SRS,
+    /// so SPF at the target may fail). Off: such targets are not delivered (`550 5.3.0`
+    /// when an alias has no local target). Submission always queues them.
     pub forward_off_site_aliases: bool,
 }
 
@@ -52,7 +52,7 @@ impl Default for Config {
             data_timeout_secs: 300,
             max_errors: 20,
             max_junk_commands: 100,
-            forward_off_site_aliases: false,
+            forward_off_site_aliases: true,
         }
     }
 }

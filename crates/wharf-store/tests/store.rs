@@ -122,10 +122,39 @@ async fn directory_refuses_what_it_should() {
         .alias_add(&addr("bob@example.test"), &[addr("alice@example.test")])
         .await;
     assert!(matches!(shadow, Err(Error::AlreadyExists(_))), "{shadow:?}");
-    let offsite = store
-        .alias_add(&addr("x@example.test"), &[addr("far@away.test")])
+    let to_self = store
+        .alias_add(&addr("x@example.test"), &[addr("X@example.test")])
         .await;
-    assert!(matches!(offsite, Err(Error::Invalid(_))), "{offsite:?}");
+    assert!(matches!(to_self, Err(Error::Invalid(_))), "{to_self:?}");
+    let nodomain = store
+        .alias_add(&addr("x@nowhere.test"), &[addr("alice@example.test")])
+        .await;
+    assert!(matches!(nodomain, Err(Error::NotFound(_))), "{nodomain:?}");
+}
+
+#[tokio::test]
+async fn off_site_alias_targets_are_forwarded() {
+    let (_dir, store, alice, _bob) = store_with_users().await;
+    store
+        .alias_add(
+            &addr("fwd@example.test"),
+            &[addr("far@away.test"), addr("alice@example.test")],
+        )
+        .await
+        .unwrap();
+    match store.resolve(&addr("fwd@example.test")).await.unwrap() {
+        Resolution::Local { accounts, forward } => {
+            assert_eq!(
+                accounts.iter().map(|a| a.id).collect::<Vec<_>>(),
+                vec![alice.id]
+            );
+            assert_eq!(forward, vec!["far@away.test".to_string()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let list = store.alias_list().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].1.len(), 2);
 }
 
 #[tokio::test]

@@ -1210,7 +1210,9 @@ impl Store for SqliteStore {
         self.write(move |ctx| {
             let domain = alias.domain();
             let dom = domain_id(ctx.conn, &domain)?.ok_or_else(|| {
-                Error::NotFound(format!("domain {domain} (add it with `wharf domain add {domain}`)"))
+                Error::NotFound(format!(
+                    "domain {domain} (add it with `wharf domain add {domain}`)"
+                ))
             })?;
             let is_user: bool = ctx.conn.query_row(
                 "SELECT EXISTS (SELECT 1 FROM accounts WHERE addr_key = ?1)",
@@ -1224,15 +1226,12 @@ impl Store for SqliteStore {
             }
             for t in &targets {
                 if t.key() == alias.key() {
-                    return Err(Error::Invalid(format!("alias {alias} cannot point to itself")));
-                }
-                // Forwarding off-site needs the outbound queue, which is not built yet:
-                // refuse rather than accept mail we could not pass on.
-                if domain_id(ctx.conn, &t.domain())?.is_none() {
                     return Err(Error::Invalid(format!(
-                        "target {t} is not in a local domain (forwarding to other domains is not supported yet)"
+                        "alias {alias} cannot point to itself"
                     )));
                 }
+                // Targets in other domains are forwarded: the SMTP side queues them for
+                // outbound delivery (`[smtp] forward_off_site_aliases`).
                 ctx.conn.execute(
                     "INSERT OR IGNORE INTO aliases (alias_key, alias, target_key, target, domain_id)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1285,14 +1284,19 @@ impl Store for SqliteStore {
                 return Ok(Resolution::NotLocal);
             }
             let mut accounts: Vec<Account> = Vec::new();
+            let mut forward: Vec<String> = Vec::new();
             let mut seen: HashSet<String> = HashSet::new();
-            let mut queue: VecDeque<(String, usize)> = VecDeque::from([(address.key(), 0)]);
+            // (lookup key, the address as written, depth)
+            let mut queue: VecDeque<(String, String, usize)> =
+                VecDeque::from([(address.key(), address.as_str().to_string(), 0)]);
             let mut account_stmt = conn.prepare_cached(&format!(
                 "SELECT {ACCOUNT_COLS} FROM accounts WHERE addr_key = ?1"
             ))?;
             let mut alias_stmt =
-                conn.prepare_cached("SELECT target_key FROM aliases WHERE alias_key = ?1")?;
-            while let Some((key, depth)) = queue.pop_front() {
+                conn.prepare_cached("SELECT target_key, target FROM aliases WHERE alias_key = ?1")?;
+            let mut domain_stmt =
+                conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM domains WHERE name = ?1)")?;
+            while let Some((key, written, depth)) = queue.pop_front() {
                 if !seen.insert(key.clone()) {
                     continue;
                 }
@@ -1306,18 +1310,25 @@ impl Store for SqliteStore {
                     tracing::warn!("alias chain for {address} deeper than {MAX_ALIAS_DEPTH}; cut");
                     continue;
                 }
-                let targets: Vec<String> = alias_stmt
-                    .query_map([&key], |r| r.get(0))?
+                let targets: Vec<(String, String)> = alias_stmt
+                    .query_map([&key], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<rusqlite::Result<_>>()?;
-                queue.extend(targets.into_iter().map(|t| (t, depth + 1)));
+                if targets.is_empty() && depth > 0 {
+                    // A target that is neither a user nor an alias: forwarded when its
+                    // domain is not ours; a dangling local target delivers nowhere.
+                    let domain = key.rsplit_once('@').map_or("", |(_, d)| d);
+                    let local: bool = domain_stmt.query_row([domain], |r| r.get(0))?;
+                    if !local {
+                        forward.push(written);
+                    }
+                    continue;
+                }
+                queue.extend(targets.into_iter().map(|(k, w)| (k, w, depth + 1)));
             }
-            Ok(if accounts.is_empty() {
+            Ok(if accounts.is_empty() && forward.is_empty() {
                 Resolution::Unknown
             } else {
-                Resolution::Local {
-                    accounts,
-                    forward: Vec::new(),
-                }
+                Resolution::Local { accounts, forward }
             })
         })
         .await
