@@ -48,7 +48,9 @@ def test_bad_input_is_one_line_on_stderr_and_nonzero(wharf_factory):
         (["domain", "del", "example.test"], None, "still has"),
         (["domain", "add", "bad..domain"], None, "bad domain"),
         (["alias", "del", "nope@example.test"], None, "not found"),
-        (["alias", "add", "x@example.test", "far@away.test"], None, "not in a local domain"),
+        (["alias", "add", "x@elsewhere.test", "alice@example.test"], None, "domain elsewhere.test"),
+        (["alias", "add", "x@example.test", "x@example.test"], None, "cannot point to itself"),
+        (["alias", "add", "x@example.test", "not-an-address"], None, "bad address"),
     ]
     for args, stdin, expect in cases:
         r = w.cli(*args, input=stdin, check=False)

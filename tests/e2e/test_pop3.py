@@ -155,6 +155,24 @@ def test_wrong_password_is_auth_error(wharf):
     p.quit()
 
 
+def test_a_changed_password_ends_the_cached_login(wharf):
+    # The first login is remembered ([limits] auth_cache_secs); after `user passwd` on the
+    # running server's data_dir the old password must fail at once and the new one work.
+    pop(wharf).quit()
+    pop(wharf).quit()
+    wharf.cli("user", "passwd", ALICE, "--password-stdin", input="changed-pw-9\n")
+    p = poplib.POP3(wharf.host, wharf.port("pop3"), timeout=30)
+    p.user(ALICE)
+    with pytest.raises(poplib.error_proto) as e:
+        p.pass_(ALICE_PW)
+    assert e.value.args[0].startswith(b"-ERR [AUTH]")
+    p.quit()
+    p = poplib.POP3(wharf.host, wharf.port("pop3"), timeout=30)
+    p.user(ALICE)
+    assert p.pass_("changed-pw-9").startswith(b"+OK")
+    p.quit()
+
+
 def test_top(wharf):
     send(wharf, TRICKY)
     p = pop(wharf)

@@ -30,6 +30,7 @@ use std::sync::Arc;
 pub use address::{Address, DomainName};
 pub use error::{Error, Result};
 pub use mime::MessageSummary;
+pub use password::{DEFAULT_AUTH_CACHE_SECS, set_auth_cache_ttl};
 pub use secret::Secret;
 pub use sqlite::SqliteStore;
 

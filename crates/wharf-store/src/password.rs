@@ -6,11 +6,47 @@
 //! clients). So checks borrow their memory from a pool with one buffer per core: memory
 //! stays at cores x m_cost, and at most that many checks run at once (the rest wait,
 //! which is also the right answer to a login flood).
+//!
+//! Clients log in often: a phone polling every few minutes, Thunderbird opening five
+//! IMAP connections at start, an FTP client a connection per transfer. A login that
+//! succeeded is remembered for a while (`[limits] auth_cache_secs`, 0 = off), as
+//! Dovecot's auth cache does: the next check of the same password against the same
+//! stored hash is a keyed SHA-256 lookup instead of another Argon2id run. The cache
+//! holds neither passwords nor reusable hashes: entries are SHA-256 over a random
+//! per-process key, the stored hash and the password, so they are useless outside this
+//! process, and a password change (a new stored hash) makes old entries unreachable.
+//! Failed checks are never cached: each one costs the full Argon2id run.
 
 use crate::{Error, Result, Secret};
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a successful check is remembered, in seconds (0 = no cache).
+static CACHE_SECS: AtomicU64 = AtomicU64::new(DEFAULT_AUTH_CACHE_SECS);
+
+/// The default of `[limits] auth_cache_secs`.
+pub const DEFAULT_AUTH_CACHE_SECS: u64 = 600;
+
+/// Entries kept at most; when full, expired ones go, and if none has, all of them.
+const CACHE_MAX: usize = 16_384;
+
+/// Sets how long successful password checks are remembered (zero turns the cache off
+/// and empties it). Process-wide, like the Argon2 memory pool.
+pub fn set_auth_cache_ttl(ttl: Duration) {
+    CACHE_SECS.store(ttl.as_secs(), Ordering::Relaxed);
+    if ttl.is_zero() {
+        cache()
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
 
 /// Hashes a new password with the default Argon2id parameters (a PHC string).
 pub(crate) fn hash(password: &Secret) -> Result<String> {
@@ -24,6 +60,72 @@ pub(crate) fn hash(password: &Secret) -> Result<String> {
 /// Checks a password against a PHC string; false for a wrong password or a hash we
 /// cannot read. Blocking: call it off the async threads.
 pub(crate) fn verify(password: &Secret, phc: &str) -> bool {
+    let secs = CACHE_SECS.load(Ordering::Relaxed);
+    if secs == 0 {
+        return verify_argon2(password, phc);
+    }
+    let ttl = Duration::from_secs(secs);
+    let cache = cache();
+    let key = cache.key(password, phc);
+    if cache.fresh(&key, ttl) {
+        return true;
+    }
+    let ok = verify_argon2(password, phc);
+    if ok {
+        cache.remember(key, ttl);
+    }
+    ok
+}
+
+/// Successful checks: keyed digest -> when it was made.
+struct AuthCache {
+    secret: [u8; 32],
+    entries: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+fn cache() -> &'static AuthCache {
+    static CACHE: OnceLock<AuthCache> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        use argon2::password_hash::rand_core::RngCore;
+        let mut secret = [0u8; 32];
+        OsRng.fill_bytes(&mut secret);
+        AuthCache {
+            secret,
+            entries: Mutex::new(HashMap::new()),
+        }
+    })
+}
+
+impl AuthCache {
+    fn key(&self, password: &Secret, phc: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.secret);
+        // Length-prefixed, so that no (hash, password) pair can pose as another.
+        h.update((phc.len() as u64).to_be_bytes());
+        h.update(phc.as_bytes());
+        h.update(password.expose().as_bytes());
+        h.finalize().into()
+    }
+
+    fn fresh(&self, key: &[u8; 32], ttl: Duration) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(key).is_some_and(|at| at.elapsed() < ttl)
+    }
+
+    fn remember(&self, key: [u8; 32], ttl: Duration) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHE_MAX && !entries.contains_key(&key) {
+            entries.retain(|_, at| at.elapsed() < ttl);
+            if entries.len() >= CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(key, Instant::now());
+    }
+}
+
+/// The full Argon2id check.
+fn verify_argon2(password: &Secret, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
@@ -145,6 +247,32 @@ mod tests {
         let h = a.hash_password(b"pw", &salt).unwrap().to_string();
         assert!(verify(&Secret::new("pw"), &h));
         assert!(!verify(&Secret::new("px"), &h));
+    }
+
+    #[test]
+    fn the_cache_remembers_successes_only_for_the_same_hash_and_password() {
+        let c = cache();
+        let h1 = hash(&Secret::new("pw")).unwrap();
+        let h2 = hash(&Secret::new("pw")).unwrap();
+        let ttl = Duration::from_secs(60);
+        let k = c.key(&Secret::new("pw"), &h1);
+        assert!(!c.fresh(&k, ttl));
+        assert!(verify(&Secret::new("pw"), &h1));
+        assert!(c.fresh(&k, ttl), "a success is remembered");
+        // Another stored hash (the password was changed) or another password: not cached.
+        assert!(!c.fresh(&c.key(&Secret::new("pw"), &h2), ttl));
+        assert!(!verify(&Secret::new("px"), &h1));
+        assert!(
+            !c.fresh(&c.key(&Secret::new("px"), &h1), ttl),
+            "failures are not"
+        );
+        // Length prefix: moving bytes between hash and password gives another key.
+        assert_ne!(
+            c.key(&Secret::new("bc"), "a"),
+            c.key(&Secret::new("c"), "ab")
+        );
+        // Expired entries are not fresh.
+        assert!(!c.fresh(&k, Duration::ZERO));
     }
 
     #[test]

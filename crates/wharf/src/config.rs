@@ -117,6 +117,9 @@ pub struct Limits {
     pub max_connections_per_ip: usize,
     /// Seconds `serve` waits for sessions to finish after SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
+    /// Seconds a successful password check is remembered, so that the next login with
+    /// the same password skips Argon2id (0 = every login runs it).
+    pub auth_cache_secs: u64,
 }
 
 impl Default for Limits {
@@ -124,6 +127,7 @@ impl Default for Limits {
         Limits {
             max_connections_per_ip: 64,
             shutdown_grace_secs: 30,
+            auth_cache_secs: wharf_store::DEFAULT_AUTH_CACHE_SECS,
         }
     }
 }

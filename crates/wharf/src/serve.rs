@@ -91,6 +91,7 @@ pub async fn serve(config: Config) -> Result<()> {
         crate::mailauth::hooks(&config.data_dir, &config.mailauth, &config.dns.nameservers)?;
     let shutdown = Shutdown::new();
     let limiter = IpLimiter::new(config.limits.max_connections_per_ip);
+    wharf_store::set_auth_cache_ttl(Duration::from_secs(config.limits.auth_cache_secs));
 
     let mut tasks = Vec::new();
     for (name, addrs) in config.listen.entries() {
