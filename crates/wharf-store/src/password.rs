@@ -62,7 +62,7 @@ pub(crate) fn hash(password: &Secret) -> Result<String> {
 pub(crate) fn verify(password: &Secret, phc: &str) -> bool {
     let secs = CACHE_SECS.load(Ordering::Relaxed);
     if secs == 0 {
-        return verify_argon2(password, phc);
+        return verify_argon2(password, phc, None);
     }
     let ttl = Duration::from_secs(secs);
     let cache = cache();
@@ -70,7 +70,7 @@ pub(crate) fn verify(password: &Secret, phc: &str) -> bool {
     if cache.fresh(&key, ttl) {
         return true;
     }
-    let ok = verify_argon2(password, phc);
+    let ok = verify_argon2(password, phc, Some((&key, ttl)));
     if ok {
         cache.remember(key, ttl);
     }
@@ -124,8 +124,10 @@ impl AuthCache {
     }
 }
 
-/// The full Argon2id check.
-fn verify_argon2(password: &Secret, phc: &str) -> bool {
+/// The full Argon2id check. With `recheck`, the cache is looked at again once the
+/// working memory is ours: in a login storm (200 FTP clients of one account connecting
+/// at once) the checks that waited for the pool find the first one's success there.
+fn verify_argon2(password: &Secret, phc: &str, recheck: Option<(&[u8; 32], Duration)>) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
@@ -151,6 +153,11 @@ fn verify_argon2(password: &Secret, phc: &str) -> bool {
     let blocks = params.block_count();
     let argon = Argon2::new(algorithm, version, params);
     let mut memory = pool().take(blocks);
+    if let Some((key, ttl)) = recheck
+        && cache().fresh(key, ttl)
+    {
+        return true;
+    }
     let ok = argon
         .hash_password_into_with_memory(
             password.expose().as_bytes(),
