@@ -305,6 +305,26 @@ pub struct FlagResult {
     pub failed_unchanged: Vec<Uid>,
 }
 
+/// Which text a [`Store::search_text`] looks in (RFC 9051 §6.4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TextScope {
+    /// SEARCH BODY: the text parts.
+    Body,
+    /// SEARCH TEXT: the header values and the text parts.
+    Text,
+}
+
+/// What a body-index lookup found in one mailbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextHits {
+    /// UIDs of indexed messages whose text contains the string, ascending.
+    pub matched: Vec<Uid>,
+    /// UIDs of messages the index does not cover (delivered before it existed and not yet
+    /// backfilled, or too large to index), ascending: the caller decides these itself,
+    /// with [`mime::SearchText`].
+    pub unindexed: Vec<Uid>,
+}
+
 /// The storage interface. Every method is safe to call concurrently.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -396,6 +416,21 @@ pub trait Store: Send + Sync + 'static {
     async fn read_body(&self, blob: BlobId) -> Result<Vec<u8>>;
     /// What was parsed at delivery: envelope and MIME structure with byte offsets.
     async fn summary(&self, blob: BlobId) -> Result<Arc<MessageSummary>>;
+    /// The messages of a mailbox whose decoded text ([`mime::SearchText`]) contains
+    /// `needle` case-insensitively, from the backend's body index: exactly the messages
+    /// that [`mime::SearchText::body_contains`] (for [`TextScope::Body`]) or
+    /// [`mime::SearchText::text_contains`] (for [`TextScope::Text`]) would accept, among
+    /// those it covers. `Ok(None)` when the backend cannot answer this string exactly (no
+    /// index, or a string too short for it): the caller decodes every message itself.
+    async fn search_text(
+        &self,
+        mailbox: MailboxId,
+        scope: TextScope,
+        needle: &str,
+    ) -> Result<Option<TextHits>> {
+        let _ = (mailbox, scope, needle);
+        Ok(None)
+    }
     /// UIDs expunged from the mailbox after `since` (RFC 7162 QRESYNC VANISHED).
     async fn expunged_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Uid>>;
 

@@ -554,6 +554,133 @@ fn delimiter_kind(line: &[u8], boundary: &[u8]) -> Option<Delimiter> {
         .then_some(Delimiter::Open)
 }
 
+// ---- the text SEARCH matches against ----
+
+/// The decoded text of a message that IMAP SEARCH matches against (RFC 9051 §6.4.4),
+/// folded for case-insensitive matching.
+///
+/// This is the one definition of that text: the store's body index is built from it at
+/// delivery, and the fallback scan (IMAP SEARCH over messages the index does not cover)
+/// decodes with it, so both give the same answers.
+///
+/// - Header values are RFC 2047-decoded (structured ones the parser does not turn into
+///   text are taken as written, unfolded), trimmed, and folded.
+/// - The body is the text of every `text/*` part, transfer encoding and charset undone,
+///   nested `message/rfc822` parts included (up to [`SEARCH_TEXT_DEPTH`] levels), each
+///   folded and followed by `\n`. A message the parser cannot read at all is searched
+///   as its raw octets (lossy UTF-8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchText {
+    /// (lower-case field name, folded value), in message order.
+    pub headers: Vec<(String, String)>,
+    /// Folded text of the text parts.
+    pub body: String,
+    /// The calendar date of the first Date header (SENTBEFORE / SENTON / SENTSINCE).
+    pub sent: Option<chrono::NaiveDate>,
+}
+
+/// Nested message levels whose text parts are searched.
+pub const SEARCH_TEXT_DEPTH: usize = 8;
+
+/// Case folding for SEARCH: applied to the text and to the search string alike, so that
+/// "contains" on folded strings is the case-insensitive substring test.
+pub fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+impl SearchText {
+    /// Decodes `raw`; the body text only when `with_body` (header-only keys skip it).
+    pub fn of(raw: &[u8], with_body: bool) -> SearchText {
+        let parser = MessageParser::new()
+            .with_mime_headers()
+            .with_date_headers()
+            .default_header_text();
+        let parsed = if with_body {
+            parser.parse(raw)
+        } else {
+            parser.parse_headers(raw)
+        };
+        let mut t = SearchText::default();
+        let Some(msg) = parsed else {
+            if with_body {
+                t.body = fold(&String::from_utf8_lossy(raw));
+            }
+            return t;
+        };
+        if let Some(first) = msg.parts.first() {
+            for h in &first.headers {
+                let value = match &h.value {
+                    HeaderValue::Text(v) => v.to_string(),
+                    _ => String::from_utf8_lossy(
+                        raw.get(h.offset_start as usize..h.offset_end as usize)
+                            .unwrap_or_default(),
+                    )
+                    .replace("\r\n", ""),
+                };
+                if let HeaderValue::DateTime(d) = &h.value
+                    && t.sent.is_none()
+                    && h.name.as_str().eq_ignore_ascii_case("date")
+                {
+                    t.sent = chrono::NaiveDate::from_ymd_opt(
+                        d.year as i32,
+                        d.month as u32,
+                        d.day as u32,
+                    );
+                }
+                t.headers
+                    .push((h.name.as_str().to_ascii_lowercase(), fold(value.trim())));
+            }
+        }
+        if with_body {
+            collect_text(&msg, &mut t.body, 0);
+        }
+        t
+    }
+
+    /// BODY: the body text contains `folded` (a string already passed through [`fold`]).
+    pub fn body_contains(&self, folded: &str) -> bool {
+        self.body.contains(folded)
+    }
+
+    /// TEXT: the body text or one of the header values contains `folded`.
+    pub fn text_contains(&self, folded: &str) -> bool {
+        self.body_contains(folded) || self.headers.iter().any(|(_, v)| v.contains(folded))
+    }
+
+    /// HEADER name value: a field of that (lower-case) name whose value contains `folded`.
+    pub fn header_contains(&self, name: &str, folded: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, v)| n == name && v.contains(folded))
+    }
+
+    /// The header values one per line, as a body index keeps them: a string without a
+    /// line feed is in one of the values exactly when it is in this text.
+    pub fn header_lines(&self) -> String {
+        let mut out = String::new();
+        for (_, v) in &self.headers {
+            out.push_str(v);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn collect_text(msg: &mail_parser::Message<'_>, out: &mut String, depth: usize) {
+    for part in &msg.parts {
+        match &part.body {
+            mail_parser::PartType::Text(t) | mail_parser::PartType::Html(t) => {
+                out.push_str(&fold(t));
+                out.push('\n');
+            }
+            mail_parser::PartType::Message(m) if depth < SEARCH_TEXT_DEPTH => {
+                collect_text(m, out, depth + 1)
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,12 +14,16 @@
 //!   messages (one delivery to many accounts, COPY) carries a reference count, and its file
 //!   is unlinked after the COMMIT that drops the count to zero.
 //! - Reads use a small pool of read-only connections; WAL lets them run beside the writer.
+//! - A message body gets its row in the body index (`text_index.rs`, FTS5 trigram) in the
+//!   same transaction as its blob row; the text is decoded before the job reaches the
+//!   writer, so the writer only inserts it.
 
 use crate::mime::{self, MessageSummary};
 use crate::{
     Account, AccountId, Address, BlobId, Change, DEFAULT_MAILBOXES, Delivered, DomainName, Error,
     FlagOp, FlagResult, FlagUpdate, Flags, MAILBOX_DELIMITER, Mailbox, MailboxId, MailboxSnapshot,
-    MessageMeta, ModSeq, NewMessage, Resolution, Result, Secret, SpecialUse, Store, Uid, Usage,
+    MessageMeta, ModSeq, NewMessage, Resolution, Result, Secret, SpecialUse, Store, TextHits,
+    TextScope, Uid, Usage,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -27,9 +31,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime};
+use text_index::IndexText;
 use tokio::sync::{broadcast, oneshot};
 
 mod queue;
+mod text_index;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Never edit a released migration: add a new one.
@@ -132,6 +138,8 @@ const MIGRATIONS: &[&str] = &[
         created INTEGER NOT NULL
     );
     "#,
+    // 3: the body index for SEARCH BODY / TEXT (see text_index.rs).
+    text_index::MIGRATION,
 ];
 
 /// The schema version this build writes.
@@ -436,18 +444,20 @@ impl WriteCtx<'_> {
             *counts.entry(*b).or_default() += 1;
         }
         for (blob, n) in counts {
-            let left: Option<(i64, String)> = self
+            let left: Option<(i64, String, i64)> = self
                 .conn
                 .prepare_cached(
-                    "UPDATE blobs SET refs = refs - ?2 WHERE id = ?1 RETURNING refs, name",
+                    "UPDATE blobs SET refs = refs - ?2 WHERE id = ?1 RETURNING refs, name, text_state",
                 )?
-                .query_row(params![blob, n], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(params![blob, n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            if let Some((refs, name)) = left
+            if let Some((refs, name, text_state)) = left
                 && refs <= 0
             {
+                text_index::remove(self.conn, blob, text_state)?;
                 self.conn
-                    .execute("DELETE FROM blobs WHERE id = ?1", [blob])?;
+                    .prepare_cached("DELETE FROM blobs WHERE id = ?1")?
+                    .execute([blob])?;
                 self.unlink.push(blob_path(self.blob_root, &name));
             }
         }
@@ -610,6 +620,45 @@ fn blob_path(root: &Path, name: &str) -> PathBuf {
     }
 }
 
+/// A write job: `f` runs inside its own SAVEPOINT of the next batch (rolled back alone if
+/// it fails); `reply` gets its result once the batch has committed (or the commit error).
+fn job<R, F, A>(f: F, reply: A) -> Job
+where
+    R: Send + 'static,
+    F: FnOnce(&mut WriteCtx<'_>) -> Result<R> + Send + 'static,
+    A: FnOnce(Result<R>) + Send + 'static,
+{
+    Box::new(move |ctx: &mut WriteCtx<'_>| {
+        let events_before = ctx.events.len();
+        let unlink_before = ctx.unlink.len();
+        let r = match ctx.conn.execute_batch("SAVEPOINT job") {
+            Ok(()) => {
+                let r = f(ctx);
+                let end = if r.is_ok() {
+                    ctx.conn.execute_batch("RELEASE job")
+                } else {
+                    ctx.conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                };
+                match end {
+                    Ok(()) => r,
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
+        if r.is_err() {
+            ctx.events.truncate(events_before);
+            ctx.unlink.truncate(unlink_before);
+        }
+        Box::new(move |commit: std::result::Result<(), String>| {
+            reply(match commit {
+                Ok(()) => r,
+                Err(e) => Err(Error::Internal(e)),
+            })
+        })
+    })
+}
+
 /// Runs one batch of jobs in one transaction; answers every job after the commit.
 fn run_batch(
     conn: &Connection,
@@ -733,6 +782,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("wharf-store-writer".into())
             .spawn(move || writer_loop(conn, blob_root, rx, events))?;
+        text_index::spawn_backfill(Arc::downgrade(&store));
         Ok(store)
     }
 
@@ -788,42 +838,20 @@ impl SqliteStore {
         F: FnOnce(&mut WriteCtx<'_>) -> Result<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<R>>();
-        let job: Job = Box::new(move |ctx: &mut WriteCtx<'_>| {
-            let events_before = ctx.events.len();
-            let unlink_before = ctx.unlink.len();
-            let r = match ctx.conn.execute_batch("SAVEPOINT job") {
-                Ok(()) => {
-                    let r = f(ctx);
-                    let end = if r.is_ok() {
-                        ctx.conn.execute_batch("RELEASE job")
-                    } else {
-                        ctx.conn.execute_batch("ROLLBACK TO job; RELEASE job")
-                    };
-                    match end {
-                        Ok(()) => r,
-                        Err(e) => Err(e.into()),
-                    }
-                }
-                Err(e) => Err(e.into()),
-            };
-            if r.is_err() {
-                ctx.events.truncate(events_before);
-                ctx.unlink.truncate(unlink_before);
-            }
-            Box::new(move |commit: std::result::Result<(), String>| {
-                let _ = tx.send(match commit {
-                    Ok(()) => r,
-                    Err(e) => Err(Error::Internal(e)),
-                });
-            })
-        });
+        self.submit(job(f, move |r| {
+            let _ = tx.send(r);
+        }))?;
+        rx.await
+            .map_err(|_| Error::Internal("store writer stopped".into()))?
+    }
+
+    /// Queues a job for the writer thread.
+    fn submit(&self, job: Job) -> Result<()> {
         self.writer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send(job)
-            .map_err(|_| Error::Internal("store writer stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Internal("store writer stopped".into()))?
+            .map_err(|_| Error::Internal("store writer stopped".into()))
     }
 
     /// Runs `f` on a read connection in the blocking pool.
@@ -878,12 +906,18 @@ impl SqliteStore {
         Ok((name, dir))
     }
 
-    /// Writes the body and parses it, off the async threads.
-    async fn prepare_body(&self, raw: Vec<u8>) -> Result<PreparedBody> {
+    /// Writes the body and parses it, off the async threads; with `index`, also decodes
+    /// its text for the body index (a message; not a queue body).
+    async fn prepare_body(&self, raw: Vec<u8>, index: bool) -> Result<PreparedBody> {
         let root = self.blob_root.clone();
         let ready = self.ready_dirs.clone();
         tokio::task::spawn_blocking(move || {
             let summary = mime::summarize(&raw);
+            let text = if index {
+                IndexText::of(&raw)
+            } else {
+                IndexText::None
+            };
             let summary_json = serde_json::to_string(&summary)
                 .map_err(|e| Error::Internal(format!("serializing summary: {e}")))?;
             let (name, dir) = Self::write_blob(&root, &ready, &raw)?;
@@ -892,6 +926,7 @@ impl SqliteStore {
                 dir,
                 size: raw.len() as u64,
                 summary_json,
+                text,
             })
         })
         .await
@@ -904,23 +939,28 @@ struct PreparedBody {
     dir: PathBuf,
     size: u64,
     summary_json: String,
+    text: IndexText,
 }
 
 impl PreparedBody {
-    /// Inserts the blob row with `refs` references; registers its directory for fsync.
+    /// Inserts the blob row with `refs` references and its body-index row; registers its
+    /// directory for fsync.
     fn insert(&self, ctx: &mut WriteCtx<'_>, refs: usize) -> Result<i64> {
         ctx.sync_dirs.insert(self.dir.clone());
         ctx.conn
             .prepare_cached(
-                "INSERT INTO blobs (name, size, refs, summary) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO blobs (name, size, refs, summary, text_state) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![
                 self.name,
                 self.size as i64,
                 refs as i64,
-                self.summary_json
+                self.summary_json,
+                self.text.state()
             ])?;
-        Ok(ctx.conn.last_insert_rowid())
+        let blob = ctx.conn.last_insert_rowid();
+        text_index::put(ctx.conn, blob, &self.text, true)?;
+        Ok(blob)
     }
 }
 
@@ -1487,7 +1527,7 @@ impl Store for SqliteStore {
         let date = message.internal_date.unwrap_or_else(now);
         let flags = message.flags;
         let keywords = keywords_to_string(&message.keywords);
-        let body = self.prepare_body(message.raw).await?;
+        let body = self.prepare_body(message.raw, true).await?;
         self.write(move |ctx| {
             let blob = body.insert(ctx, accounts.len())?;
             let mut out = Vec::with_capacity(accounts.len());
@@ -1516,7 +1556,7 @@ impl Store for SqliteStore {
         let date = message.internal_date.unwrap_or_else(now);
         let flags = message.flags;
         let keywords = keywords_to_string(&message.keywords);
-        let body = self.prepare_body(message.raw).await?;
+        let body = self.prepare_body(message.raw, true).await?;
         self.write(move |ctx| {
             let account = get_mailbox(ctx.conn, mailbox)?.account;
             let blob = body.insert(ctx, 1)?;
@@ -1685,6 +1725,19 @@ impl Store for SqliteStore {
         }
         cache.insert(blob.0, summary.clone());
         Ok(summary)
+    }
+
+    async fn search_text(
+        &self,
+        mailbox: MailboxId,
+        scope: TextScope,
+        needle: &str,
+    ) -> Result<Option<TextHits>> {
+        let Some(query) = text_index::fts_query(scope, &mime::fold(needle)) else {
+            return Ok(None);
+        };
+        self.read(move |conn| text_index::search(conn, mailbox, &query).map(Some))
+            .await
     }
 
     async fn expunged_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Uid>> {

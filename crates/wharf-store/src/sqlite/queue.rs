@@ -98,7 +98,7 @@ impl SqliteStore {
                 "a queued message needs at least one recipient".into(),
             ));
         }
-        let body = self.prepare_body(raw).await?;
+        let body = self.prepare_body(raw, false).await?;
         self.write(move |ctx| {
             let blob = body.insert(ctx, 1)?;
             let created = now();
