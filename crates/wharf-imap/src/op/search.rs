@@ -3,89 +3,93 @@
 //!
 //! Header keys match case-insensitively against RFC 2047-decoded field values; BODY and
 //! TEXT against the decoded text of every text part (transfer encoding and charset
-//! undone, nested messages included). Only messages the key needs content for are read.
+//! undone, nested messages included): [`wharf_store::mime::SearchText`] is that text.
 //! Expunges are not reported during SEARCH.
+//!
+//! How a key is evaluated:
+//! - Every BODY / TEXT string in the key is first asked of the store's body index
+//!   ([`wharf_store::Store::search_text`]), which answers with the matching UIDs and the
+//!   UIDs it does not cover, or not at all (strings under three characters, a backend
+//!   without an index).
+//! - A message is then read and decoded only if the key needs its content and the index
+//!   did not answer for it: HEADER and SENT* keys, a BODY / TEXT string the index could
+//!   not take, or a message the index does not cover yet. Everything else (flags, dates,
+//!   sizes, indexed BODY / TEXT) is decided from the metadata and the index's answers,
+//!   so OR / NOT / AND combine them as usual.
 
 use crate::proto::{SearchKey, SearchReturn, Tag, date};
 use crate::session::selected::uid_set_string;
 use crate::session::{Done, ImapError, OpResult, Output, Session, State};
-use chrono::NaiveDate;
-use mail_parser::{HeaderValue, MessageParser, PartType};
-use wharf_store::{Flags, MessageMeta};
+use std::collections::HashSet;
+use wharf_store::mime::{SearchText, fold};
+use wharf_store::{Flags, MessageMeta, TextScope, Uid};
 
 /// What a key is checked against: the message's metadata and, when needed, its text.
 struct Candidate<'a> {
     seq: u32,
     meta: &'a MessageMeta,
     recent: bool,
-    content: Option<Content>,
+    content: Option<SearchText>,
 }
 
-/// Decoded text of a message, lower-cased for case-insensitive matching.
+/// The index's answer for one BODY / TEXT string.
+struct Indexed {
+    scope: TextScope,
+    needle: String,
+    matched: HashSet<Uid>,
+    unindexed: HashSet<Uid>,
+}
+
+/// Answers of the body index, looked up by (scope, string).
 #[derive(Default)]
-struct Content {
-    /// (lower-case field name, lower-case decoded value)
-    headers: Vec<(String, String)>,
-    body: String,
-    sent: Option<NaiveDate>,
-}
+struct IndexAnswers(Vec<Indexed>);
 
-fn collect_text(msg: &mail_parser::Message<'_>, out: &mut String, depth: usize) {
-    for part in &msg.parts {
-        match &part.body {
-            PartType::Text(t) | PartType::Html(t) => {
-                out.push_str(&t.to_lowercase());
-                out.push('\n');
-            }
-            PartType::Message(m) if depth < 8 => collect_text(m, out, depth + 1),
-            _ => {}
+impl IndexAnswers {
+    /// `Some(contains)` when the index decided this string for this message.
+    fn get(&self, scope: TextScope, needle: &str, uid: Uid) -> Option<bool> {
+        let a = self
+            .0
+            .iter()
+            .find(|a| a.scope == scope && a.needle == needle)?;
+        if a.unindexed.contains(&uid) {
+            return None;
         }
+        Some(a.matched.contains(&uid))
     }
 }
 
-fn content_of(raw: &[u8], need_body: bool) -> Content {
-    let parser = MessageParser::new()
-        .with_mime_headers()
-        .with_date_headers()
-        .default_header_text();
-    let parsed = if need_body {
-        parser.parse(raw)
-    } else {
-        parser.parse_headers(raw)
-    };
-    let mut c = Content::default();
-    let Some(msg) = parsed else {
-        if need_body {
-            c.body = String::from_utf8_lossy(raw).to_lowercase();
+/// The BODY / TEXT strings of a key, each once.
+fn text_keys(key: &SearchKey, out: &mut Vec<(TextScope, String)>) {
+    let mut push = |scope, s: &String| {
+        if !out.iter().any(|(sc, n)| *sc == scope && n == s) {
+            out.push((scope, s.clone()));
         }
-        return c;
     };
-    if let Some(first) = msg.parts.first() {
-        for h in &first.headers {
-            let value = match &h.value {
-                HeaderValue::Text(t) => t.to_string(),
-                _ => String::from_utf8_lossy(
-                    raw.get(h.offset_start as usize..h.offset_end as usize)
-                        .unwrap_or_default(),
-                )
-                .replace("\r\n", ""),
-            };
-            if let HeaderValue::DateTime(d) = &h.value
-                && c.sent.is_none()
-                && h.name.as_str().eq_ignore_ascii_case("date")
-            {
-                c.sent = NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32);
-            }
-            c.headers.push((
-                h.name.as_str().to_ascii_lowercase(),
-                value.trim().to_lowercase(),
-            ));
+    match key {
+        SearchKey::And(v) => v.iter().for_each(|k| text_keys(k, out)),
+        SearchKey::Or(a, b) => {
+            text_keys(a, out);
+            text_keys(b, out);
         }
+        SearchKey::Not(a) => text_keys(a, out),
+        SearchKey::Body(s) => push(TextScope::Body, s),
+        SearchKey::Text(s) => push(TextScope::Text, s),
+        _ => {}
     }
-    if need_body {
-        collect_text(&msg, &mut c.body, 0);
+}
+
+/// Whether the key has content keys the index never answers (HEADER, SENT*).
+fn needs_headers(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::And(v) => v.iter().any(needs_headers),
+        SearchKey::Or(a, b) => needs_headers(a) || needs_headers(b),
+        SearchKey::Not(a) => needs_headers(a),
+        SearchKey::SentBefore(_)
+        | SearchKey::SentOn(_)
+        | SearchKey::SentSince(_)
+        | SearchKey::Header(..) => true,
+        _ => false,
     }
-    c
 }
 
 fn needs_body(key: &SearchKey) -> bool {
@@ -108,15 +112,16 @@ fn uses_modseq(key: &SearchKey) -> bool {
     }
 }
 
-fn eval(key: &SearchKey, c: &Candidate<'_>, exists: u32, max_uid: u32) -> bool {
+fn eval(key: &SearchKey, c: &Candidate<'_>, exists: u32, max_uid: u32, idx: &IndexAnswers) -> bool {
     let m = c.meta;
     let internal = || date::date_of(m.internal_date);
     let content = c.content.as_ref();
+    let ev = |k: &SearchKey| eval(k, c, exists, max_uid, idx);
     match key {
         SearchKey::All => true,
-        SearchKey::And(v) => v.iter().all(|k| eval(k, c, exists, max_uid)),
-        SearchKey::Or(a, b) => eval(a, c, exists, max_uid) || eval(b, c, exists, max_uid),
-        SearchKey::Not(a) => !eval(a, c, exists, max_uid),
+        SearchKey::And(v) => v.iter().all(ev),
+        SearchKey::Or(a, b) => ev(a) || ev(b),
+        SearchKey::Not(a) => !ev(a),
         SearchKey::SeqSet(set) => set.contains(c.seq, exists),
         SearchKey::Uid(set) => set.contains(m.uid, max_uid),
         SearchKey::Flag(f, set) => m.flags.contains(*f) == *set,
@@ -133,23 +138,14 @@ fn eval(key: &SearchKey, c: &Candidate<'_>, exists: u32, max_uid: u32) -> bool {
         SearchKey::Larger(n) => m.size > *n,
         SearchKey::Smaller(n) => m.size < *n,
         SearchKey::Header(name, value) => {
-            let (name, value) = (name.to_ascii_lowercase(), value.to_lowercase());
-            content.is_some_and(|x| {
-                x.headers
-                    .iter()
-                    .any(|(n, v)| *n == name && v.contains(value.as_str()))
-            })
+            content.is_some_and(|x| x.header_contains(&name.to_ascii_lowercase(), &fold(value)))
         }
-        SearchKey::Body(s) => {
-            let s = s.to_lowercase();
-            content.is_some_and(|x| x.body.contains(s.as_str()))
-        }
-        SearchKey::Text(s) => {
-            let s = s.to_lowercase();
-            content.is_some_and(|x| {
-                x.body.contains(s.as_str()) || x.headers.iter().any(|(_, v)| v.contains(s.as_str()))
-            })
-        }
+        SearchKey::Body(s) => idx
+            .get(TextScope::Body, s, m.uid)
+            .unwrap_or_else(|| content.is_some_and(|x| x.body_contains(&fold(s)))),
+        SearchKey::Text(s) => idx
+            .get(TextScope::Text, s, m.uid)
+            .unwrap_or_else(|| content.is_some_and(|x| x.text_contains(&fold(s)))),
         SearchKey::ModSeq(n) => m.modseq >= *n,
     }
 }
@@ -174,7 +170,7 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
     };
     let exists = sel.exists();
     let max_uid = sel.max_uid();
-    let body = needs_body(key);
+    let none = IndexAnswers::default();
     if !key.needs_content() {
         let mut hits = Vec::new();
         for (i, vm) in sel.messages.iter().enumerate() {
@@ -184,7 +180,7 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
                 recent: sel.recent.contains(&vm.meta.uid),
                 content: None,
             };
-            if eval(key, &c, exists, max_uid) {
+            if eval(key, &c, exists, max_uid, &none) {
                 hits.push(Hit {
                     seq: c.seq,
                     meta: vm.meta.clone(),
@@ -193,22 +189,65 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
         }
         return Ok(hits);
     }
-    let candidates: Vec<(u32, MessageMeta, bool)> = sel
-        .messages
-        .iter()
-        .enumerate()
-        .filter(|(_, vm)| !vm.gone)
-        .map(|(i, vm)| {
-            (
-                i as u32 + 1,
-                vm.meta.clone(),
-                sel.recent.contains(&vm.meta.uid),
-            )
-        })
-        .collect();
-    let key = std::sync::Arc::new(key.clone());
+    // The body index first; a string it cannot take makes every message need reading.
+    let mut answers = IndexAnswers::default();
+    let mut read_all = needs_headers(key);
+    let mut strings = Vec::new();
+    text_keys(key, &mut strings);
+    for (scope, needle) in strings {
+        if read_all {
+            break;
+        }
+        match store.search_text(sel.id, scope, &needle).await {
+            Ok(Some(h)) => answers.0.push(Indexed {
+                scope,
+                needle,
+                matched: h.matched.into_iter().collect(),
+                unindexed: h.unindexed.into_iter().collect(),
+            }),
+            Ok(None) => read_all = true,
+            Err(e) => {
+                tracing::warn!("body index unavailable for SEARCH, decoding instead: {e}");
+                read_all = true;
+            }
+        }
+    }
+    if read_all {
+        answers.0.clear();
+    }
+    let answers = std::sync::Arc::new(answers);
+    let body = needs_body(key);
     let mut hits = Vec::new();
-    for chunk in candidates.chunks(BATCH) {
+    let mut to_read: Vec<(u32, MessageMeta, bool)> = Vec::new();
+    for (i, vm) in sel.messages.iter().enumerate() {
+        if vm.gone {
+            continue;
+        }
+        let (seq, recent) = (i as u32 + 1, sel.recent.contains(&vm.meta.uid));
+        let covered = !read_all
+            && answers
+                .0
+                .iter()
+                .all(|a| !a.unindexed.contains(&vm.meta.uid));
+        if !covered {
+            to_read.push((seq, vm.meta.clone(), recent));
+            continue;
+        }
+        let c = Candidate {
+            seq,
+            meta: &vm.meta,
+            recent,
+            content: None,
+        };
+        if eval(key, &c, exists, max_uid, &answers) {
+            hits.push(Hit {
+                seq,
+                meta: vm.meta.clone(),
+            });
+        }
+    }
+    let key = std::sync::Arc::new(key.clone());
+    for chunk in to_read.chunks(BATCH) {
         let mut batch = Vec::with_capacity(chunk.len());
         for (seq, meta, recent) in chunk {
             match store.read_body(meta.blob).await {
@@ -217,6 +256,7 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
             }
         }
         let key = key.clone();
+        let answers = answers.clone();
         let found = tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
             for (seq, meta, recent, raw) in batch {
@@ -224,9 +264,9 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
                     seq,
                     meta: &meta,
                     recent,
-                    content: Some(content_of(&raw, body)),
+                    content: Some(SearchText::of(&raw, body)),
                 };
-                if eval(&key, &c, exists, max_uid) {
+                if eval(&key, &c, exists, max_uid, &answers) {
                     found.push(Hit { seq, meta });
                 }
             }
@@ -236,6 +276,7 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
         .map_err(|_| ImapError::no_code("SERVERBUG", "Search failed"))?;
         hits.extend(found);
     }
+    hits.sort_unstable_by_key(|h| h.seq);
     Ok(hits)
 }
 
@@ -340,18 +381,123 @@ mod tests {
         let raw = b"Subject: =?utf-8?q?Caf=C3=A9_menu?=\r\nFrom: \"Bob\" <bob@example.org>\r\n\
 Date: Tue, 2 Jan 2024 10:00:00 +0100\r\nContent-Type: text/plain; charset=utf-8\r\n\
 Content-Transfer-Encoding: quoted-printable\r\n\r\nCr=C3=A8me br=C3=BBl=C3=A9e\r\n";
-        let c = content_of(raw, true);
-        assert!(
-            c.headers
-                .iter()
-                .any(|(n, v)| n == "subject" && v == "café menu")
+        let c = SearchText::of(raw, true);
+        assert!(c.header_contains("subject", "café menu"));
+        assert!(c.header_contains("from", "bob@example.org"));
+        assert!(c.body_contains("crème brûlée"));
+        assert_eq!(c.sent, chrono::NaiveDate::from_ymd_opt(2024, 1, 2));
+    }
+
+    #[test]
+    fn text_keys_are_collected_once() {
+        let key = SearchKey::Or(
+            Box::new(SearchKey::Body("x".into())),
+            Box::new(SearchKey::And(vec![
+                SearchKey::Body("x".into()),
+                SearchKey::Not(Box::new(SearchKey::Text("y".into()))),
+            ])),
         );
-        assert!(
-            c.headers
-                .iter()
-                .any(|(n, v)| n == "from" && v.contains("bob@example.org"))
+        let mut v = Vec::new();
+        text_keys(&key, &mut v);
+        assert_eq!(
+            v,
+            vec![(TextScope::Body, "x".into()), (TextScope::Text, "y".into())]
         );
-        assert!(c.body.contains("crème brûlée"));
-        assert_eq!(c.sent, NaiveDate::from_ymd_opt(2024, 1, 2));
+    }
+
+    /// Index answers combined with other keys (OR / NOT / AND, flags, sizes) give what
+    /// decoding every message gives. The "index" here is computed from the same
+    /// `SearchText` (the store's tests check that the real index equals it).
+    #[test]
+    fn index_answers_combine_like_decoded_content() {
+        use crate::proto::{CommandBody, parse_command};
+        let raws: [&[u8]; 4] = [
+            b"Subject: Zebrafish report\r\n\r\nThe river is cold.\r\n",
+            b"Subject: lunch\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nCr\xc3\xa8me br\xc3\xbbl\xc3\xa9e for ZEBRAFISH\r\n",
+            b"Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nnothing here, 100% sure\r\n",
+            b"Subject: ab\r\n\r\nab\r\n",
+        ];
+        let texts: Vec<SearchText> = raws.iter().map(|r| SearchText::of(r, true)).collect();
+        let metas: Vec<MessageMeta> = (0..raws.len())
+            .map(|i| MessageMeta {
+                uid: i as u32 + 10,
+                flags: if i % 2 == 0 {
+                    Flags::FLAGGED
+                } else {
+                    Flags::default()
+                },
+                keywords: vec![],
+                modseq: 1,
+                size: raws[i].len() as u64,
+                internal_date: 1_700_000_000,
+                blob: wharf_store::BlobId(i as i64),
+            })
+            .collect();
+        for cmd in [
+            "SEARCH BODY zebrafish",
+            "SEARCH TEXT zebrafish",
+            "SEARCH NOT BODY zebrafish",
+            "SEARCH OR BODY crème FLAGGED",
+            "SEARCH FLAGGED TEXT café",
+            "SEARCH NOT TEXT café UNFLAGGED",
+            "SEARCH OR NOT BODY \"100%\" BODY river",
+            "SEARCH (LARGER 60 BODY zebrafish) OR TEXT ab BODY brûlée",
+            "SEARCH OR (BODY ab) (NOT BODY \"for ZEBRA\")",
+        ] {
+            let line = format!("t {cmd}\r\n");
+            let CommandBody::Search { key, .. } = parse_command(line.as_bytes()).unwrap().body
+            else {
+                panic!("{cmd}")
+            };
+            let mut strings = Vec::new();
+            text_keys(&key, &mut strings);
+            // Message 10 plays "not indexed yet": it is decided from its content.
+            let answers = IndexAnswers(
+                strings
+                    .into_iter()
+                    .map(|(scope, needle)| {
+                        let f = fold(&needle);
+                        let matched = metas
+                            .iter()
+                            .zip(&texts)
+                            .filter(|(_, t)| match scope {
+                                TextScope::Body => t.body_contains(&f),
+                                TextScope::Text => t.text_contains(&f),
+                            })
+                            .map(|(m, _)| m.uid)
+                            .filter(|u| *u != 10)
+                            .collect();
+                        Indexed {
+                            scope,
+                            needle,
+                            matched,
+                            unindexed: [10].into(),
+                        }
+                    })
+                    .collect(),
+            );
+            for (i, (meta, text)) in metas.iter().zip(&texts).enumerate() {
+                let seq = i as u32 + 1;
+                let decoded = Candidate {
+                    seq,
+                    meta,
+                    recent: false,
+                    content: Some(text.clone()),
+                };
+                let want = eval(&key, &decoded, 4, 13, &IndexAnswers::default());
+                let indexed = Candidate {
+                    seq,
+                    meta,
+                    recent: false,
+                    content: (meta.uid == 10).then(|| text.clone()),
+                };
+                assert_eq!(
+                    eval(&key, &indexed, 4, 13, &answers),
+                    want,
+                    "{cmd} uid {}",
+                    meta.uid
+                );
+            }
+        }
     }
 }
