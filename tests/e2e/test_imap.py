@@ -72,6 +72,26 @@ def test_append_fetch_search_store_expunge(wharf):
     m.logout()
 
 
+def test_fetch_of_many_messages_keeps_their_order(wharf):
+    # FETCH loads messages a window at a time, concurrently; the responses must still
+    # come in sequence order, each with its own message.
+    m = login(wharf)
+    for i in range(1, 41):
+        body = b"Subject: n%d\r\nMessage-ID: <n%d@example.org>\r\n\r\n%s\r\n" % (i, i, b"x" * (i * 997))
+        assert m.append("INBOX", None, None, body)[0] == "OK"
+    m.select("INBOX")
+    typ, data = m.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT])")
+    assert typ == "OK"
+    parts = [d for d in data if isinstance(d, tuple)]
+    assert len(parts) == 80, len(parts)
+    for i in range(1, 41):
+        head, text = parts[2 * i - 2], parts[2 * i - 1]
+        assert head[0].startswith(b"%d (" % i), head[0]
+        assert head[1] == b"Subject: n%d\r\n\r\n" % i, head
+        assert text[1] == b"x" * (i * 997) + b"\r\n", (i, len(text[1]))
+    m.logout()
+
+
 def test_mailboxes(wharf):
     m = login(wharf)
     typ, data = m.list()

@@ -11,7 +11,6 @@ use crate::proto::{FetchAtt, Section, SectionText, SequenceSet, date, encode};
 use crate::session::section::{self, BinaryError};
 use crate::session::selected::uid_set_string;
 use crate::session::{Done, ImapError, OpResult, Output, Session, State};
-use std::sync::Arc;
 use wharf_store::mime::MessageSummary;
 use wharf_store::{FlagOp, FlagUpdate, Flags, MessageMeta};
 
@@ -60,6 +59,11 @@ fn binary_literal(out: &mut Vec<u8>, data: &[u8]) {
     }
     encode::literal(out, data);
 }
+
+/// Messages loaded at the same time by one FETCH.
+const LOAD_WINDOW: usize = 16;
+/// Body bytes a window may hold beyond its first message.
+const LOAD_WINDOW_BYTES: u64 = 8 * 1024 * 1024;
 
 struct Target {
     seq: usize,
@@ -206,40 +210,65 @@ pub async fn handle_fetch(
         )
     });
 
-    for t in targets {
-        let summary: Option<Arc<MessageSummary>> = if needs_summary {
-            match store.summary(t.meta.blob).await {
-                Ok(x) => Some(x),
-                Err(e) => {
-                    tracing::warn!(uid = t.meta.uid, "summary unavailable: {e}");
-                    continue;
-                }
+    // Messages are loaded a window at a time, concurrently (each load is a hop to the
+    // blocking pool; one after the other they cost more than the work), and written in
+    // order. A window holds at most LOAD_WINDOW messages and, past its first message,
+    // LOAD_WINDOW_BYTES of bodies, so a FETCH of large messages stays bounded.
+    let mut rest = targets.into_iter().peekable();
+    while rest.peek().is_some() {
+        let mut window = Vec::new();
+        let mut bytes = 0u64;
+        while let Some(t) = rest.peek() {
+            let size = if needs_raw { t.meta.size } else { 0 };
+            if !window.is_empty()
+                && (window.len() >= LOAD_WINDOW || bytes + size > LOAD_WINDOW_BYTES)
+            {
+                break;
             }
-        } else {
-            None
-        };
-        let raw: Option<Vec<u8>> = if needs_raw {
-            match store.read_body(t.meta.blob).await {
-                Ok(x) => Some(x),
-                Err(e) => {
-                    tracing::warn!(uid = t.meta.uid, "body unavailable: {e}");
-                    continue;
-                }
-            }
-        } else {
-            None
-        };
-        let empty = MessageSummary::default();
-        let sum = summary.as_deref().unwrap_or(&empty);
-        let raw_ref = raw.as_deref().unwrap_or_default();
-        let mark = s.out.len();
-        if let Err(e) = write_message(&mut s.out, &t, &items, flags_asked, sum, raw_ref) {
-            s.out.truncate(mark);
-            return Err(e);
+            bytes += size;
+            window.extend(rest.next());
         }
-        s.flush_if_large(io)
-            .await
-            .map_err(|_| ImapError::bye("Connection lost"))?;
+        let loads = window.into_iter().map(|t| {
+            let store = store.clone();
+            async move {
+                let summary = if needs_summary {
+                    match store.summary(t.meta.blob).await {
+                        Ok(x) => Some(x),
+                        Err(e) => {
+                            tracing::warn!(uid = t.meta.uid, "summary unavailable: {e}");
+                            return None;
+                        }
+                    }
+                } else {
+                    None
+                };
+                let raw = if needs_raw {
+                    match store.read_body(t.meta.blob).await {
+                        Ok(x) => Some(x),
+                        Err(e) => {
+                            tracing::warn!(uid = t.meta.uid, "body unavailable: {e}");
+                            return None;
+                        }
+                    }
+                } else {
+                    None
+                };
+                Some((t, summary, raw))
+            }
+        });
+        for (t, summary, raw) in futures::future::join_all(loads).await.into_iter().flatten() {
+            let empty = MessageSummary::default();
+            let sum = summary.as_deref().unwrap_or(&empty);
+            let raw_ref = raw.as_deref().unwrap_or_default();
+            let mark = s.out.len();
+            if let Err(e) = write_message(&mut s.out, &t, &items, flags_asked, sum, raw_ref) {
+                s.out.truncate(mark);
+                return Err(e);
+            }
+            s.flush_if_large(io)
+                .await
+                .map_err(|_| ImapError::bye("Connection lost"))?;
+        }
     }
     Ok(Done::text("FETCH completed"))
 }
