@@ -19,7 +19,15 @@
 //!   to the null sender. The DSN is stored (delivered locally or queued) before the
 //!   queue is updated: a crash in between may send it twice, never lose it.
 //! - Messages being delivered are kept in an in-flight set, so a slow delivery is not
-//!   started a second time by the next look at the queue.
+//!   started a second time by the next look at the queue. A look at the queue is a
+//!   snapshot: a delivery that finishes (and leaves the in-flight set) while the snapshot
+//!   is being read would look due again in it. Finished deliveries are therefore logged
+//!   with a sequence number, and entries of a snapshot that finished after it was taken
+//!   are skipped.
+//! - The queue is read only when a delivery slot is free. Due messages beyond the free
+//!   slots are kept (a short backlog) and started as slots free up; the queue is read
+//!   again when that backlog is empty. With many messages waiting, reading the queue once
+//!   per finished delivery (and once per newly queued message) cost more than delivering.
 
 pub mod client;
 pub mod dns;
@@ -31,7 +39,7 @@ use crate::config::{DnsConfig, OutboundConfig};
 use crate::dsn::{self, Action, RecipientReport};
 use client::{Attempt, Outcome};
 use route::{Resolver, Route, Routing};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
@@ -62,8 +70,47 @@ pub struct Worker {
     delay_warning: Option<Duration>,
     dns: Arc<dyn Resolver>,
     in_flight: Mutex<HashSet<i64>>,
+    /// Due entries read from the queue that found no free slot yet (never in flight).
+    backlog: Mutex<VecDeque<QueueEntry>>,
+    finished_log: Mutex<FinishedLog>,
     slots: Arc<Semaphore>,
     finished: Notify,
+}
+
+/// The most recently finished deliveries, numbered, so that a queue snapshot taken
+/// before one of them finished does not start it again.
+#[derive(Default)]
+struct FinishedLog {
+    /// Number of the last finished delivery.
+    seq: u64,
+    /// (number, queue id), oldest first, at most [`FINISHED_LOG_LEN`].
+    recent: VecDeque<(u64, i64)>,
+}
+
+const FINISHED_LOG_LEN: usize = 4096;
+
+impl FinishedLog {
+    fn push(&mut self, id: i64) {
+        self.seq += 1;
+        self.recent.push_back((self.seq, id));
+        if self.recent.len() > FINISHED_LOG_LEN {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Queue ids finished after `since`; `None` if the log no longer reaches back that far.
+    fn since(&self, since: u64) -> Option<HashSet<i64>> {
+        match self.recent.front() {
+            Some(&(first, _)) if first > since + 1 => None,
+            _ => Some(
+                self.recent
+                    .iter()
+                    .filter(|(n, _)| *n > since)
+                    .map(|(_, id)| *id)
+                    .collect(),
+            ),
+        }
+    }
 }
 
 impl Worker {
@@ -102,6 +149,8 @@ impl Worker {
             routing,
             dns,
             in_flight: Mutex::new(HashSet::new()),
+            backlog: Mutex::new(VecDeque::new()),
+            finished_log: Mutex::new(FinishedLog::default()),
             finished: Notify::new(),
         }))
     }
@@ -166,63 +215,137 @@ impl Worker {
     }
 
     /// Starts a delivery task for each due message not already in flight, as far as
-    /// the concurrency limit allows.
+    /// the concurrency limit allows: first from the backlog, then from the queue.
     async fn dispatch(
         self: &Arc<Self>,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, wharf_store::Error> {
+        let mut handles = Vec::new();
+        let mut refilled = false;
+        loop {
+            let free = self.slots.available_permits();
+            if free == 0 {
+                break;
+            }
+            let next = self
+                .backlog
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            match next {
+                Some(entry) => match self.start(entry) {
+                    Some(h) => handles.push(h),
+                    None => break,
+                },
+                // The queue is read at most once per call: what it returned and could
+                // not start stays in the backlog.
+                None if refilled => break,
+                None => {
+                    refilled = true;
+                    if !self.refill(free).await? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(handles)
+    }
+
+    /// Reads due messages into the backlog (those not in flight and not finished since
+    /// the read began); false if there is nothing to start.
+    async fn refill(&self, free: usize) -> Result<bool, wharf_store::Error> {
         let now = chrono::Utc::now().timestamp();
         let busy = self
             .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len();
+        let since = self
+            .finished_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seq;
+        // In-flight messages are still due in the store and come back too.
         let due = self
             .store
-            .queue_due(now, self.config.concurrency.max(1) * 2 + busy)
+            .queue_due(now, busy + free + self.config.concurrency.max(1) * 2)
             .await?;
-        let mut handles = Vec::new();
+        // The in-flight set first, then the log: a delivery leaves the set only after
+        // it is logged, so one that is no longer in flight here is in the log below.
+        let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(finished) = self
+            .finished_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .since(since)
+        else {
+            // Too much finished during the read to tell; read again next time.
+            return Ok(false);
+        };
+        let mut backlog = self.backlog.lock().unwrap_or_else(|e| e.into_inner());
+        let before = backlog.len();
         for entry in due {
-            if !self
-                .in_flight
+            if !in_flight.contains(&entry.id.0)
+                && !finished.contains(&entry.id.0)
+                && !backlog.iter().any(|e| e.id == entry.id)
+            {
+                backlog.push_back(entry);
+            }
+        }
+        Ok(backlog.len() > before)
+    }
+
+    /// Starts one delivery if a slot is free; the entry goes back to the backlog if not.
+    fn start(self: &Arc<Self>, entry: QueueEntry) -> Option<tokio::task::JoinHandle<()>> {
+        if !self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(entry.id.0)
+        {
+            // Cannot happen (the backlog holds no in-flight entry); drop it, the queue
+            // still has it.
+            return None;
+        }
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            self.in_flight
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(entry.id.0)
-            {
-                continue;
+                .remove(&entry.id.0);
+            self.backlog
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_front(entry);
+            return None;
+        };
+        let me = self.clone();
+        Some(tokio::spawn(async move {
+            let id = entry.id;
+            let pending: Vec<i64> = entry
+                .recipients
+                .iter()
+                .filter(|r| r.state == RecipientState::Pending)
+                .map(|r| r.id)
+                .collect();
+            if let Err(e) = me.process(entry, permit).await {
+                tracing::warn!(service = "outbound", queue_id = %id, "delivery attempt failed: {e}");
+                // A local error (store, unreadable body) must not make the message
+                // due again at once: that would spin. Try again after the first
+                // retry interval.
+                me.back_off(id, &pending, &e.to_string()).await;
             }
-            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                self.in_flight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&entry.id.0);
-                break;
-            };
-            let me = self.clone();
-            handles.push(tokio::spawn(async move {
-                let id = entry.id;
-                let pending: Vec<i64> = entry
-                    .recipients
-                    .iter()
-                    .filter(|r| r.state == RecipientState::Pending)
-                    .map(|r| r.id)
-                    .collect();
-                if let Err(e) = me.process(entry).await {
-                    tracing::warn!(service = "outbound", queue_id = %id, "delivery attempt failed: {e}");
-                    // A local error (store, unreadable body) must not make the message
-                    // due again at once: that would spin. Try again after the first
-                    // retry interval.
-                    me.back_off(id, &pending, &e.to_string()).await;
-                }
-                me.in_flight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id.0);
-                drop(permit);
-                me.finished.notify_waiters();
-                me.finished.notify_one();
-            }));
-        }
-        Ok(handles)
+            // Logged before it leaves the in-flight set: a queue snapshot taken before
+            // the outcome was recorded must not start it again.
+            me.finished_log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(id.0);
+            me.in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id.0);
+            me.finished.notify_waiters();
+            me.finished.notify_one();
+        }))
     }
 
     /// Defers recipients after a local error.
@@ -244,7 +367,15 @@ impl Worker {
     }
 
     /// One delivery attempt for the due recipients of one message.
-    async fn process(&self, entry: QueueEntry) -> Result<(), wharf_store::Error> {
+    ///
+    /// The delivery slot (`permit`) is given back once the remote servers have answered,
+    /// before the outcome is recorded: the next delivery starts while the store commits
+    /// (the message stays in flight until its outcome is recorded).
+    async fn process(
+        &self,
+        entry: QueueEntry,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<(), wharf_store::Error> {
         let now = chrono::Utc::now();
         let ts = now.timestamp();
         let due: Vec<&QueueRecipient> = entry
@@ -305,6 +436,8 @@ impl Worker {
                 results.push((r, o, host.clone()));
             }
         }
+        drop(permit);
+        self.finished.notify_one();
         self.record(&entry, results, &message, now).await
     }
 
