@@ -220,7 +220,8 @@ ftp = ["127.0.0.1:$WHARF_PORT"]
 [limits]
 max_connections_per_ip = 0
 EOF
-    local w=("$WHARF_BIN" --config "$WHARF_CONF")
+    # WHARF_PORT is this script's knob, not a wharf setting: keep it out of wharf's environment.
+    local w=(env -u WHARF_PORT "$WHARF_BIN" --config "$WHARF_CONF")
     "${w[@]}" domain add example.test
     echo "$WHARF_PASS" | "${w[@]}" user add "$WHARF_USER" --password-stdin
     # shellcheck disable=SC2086 # SERVE_ENV is a list of NAME=VALUE words

@@ -301,7 +301,10 @@ data_dir = "$WHARF_DATA"
 [listen]
 smtp = ["127.0.0.1:$WHARF_PORT"]
 EOF
-    local w=("$WHARF_BIN" --config "$WHARF_CONF")
+    # The script's own WHARF_PORT / WHARF_LOG knobs are not wharf settings: if the caller
+    # exported them, wharf would refuse WHARF_PORT as an unknown key and read WHARF_LOG
+    # as its log filter. Keep them out of its environment.
+    local w=(env -u WHARF_PORT -u WHARF_LOG "$WHARF_BIN" --config "$WHARF_CONF")
     "${w[@]}" domain add example.test
     echo alice-pw-1 | "${w[@]}" user add alice@example.test --password-stdin
     echo bob-pw-2 | "${w[@]}" user add bob@example.test --password-stdin

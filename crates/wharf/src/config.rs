@@ -319,6 +319,48 @@ mod tests {
         load_with_env(Some(&p), &env)
     }
 
+    /// The ```toml block of the README's "Configuration" section.
+    fn readme_config() -> String {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme.find("## Configuration").expect("section")..];
+        let start = section.find("```toml\n").expect("toml block") + "```toml\n".len();
+        section[start..start + section[start..].find("```").expect("end")].to_string()
+    }
+
+    #[test]
+    fn the_readme_shows_every_default_and_only_real_keys() {
+        // As written, the README's block is the built-in configuration.
+        let mut shown = load_str(&readme_config(), &[]).unwrap();
+        shown.hostname = default_hostname();
+        assert_eq!(format!("{shown:?}"), format!("{:?}", Config::default()));
+        // Its commented-out examples are real keys with valid values too.
+        let uncommented: String = readme_config()
+            .lines()
+            .map(|l| {
+                let t = l.trim_start_matches("# ");
+                let is_key = l.starts_with("# ")
+                    && t.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    });
+                if is_key { t } else { l }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(uncommented.contains("\nsmarthost = "), "{uncommented}");
+        let c = load_str(&uncommented, &[]).unwrap();
+        assert!(c.outbound.smarthost.is_some() && c.tls.cert.is_some());
+        // And every key the program has is in the README (as a key or a section).
+        let debug = format!("{:?}", Config::default());
+        for field in debug.split([' ', '{', '(', ',']).filter_map(|w| w.strip_suffix(':')) {
+            assert!(
+                uncommented.contains(&format!("\n{field} = "))
+                    || uncommented.starts_with(&format!("{field} = "))
+                    || uncommented.contains(&format!("[{field}]")),
+                "key `{field}` is not in the README's configuration section"
+            );
+        }
+    }
+
     #[test]
     fn no_file_gives_dev_defaults() {
         let c = load_with_env(None, &[]).unwrap();
