@@ -351,7 +351,10 @@ mod tests {
         assert!(c.outbound.smarthost.is_some() && c.tls.cert.is_some());
         // And every key the program has is in the README (as a key or a section).
         let debug = format!("{:?}", Config::default());
-        for field in debug.split([' ', '{', '(', ',']).filter_map(|w| w.strip_suffix(':')) {
+        for field in debug
+            .split([' ', '{', '(', ','])
+            .filter_map(|w| w.strip_suffix(':'))
+        {
             assert!(
                 uncommented.contains(&format!("\n{field} = "))
                     || uncommented.starts_with(&format!("{field} = "))
