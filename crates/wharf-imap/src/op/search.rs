@@ -9,11 +9,11 @@
 //! How a key is evaluated:
 //! - Every BODY / TEXT string in the key is first asked of the store's body index
 //!   ([`wharf_store::Store::search_text`]), which answers with the matching UIDs and the
-//!   UIDs it does not cover, or not at all (strings under three characters, a backend
+//!   UIDs it does not cover, or not at all (a TEXT string holding a line feed, a backend
 //!   without an index).
 //! - A message is then read and decoded only if the key needs its content and the index
 //!   did not answer for it: HEADER and SENT* keys, a BODY / TEXT string the index could
-//!   not take, or a message the index does not cover yet. Everything else (flags, dates,
+//!   not take, or a message the index does not cover yet (not indexed so far). Everything else (flags, dates,
 //!   sizes, indexed BODY / TEXT) is decided from the metadata and the index's answers,
 //!   so OR / NOT / AND combine them as usual.
 

@@ -1744,7 +1744,7 @@ impl Store for SqliteStore {
         scope: TextScope,
         needle: &str,
     ) -> Result<Option<TextHits>> {
-        let Some(query) = text_index::fts_query(scope, &mime::fold(needle)) else {
+        let Some(query) = text_index::query(scope, &mime::fold(needle)) else {
             return Ok(None);
         };
         self.read(move |conn| text_index::search(conn, mailbox, &query).map(Some))

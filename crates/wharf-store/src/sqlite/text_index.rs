@@ -8,7 +8,8 @@
 //!   folding of its own. A phrase query of three or more characters is then an exact
 //!   substring test on the folded text: the phrase's trigrams must follow each other in
 //!   the column, which is the case exactly where the string occurs. Shorter strings have
-//!   no trigram and are not asked (the caller scans).
+//!   no trigram: they are tested with `instr` on the stored folded text of the mailbox's
+//!   indexed rows (a scan, but of text already decoded).
 //! - Columns: `headers` (every header value, one per line) and `body`. TEXT asks both; a
 //!   string holding a line feed could match across two header values there, so such a
 //!   string is not asked for TEXT (the caller scans).
@@ -123,39 +124,70 @@ pub(super) fn remove(conn: &Connection, blob: i64, state: i64) -> Result<()> {
     Ok(())
 }
 
-/// The FTS5 query that holds for a row exactly when its folded text contains `folded`,
-/// or `None` when the index cannot say so exactly.
-pub(super) fn fts_query(scope: TextScope, folded: &str) -> Option<String> {
-    // Under three characters there is no trigram to look up. A NUL would end the query
-    // string inside SQLite and widen it.
-    if folded.chars().count() < 3 || folded.contains('\0') {
+/// How the index answers one search string.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Query {
+    /// An FTS5 phrase query (3+ characters): the trigram index finds the rows.
+    Match(String),
+    /// A string under three characters has no trigram: the stored (folded) text of the
+    /// mailbox's indexed rows is tested with `instr`, still without decoding anything.
+    Instr { scope: TextScope, folded: String },
+}
+
+/// The query that holds for a row exactly when its folded text contains `folded`, or
+/// `None` when the index cannot say so exactly.
+pub(super) fn query(scope: TextScope, folded: &str) -> Option<Query> {
+    // A NUL would end the query string inside SQLite and widen it.
+    if folded.contains('\0') {
         return None;
     }
     // Header values are one per line in one column: a line feed could join two of them.
     if scope == TextScope::Text && folded.contains('\n') {
         return None;
     }
+    if folded.chars().count() < 3 {
+        return Some(Query::Instr {
+            scope,
+            folded: folded.to_string(),
+        });
+    }
     // FTS5 string: double quotes, an inner `"` doubled; anything else is literal.
     let phrase = format!("\"{}\"", folded.replace('"', "\"\""));
-    Some(match scope {
+    Some(Query::Match(match scope {
         TextScope::Body => format!("body : {phrase}"),
         TextScope::Text => phrase,
-    })
+    }))
 }
 
 /// Runs a search in one read transaction (both lists from the same state).
-pub(super) fn search(conn: &Connection, mailbox: MailboxId, query: &str) -> Result<TextHits> {
+pub(super) fn search(conn: &Connection, mailbox: MailboxId, query: &Query) -> Result<TextHits> {
     conn.execute_batch("BEGIN")?;
     let r = (|| {
-        let mut matched: Vec<Uid> = conn
-            .prepare_cached(
-                // CROSS JOIN keeps the FTS match as the outer loop; left to itself the
-                // planner walks the mailbox and runs the match once per message.
-                "SELECT m.uid FROM body_text CROSS JOIN messages m ON m.blob_id = body_text.rowid
-                 WHERE body_text MATCH ?1 AND m.mailbox_id = ?2",
-            )?
-            .query_map(params![query, mailbox.0], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let mut matched: Vec<Uid> = match query {
+            Query::Match(q) => conn
+                .prepare_cached(
+                    // CROSS JOIN keeps the FTS match as the outer loop; left to itself the
+                    // planner walks the mailbox and runs the match once per message.
+                    "SELECT m.uid FROM body_text CROSS JOIN messages m ON m.blob_id = body_text.rowid
+                     WHERE body_text MATCH ?1 AND m.mailbox_id = ?2",
+                )?
+                .query_map(params![q, mailbox.0], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?,
+            Query::Instr { scope, folded } => conn
+                .prepare_cached(match scope {
+                    TextScope::Body => {
+                        "SELECT m.uid FROM messages m CROSS JOIN body_text t ON t.rowid = m.blob_id
+                         WHERE m.mailbox_id = ?1 AND instr(t.body, ?2) > 0"
+                    }
+                    TextScope::Text => {
+                        "SELECT m.uid FROM messages m CROSS JOIN body_text t ON t.rowid = m.blob_id
+                         WHERE m.mailbox_id = ?1
+                         AND (instr(t.headers, ?2) > 0 OR instr(t.body, ?2) > 0)"
+                    }
+                })?
+                .query_map(params![mailbox.0, folded], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?,
+        };
         matched.sort_unstable();
         let unindexed: Vec<Uid> = conn
             .prepare_cached(
@@ -346,7 +378,9 @@ mod tests {
         ];
         for n in needles {
             let folded = mime::fold(n);
-            let q = fts_query(TextScope::Body, &folded).unwrap();
+            let Some(Query::Match(q)) = query(TextScope::Body, &folded) else {
+                panic!("{n:?}")
+            };
             let mut got: Vec<i64> = conn
                 .prepare("SELECT rowid FROM body_text WHERE body_text MATCH ?1 ORDER BY rowid")
                 .unwrap()
@@ -366,18 +400,26 @@ mod tests {
     }
 
     #[test]
-    fn short_or_unsafe_strings_are_not_asked() {
-        assert!(fts_query(TextScope::Body, "ab").is_none());
-        assert!(fts_query(TextScope::Body, "éé").is_none());
-        assert!(fts_query(TextScope::Body, "a\0bc").is_none());
-        assert!(fts_query(TextScope::Text, "ab\ncd").is_none());
+    fn how_strings_are_asked() {
+        let instr = |scope, f: &str| {
+            Some(Query::Instr {
+                scope,
+                folded: f.into(),
+            })
+        };
+        assert_eq!(query(TextScope::Body, "ab"), instr(TextScope::Body, "ab"));
+        assert_eq!(query(TextScope::Text, "éé"), instr(TextScope::Text, "éé"));
+        assert_eq!(query(TextScope::Body, ""), instr(TextScope::Body, ""));
+        assert_eq!(query(TextScope::Body, "a\0bc"), None);
+        assert_eq!(query(TextScope::Text, "ab\ncd"), None);
+        assert_eq!(query(TextScope::Text, "\n"), None);
         assert_eq!(
-            fts_query(TextScope::Body, "ab\ncd").as_deref(),
-            Some("body : \"ab\ncd\"")
+            query(TextScope::Body, "ab\ncd"),
+            Some(Query::Match("body : \"ab\ncd\"".into()))
         );
         assert_eq!(
-            fts_query(TextScope::Text, "say \"hi\"").as_deref(),
-            Some("\"say \"\"hi\"\"\"")
+            query(TextScope::Text, "say \"hi\""),
+            Some(Query::Match("\"say \"\"hi\"\"\"".into()))
         );
     }
 }
