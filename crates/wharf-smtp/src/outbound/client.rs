@@ -90,6 +90,9 @@ struct Client {
     buf: Vec<u8>,
     timeout: Duration,
     peer: String,
+    /// False after any write error, read error, timeout or unparsable reply: replies may
+    /// no longer match commands, so the connection must not carry another transaction.
+    in_step: bool,
 }
 
 impl Client {
@@ -107,12 +110,25 @@ impl Client {
                 None => Err(io::Error::other("connection closed")),
             }
         };
-        tokio::time::timeout(self.timeout, fut)
+        let r = tokio::time::timeout(self.timeout, fut)
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timeout writing"))?
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timeout writing"))
+            .and_then(|r| r);
+        if r.is_err() {
+            self.in_step = false;
+        }
+        r
     }
 
     async fn read_reply(&mut self) -> Result<RemoteReply, String> {
+        let r = self.read_reply_inner().await;
+        if r.is_err() {
+            self.in_step = false;
+        }
+        r
+    }
+
+    async fn read_reply_inner(&mut self) -> Result<RemoteReply, String> {
         loop {
             match parse_reply(&self.buf) {
                 Parsed::Reply(r, n) => {
@@ -181,8 +197,62 @@ fn has(ext: &[(String, String)], name: &str) -> bool {
     ext.iter().any(|(k, _)| k == name)
 }
 
-/// Runs one attempt; `Err` means "try the next host", `Ok` has one outcome per recipient.
+/// Runs one attempt on a new connection, closed afterwards; `Err` means "try the next
+/// host", `Ok` has one outcome per recipient. (The worker goes through
+/// [`super::pool::Pool::deliver`], which reuses connections.)
 pub async fn deliver(a: &Attempt<'_>) -> Result<Vec<Outcome>, HostError> {
+    let mut s = open(a).await?;
+    let outcome = s.transaction(a).await;
+    s.quit().await;
+    outcome
+}
+
+/// A connection that has been greeted and EHLO'd (after STARTTLS and AUTH where they
+/// apply), between transactions.
+pub struct Session {
+    c: Client,
+    ext: Vec<(String, String)>,
+    transactions: u32,
+}
+
+impl Session {
+    /// One transaction (MAIL, RCPTs, DATA or BDAT, the final reply) for the attempt's
+    /// envelope and message; the attempt's host and connection settings are this
+    /// session's.
+    pub async fn transaction(&mut self, a: &Attempt<'_>) -> Result<Vec<Outcome>, HostError> {
+        self.c.timeout = a.command_timeout;
+        self.transactions += 1;
+        transaction(&mut self.c, a, &self.ext).await
+    }
+
+    /// Transactions run on this connection.
+    pub fn transactions(&self) -> u32 {
+        self.transactions
+    }
+
+    /// No I/O error, timeout or unreadable reply so far: every command sent has had its
+    /// reply read, so another transaction can follow.
+    pub fn in_step(&self) -> bool {
+        self.c.in_step && self.c.io.is_some()
+    }
+
+    /// RSET before a reused connection's next transaction (RFC 5321 §4.1.1.5); true if
+    /// the server answered 250. A server that closed an idle connection fails here.
+    pub async fn reset(&mut self, timeout: Duration) -> bool {
+        self.c.timeout = timeout;
+        matches!(self.c.command("RSET").await, Ok(r) if r.code == 250) && self.in_step()
+    }
+
+    /// QUIT, and close.
+    pub async fn quit(mut self) {
+        self.c.quit().await;
+    }
+}
+
+/// Connects, reads the greeting, says EHLO, upgrades to TLS and authenticates where
+/// the attempt asks: a session ready for [`Session::transaction`]. `Err` means "try
+/// the next host".
+pub async fn open(a: &Attempt<'_>) -> Result<Session, HostError> {
     let peer = format!("{}[{}]", a.host, a.addr.ip());
     let stream = match tokio::time::timeout(a.connect_timeout, TcpStream::connect(a.addr)).await {
         Err(_) => {
@@ -205,6 +275,7 @@ pub async fn deliver(a: &Attempt<'_>) -> Result<Vec<Outcome>, HostError> {
         buf: Vec::new(),
         timeout: a.command_timeout,
         peer: peer.clone(),
+        in_step: true,
     };
     // RFC 5321 §3.1: the greeting; anything but 220 means "not here".
     let greeting = c.read_reply().await.map_err(HostError::temp)?;
@@ -271,9 +342,11 @@ pub async fn deliver(a: &Attempt<'_>) -> Result<Vec<Outcome>, HostError> {
             )));
         }
     }
-    let outcome = transaction(&mut c, a, &ext).await;
-    c.quit().await;
-    outcome
+    Ok(Session {
+        c,
+        ext,
+        transactions: 0,
+    })
 }
 
 /// MAIL, RCPTs, DATA (or BDAT for BINARYMIME) and the final reply.

@@ -28,10 +28,13 @@
 //!   slots are kept (a short backlog) and started as slots free up; the queue is read
 //!   again when that backlog is empty. With many messages waiting, reading the queue once
 //!   per finished delivery (and once per newly queued message) cost more than delivering.
+//! - Connections are reused (`pool.rs`): an idle connection to the same server, already
+//!   EHLO'd, carries the next transaction after an RSET; one that failed is never reused.
 
 pub mod client;
 pub mod dns;
 pub mod downgrade;
+pub mod pool;
 pub mod reply;
 pub mod route;
 
@@ -75,6 +78,8 @@ pub struct Worker {
     finished_log: Mutex<FinishedLog>,
     slots: Arc<Semaphore>,
     finished: Notify,
+    /// Idle connections to reuse (`pool.rs`).
+    pool: Arc<pool::Pool>,
 }
 
 /// The most recently finished deliveries, numbered, so that a queue snapshot taken
@@ -152,6 +157,7 @@ impl Worker {
             backlog: Mutex::new(VecDeque::new()),
             finished_log: Mutex::new(FinishedLog::default()),
             finished: Notify::new(),
+            pool: pool::Pool::new(),
         }))
     }
 
@@ -187,6 +193,7 @@ impl Worker {
             }
             notified.await;
         }
+        self.pool.close_all().await;
         tracing::info!(service = "outbound", "queue worker stopped");
     }
 
@@ -197,6 +204,8 @@ impl Worker {
         for h in handles {
             let _ = h.await;
         }
+        // Nothing else is coming: no connection is left open behind the caller.
+        self.pool.close_all().await;
         Ok(n)
     }
 
@@ -476,7 +485,7 @@ impl Worker {
                     connect_timeout: Duration::from_secs(self.config.connect_timeout_secs.max(1)),
                     command_timeout: Duration::from_secs(self.config.command_timeout_secs.max(1)),
                 };
-                let mut result = client::deliver(&attempt).await;
+                let mut result = self.pool.deliver(&attempt).await;
                 if let Err(e) = &result
                     && e.tls_failed
                 {
@@ -484,7 +493,7 @@ impl Worker {
                     // (as Postfix's `may` level does).
                     tracing::info!(service = "outbound", "{}; retrying without TLS", e.message);
                     attempt.tls = false;
-                    result = client::deliver(&attempt).await;
+                    result = self.pool.deliver(&attempt).await;
                 }
                 match result {
                     Ok(outcomes) => return (outcomes, Some(t.host.clone())),
