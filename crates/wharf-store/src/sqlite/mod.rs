@@ -922,12 +922,17 @@ impl SqliteStore {
         Ok((name, dir))
     }
 
-    /// Writes the body and parses it, off the async threads.
-    async fn prepare_body(&self, raw: Vec<u8>) -> Result<PreparedBody> {
+    /// Writes the body (fsynced) and, for a message body, parses it for its summary, off
+    /// the async threads. Queue bodies are not summarized: summaries are for IMAP and the
+    /// outbound worker reads the raw file; their `summary` column holds an empty one.
+    async fn prepare_body(&self, raw: Vec<u8>, kind: BodyKind) -> Result<PreparedBody> {
         let root = self.blob_root.clone();
         let ready = self.ready_dirs.clone();
         tokio::task::spawn_blocking(move || {
-            let summary = mime::summarize(&raw);
+            let summary = match kind {
+                BodyKind::Message => mime::summarize(&raw),
+                BodyKind::Queue => MessageSummary::default(),
+            };
             let summary_json = serde_json::to_string(&summary)
                 .map_err(|e| Error::Internal(format!("serializing summary: {e}")))?;
             let (name, dir) = Self::write_blob(&root, &ready, &raw)?;
@@ -941,6 +946,15 @@ impl SqliteStore {
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
     }
+}
+
+/// What a body is stored for.
+#[derive(Clone, Copy)]
+enum BodyKind {
+    /// A message in mailboxes: summarized, and indexed later.
+    Message,
+    /// An outbound queue entry: neither.
+    Queue,
 }
 
 struct PreparedBody {
@@ -1339,8 +1353,6 @@ impl Store for SqliteStore {
             ))?;
             let mut alias_stmt =
                 conn.prepare_cached("SELECT target_key, target FROM aliases WHERE alias_key = ?1")?;
-            let mut domain_stmt =
-                conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM domains WHERE name = ?1)")?;
             while let Some((key, written, depth)) = queue.pop_front() {
                 if !seen.insert(key.clone()) {
                     continue;
@@ -1361,9 +1373,8 @@ impl Store for SqliteStore {
                 if targets.is_empty() && depth > 0 {
                     // A target that is neither a user nor an alias: forwarded when its
                     // domain is not ours; a dangling local target delivers nowhere.
-                    let domain = key.rsplit_once('@').map_or("", |(_, d)| d);
-                    let local: bool = domain_stmt.query_row([domain], |r| r.get(0))?;
-                    if !local {
+                    let target = Address::parse(&written).map_err(Error::Internal)?;
+                    if domain_id(conn, &target.domain())?.is_none() {
                         forward.push(written);
                     }
                     continue;
@@ -1532,7 +1543,7 @@ impl Store for SqliteStore {
         let date = message.internal_date.unwrap_or_else(now);
         let flags = message.flags;
         let keywords = keywords_to_string(&message.keywords);
-        let body = self.prepare_body(message.raw).await?;
+        let body = self.prepare_body(message.raw, BodyKind::Message).await?;
         let delivered = self
             .write(move |ctx| {
                 let blob = body.insert(ctx, accounts.len())?;
@@ -1564,7 +1575,7 @@ impl Store for SqliteStore {
         let date = message.internal_date.unwrap_or_else(now);
         let flags = message.flags;
         let keywords = keywords_to_string(&message.keywords);
-        let body = self.prepare_body(message.raw).await?;
+        let body = self.prepare_body(message.raw, BodyKind::Message).await?;
         let appended = self
             .write(move |ctx| {
                 let account = get_mailbox(ctx.conn, mailbox)?.account;

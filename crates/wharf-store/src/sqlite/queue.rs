@@ -1,9 +1,8 @@
 //! The outbound queue in SQLite: one `queue` row per message, one `queue_rcpts` row per
 //! recipient. The body is a blob like any delivered message's, so the write-once,
-//! fsync-before-commit rules are the same (but it is not summarized: see [`QueueBody`]).
+//! fsync-before-commit rules are the same (but it is not summarized: [`BodyKind::Queue`]).
 
-use super::{SqliteStore, WriteCtx, now};
-use crate::mime::MessageSummary;
+use super::{BodyKind, SqliteStore, WriteCtx, now};
 use crate::queue::{
     QueueEntry, QueueEnvelope, QueueId, QueueRecipient, QueueRecipientSpec, RecipientState,
     RecipientUpdate,
@@ -11,8 +10,6 @@ use crate::queue::{
 use crate::{AccountId, Address, BlobId, Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashSet, VecDeque};
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
 const ENTRY_COLS: &str = "id, blob_id, size, created, sender, envid, ret, smtputf8, body";
 
@@ -91,66 +88,16 @@ impl WriteCtx<'_> {
     }
 }
 
-/// A queue body, written to its file and fsynced, before its `blobs` row exists.
-///
-/// Unlike a message body it gets no MIME summary (summaries are for IMAP, and nothing
-/// reads a queue body's: the outbound worker reads the raw file) and no body-index row
-/// (`text_state` stays pending, and the indexer only takes bodies that messages point
-/// to). Durability is a message body's: the file is fsynced here, before the job reaches
-/// the writer, and its directory is synced by the writer before the COMMIT.
-struct QueueBody {
-    name: String,
-    dir: PathBuf,
-    size: u64,
-}
-
-impl QueueBody {
-    /// Inserts the blob row (one reference: the queue row) and registers the body's
-    /// directory for fsync before the commit.
-    fn insert(&self, ctx: &mut WriteCtx<'_>) -> Result<i64> {
-        ctx.sync_dirs.insert(self.dir.clone());
-        ctx.conn
-            .prepare_cached("INSERT INTO blobs (name, size, refs, summary) VALUES (?1, ?2, 1, ?3)")?
-            .execute(params![self.name, self.size as i64, empty_summary()])?;
-        Ok(ctx.conn.last_insert_rowid())
-    }
-}
-
-/// The `summary` column of a queue body: an empty summary, so that the column stays a
-/// valid one should anything ever read it.
-fn empty_summary() -> &'static str {
-    static EMPTY: OnceLock<String> = OnceLock::new();
-    EMPTY.get_or_init(|| {
-        serde_json::to_string(&MessageSummary::default()).unwrap_or_else(|_| "{}".into())
-    })
-}
-
 impl SqliteStore {
-    /// Writes a queue body and fsyncs it, off the async threads.
-    async fn write_queue_body(&self, raw: Vec<u8>) -> Result<QueueBody> {
-        let root = self.blob_root.clone();
-        let ready = self.ready_dirs.clone();
-        tokio::task::spawn_blocking(move || {
-            let (name, dir) = Self::write_blob(&root, &ready, &raw)?;
-            Ok(QueueBody {
-                name,
-                dir,
-                size: raw.len() as u64,
-            })
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-    }
-
     pub(super) async fn queue_add_impl(&self, raw: Vec<u8>, env: QueueEnvelope) -> Result<QueueId> {
         if env.recipients.is_empty() {
             return Err(Error::Invalid(
                 "a queued message needs at least one recipient".into(),
             ));
         }
-        let body = self.write_queue_body(raw).await?;
+        let body = self.prepare_body(raw, BodyKind::Queue).await?;
         self.write(move |ctx| {
-            let blob = body.insert(ctx)?;
+            let blob = body.insert(ctx, 1)?;
             let created = now();
             ctx.conn
                 .prepare_cached(
@@ -434,7 +381,7 @@ mod tests {
         assert_eq!(e.size, raw.len() as u64);
         assert_eq!(
             *store.summary(e.blob).await.unwrap(),
-            MessageSummary::default()
+            crate::mime::MessageSummary::default()
         );
     }
 }
