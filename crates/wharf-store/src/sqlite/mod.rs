@@ -635,13 +635,13 @@ where
     Box::new(move |ctx: &mut WriteCtx<'_>| {
         let events_before = ctx.events.len();
         let unlink_before = ctx.unlink.len();
-        let r = match ctx.conn.execute_batch("SAVEPOINT job") {
+        let r = match exec(ctx.conn, "SAVEPOINT job") {
             Ok(()) => {
                 let r = f(ctx);
                 let end = if r.is_ok() {
-                    ctx.conn.execute_batch("RELEASE job")
+                    exec(ctx.conn, "RELEASE job")
                 } else {
-                    ctx.conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                    exec(ctx.conn, "ROLLBACK TO job").and_then(|()| exec(ctx.conn, "RELEASE job"))
                 };
                 match end {
                     Ok(()) => r,
@@ -663,6 +663,12 @@ where
     })
 }
 
+/// Runs one of the writer's constant statements (transaction control) from the statement
+/// cache: `execute_batch` parsed them anew every time, ~4% of relay CPU.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Runs one batch of jobs in one transaction; answers every job after the commit.
 fn run_batch(
     conn: &Connection,
@@ -670,7 +676,7 @@ fn run_batch(
     jobs: Vec<Job>,
     events: &broadcast::Sender<Change>,
 ) {
-    let begin = conn.execute_batch("BEGIN IMMEDIATE");
+    let begin = exec(conn, "BEGIN IMMEDIATE");
     if let Err(e) = begin {
         let msg = format!("starting a write transaction: {e}");
         tracing::error!("{msg}");
@@ -707,7 +713,7 @@ fn run_batch(
         }
     }
     if result.is_ok()
-        && let Err(e) = conn.execute_batch("COMMIT")
+        && let Err(e) = exec(conn, "COMMIT")
     {
         result = Err(format!("commit failed: {e}"));
     }
