@@ -359,10 +359,10 @@ async fn bodies_stored_before_the_index_are_searched_then_backfilled() {
         }
         inbox = store.mailbox_get(alice.id, "INBOX").await.unwrap().unwrap();
     }
-    // Back to schema 2, as a store written before the index.
+    // Back to schema 2, as a store written before the index (and before inline bodies).
     let conn = db(dir.path());
     conn.execute_batch(
-        "DROP TABLE body_text; DROP INDEX blobs_not_indexed; ALTER TABLE blobs DROP COLUMN text_state; PRAGMA user_version = 2;",
+        "DROP TABLE body_text; DROP INDEX blobs_not_indexed; ALTER TABLE blobs DROP COLUMN text_state; ALTER TABLE blobs DROP COLUMN data; PRAGMA user_version = 2;",
     )
     .unwrap();
     drop(conn);

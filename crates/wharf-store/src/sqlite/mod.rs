@@ -10,6 +10,8 @@
 //!   files are fsynced before the COMMIT that makes them visible. A crash in between leaves
 //!   an unreferenced file, removed by the sweep at the next open (only files older than
 //!   an hour, so a CLI opening the store never touches a running server's fresh files).
+//! - Queue bodies up to [`INLINE_MAX`] live in their `blobs` row instead of a file,
+//!   durable with the transaction's WAL fsync.
 //! - Body files have unique random names and are never rewritten; a body shared by several
 //!   messages (one delivery to many accounts, COPY) carries a reference count, and its file
 //!   is unlinked after the COMMIT that drops the count to zero.
@@ -140,6 +142,8 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 3: the body index for SEARCH BODY / TEXT (see text_index.rs).
     text_index::MIGRATION,
+    // 4: small queue bodies kept in their row (see `INLINE_MAX`).
+    "ALTER TABLE blobs ADD COLUMN data BLOB;",
 ];
 
 /// The schema version this build writes.
@@ -155,6 +159,14 @@ const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 const READ_POOL: usize = 16;
 /// Parsed summaries kept in memory.
 const SUMMARY_CACHE: usize = 4096;
+/// Queue bodies up to this size are kept in their `blobs` row (`data`) rather than in a
+/// file: committed and fsynced with the transaction that queues them, so acceptance
+/// costs no file creation, file fsync or directory fsync, and delivery no open or unlink.
+/// (perf on bench/relay: writing and fsyncing the file, 5.6% of the server's CPU, and
+/// unlinking it, 2.8%, besides a directory fsync in every write batch).
+const INLINE_MAX: usize = 256 * 1024;
+/// Names of inline bodies start with this (names stay unique; no file has it).
+const INLINE_PREFIX: &str = "inline:";
 
 /// What a write job sees: the connection (inside the batch transaction) and the side
 /// effects to carry out once the batch commits.
@@ -448,21 +460,26 @@ impl WriteCtx<'_> {
             *counts.entry(*b).or_default() += 1;
         }
         for (blob, n) in counts {
-            let left: Option<(i64, String, i64)> = self
+            let left: Option<(i64, String, i64, bool)> = self
                 .conn
                 .prepare_cached(
-                    "UPDATE blobs SET refs = refs - ?2 WHERE id = ?1 RETURNING refs, name, text_state",
+                    "UPDATE blobs SET refs = refs - ?2 WHERE id = ?1
+                     RETURNING refs, name, text_state, data IS NOT NULL",
                 )?
-                .query_row(params![blob, n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row(params![blob, n], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
                 .optional()?;
-            if let Some((refs, name, text_state)) = left
+            if let Some((refs, name, text_state, inline)) = left
                 && refs <= 0
             {
                 text_index::remove(self.conn, blob, text_state)?;
                 self.conn
                     .prepare_cached("DELETE FROM blobs WHERE id = ?1")?
                     .execute([blob])?;
-                self.unlink.push(blob_path(self.blob_root, &name));
+                if !inline {
+                    self.unlink.push(blob_path(self.blob_root, &name));
+                }
             }
         }
         Ok(())
@@ -802,7 +819,7 @@ impl SqliteStore {
     /// Deletes body files that no row references and that are older than [`ORPHAN_AGE`].
     fn sweep_orphans(&self, conn: &Connection) -> Result<()> {
         let known: HashSet<String> = conn
-            .prepare("SELECT name FROM blobs")?
+            .prepare("SELECT name FROM blobs WHERE data IS NULL")?
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let cutoff = SystemTime::now() - ORPHAN_AGE;
@@ -930,8 +947,18 @@ impl SqliteStore {
 
     /// Writes the body (fsynced) and, for a message body, parses it for its summary, off
     /// the async threads. Queue bodies are not summarized: summaries are for IMAP and the
-    /// outbound worker reads the raw file; their `summary` column holds an empty one.
+    /// outbound worker reads the raw body; their `summary` column holds an empty one. A
+    /// queue body of at most [`INLINE_MAX`] goes into its row instead of a file.
     async fn prepare_body(&self, raw: Vec<u8>, kind: BodyKind) -> Result<PreparedBody> {
+        if matches!(kind, BodyKind::Queue) && raw.len() <= INLINE_MAX {
+            return Ok(PreparedBody {
+                name: format!("{INLINE_PREFIX}{:032x}", rand::random::<u128>()),
+                dir: None,
+                size: raw.len() as u64,
+                summary_json: empty_summary_json(),
+                inline: Some(raw),
+            });
+        }
         let root = self.blob_root.clone();
         let ready = self.ready_dirs.clone();
         tokio::task::spawn_blocking(move || {
@@ -944,14 +971,24 @@ impl SqliteStore {
             let (name, dir) = Self::write_blob(&root, &ready, &raw)?;
             Ok(PreparedBody {
                 name,
-                dir,
+                dir: Some(dir),
                 size: raw.len() as u64,
                 summary_json,
+                inline: None,
             })
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
     }
+}
+
+/// The `summary` column of bodies that are not summarized (queue bodies).
+fn empty_summary_json() -> String {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| {
+        serde_json::to_string(&MessageSummary::default()).unwrap_or_else(|_| "{}".into())
+    })
+    .clone()
 }
 
 /// What a body is stored for.
@@ -965,25 +1002,31 @@ enum BodyKind {
 
 struct PreparedBody {
     name: String,
-    dir: PathBuf,
+    /// The directory of the body's file, to fsync before the commit; `None` when inline.
+    dir: Option<PathBuf>,
     size: u64,
     summary_json: String,
+    /// The body itself when it is kept in the row.
+    inline: Option<Vec<u8>>,
 }
 
 impl PreparedBody {
     /// Inserts the blob row with `refs` references (not yet in the body index: the
     /// indexer thread takes it from there); registers its directory for fsync.
     fn insert(&self, ctx: &mut WriteCtx<'_>, refs: usize) -> Result<i64> {
-        ctx.sync_dirs.insert(self.dir.clone());
+        if let Some(dir) = &self.dir {
+            ctx.sync_dirs.insert(dir.clone());
+        }
         ctx.conn
             .prepare_cached(
-                "INSERT INTO blobs (name, size, refs, summary) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO blobs (name, size, refs, summary, data) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![
                 self.name,
                 self.size as i64,
                 refs as i64,
-                self.summary_json
+                self.summary_json,
+                self.inline
             ])?;
         Ok(ctx.conn.last_insert_rowid())
     }
@@ -1715,14 +1758,17 @@ impl Store for SqliteStore {
     }
 
     async fn read_body(&self, blob: BlobId) -> Result<Vec<u8>> {
-        let name: String = self
+        let (name, inline): (String, Option<Vec<u8>>) = self
             .read(move |conn| {
-                conn.prepare_cached("SELECT name FROM blobs WHERE id = ?1")?
-                    .query_row([blob.0], |r| r.get(0))
+                conn.prepare_cached("SELECT name, data FROM blobs WHERE id = ?1")?
+                    .query_row([blob.0], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?
                     .ok_or_else(|| Error::NotFound("message body".into()))
             })
             .await?;
+        if let Some(raw) = inline {
+            return Ok(raw);
+        }
         Ok(tokio::fs::read(blob_path(&self.blob_root, &name)).await?)
     }
 

@@ -1,6 +1,8 @@
 //! The outbound queue in SQLite: one `queue` row per message, one `queue_rcpts` row per
 //! recipient. The body is a blob like any delivered message's, so the write-once,
-//! fsync-before-commit rules are the same (but it is not summarized: [`BodyKind::Queue`]).
+//! durable-before-commit rules are the same (but it is not summarized:
+//! [`BodyKind::Queue`]), and one of at most `INLINE_MAX` bytes is kept in its `blobs` row
+//! rather than in a file.
 
 use super::{BodyKind, SqliteStore, WriteCtx, now};
 use crate::queue::{
@@ -383,5 +385,59 @@ mod tests {
             *store.summary(e.blob).await.unwrap(),
             crate::mime::MessageSummary::default()
         );
+    }
+
+    /// Small queue bodies live in their row (no file to create, fsync or unlink), large
+    /// ones in a file; both read back whole and go away with their entry.
+    #[tokio::test]
+    async fn small_queue_bodies_are_kept_inline_and_large_ones_in_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let files = || {
+            walk(&dir.path().join("blobs"))
+                .into_iter()
+                .filter(|p| p.is_file())
+                .count()
+        };
+        let small = b"Subject: small\r\n\r\nbody\r\n".to_vec();
+        let mut large = b"Subject: large\r\n\r\n".to_vec();
+        large.resize(super::super::INLINE_MAX + 1, b'x');
+        let small_id = store
+            .queue_add(small.clone(), env(&["a@far.test"]))
+            .await
+            .unwrap();
+        assert_eq!(files(), 0, "a small body is not a file");
+        let large_id = store
+            .queue_add(large.clone(), env(&["b@far.test"]))
+            .await
+            .unwrap();
+        assert_eq!(files(), 1, "a large body is a file");
+        for (id, raw) in [(small_id, &small), (large_id, &large)] {
+            let e = store.queue_get(id).await.unwrap().unwrap();
+            assert_eq!(&store.read_body(e.blob).await.unwrap(), raw);
+            assert_eq!(e.size, raw.len() as u64);
+        }
+        let small_blob = store.queue_get(small_id).await.unwrap().unwrap().blob;
+        store.queue_delete(small_id).await.unwrap();
+        store.queue_delete(large_id).await.unwrap();
+        assert_eq!(files(), 0, "the large body's file goes with its entry");
+        assert!(store.read_body(small_blob).await.is_err());
+        let rows: i64 = rusqlite::Connection::open(dir.path().join("wharf.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            }
+            out.push(path);
+        }
+        out
     }
 }
