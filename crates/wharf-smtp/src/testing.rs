@@ -251,7 +251,12 @@ impl Store for MemStore {
         i.queued.push((raw, env));
         Ok(queue::QueueId(i.queued.len() as i64))
     }
-    async fn queue_due(&self, _: i64, _: usize) -> Result<Vec<queue::QueueEntry>> {
+    async fn queue_due(
+        &self,
+        _: i64,
+        _: usize,
+        _: &[queue::QueueId],
+    ) -> Result<Vec<queue::QueueEntry>> {
         nope()
     }
     async fn queue_next_due(&self) -> Result<Option<i64>> {

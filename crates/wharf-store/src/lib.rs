@@ -441,9 +441,15 @@ pub trait Store: Send + Sync + 'static {
         raw: Vec<u8>,
         envelope: queue::QueueEnvelope,
     ) -> Result<queue::QueueId>;
-    /// Messages with a pending recipient due at or before `now` (unix seconds), oldest
-    /// first, at most `limit`.
-    async fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<queue::QueueEntry>>;
+    /// Messages with a pending recipient due at or before `now` (unix seconds), the
+    /// longest due first, at most `limit`, leaving out those in `skip` (the caller has
+    /// them already, e.g. in flight: they are neither loaded nor counted).
+    async fn queue_due(
+        &self,
+        now: i64,
+        limit: usize,
+        skip: &[queue::QueueId],
+    ) -> Result<Vec<queue::QueueEntry>>;
     /// The earliest `next_attempt` of any pending recipient, if any.
     async fn queue_next_due(&self) -> Result<Option<i64>>;
     /// Records attempt outcomes (each counts one attempt). A message with no pending

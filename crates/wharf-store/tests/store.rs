@@ -532,7 +532,7 @@ mod outbound_queue {
                 .unwrap()
         };
         let store = SqliteStore::open(dir.path()).unwrap();
-        let due = store.queue_due(i64::MAX, 10).await.unwrap();
+        let due = store.queue_due(i64::MAX, 10, &[]).await.unwrap();
         assert_eq!(due.len(), 1);
         let e = &due[0];
         assert_eq!(e.id, id);
@@ -571,7 +571,13 @@ mod outbound_queue {
             )
             .await
             .unwrap();
-        assert!(store.queue_due(later - 1, 10).await.unwrap().is_empty());
+        assert!(
+            store
+                .queue_due(later - 1, 10, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.queue_next_due().await.unwrap(), Some(later));
         let listed = store.queue_get(id).await.unwrap().unwrap();
         assert_eq!(listed.recipients[1].attempts, 1);
@@ -580,7 +586,10 @@ mod outbound_queue {
             Some("451 4.3.0 later")
         );
         assert_eq!(store.queue_retry(Some(id)).await.unwrap(), 1);
-        assert_eq!(store.queue_due(wharf_now(), 10).await.unwrap().len(), 1);
+        assert_eq!(
+            store.queue_due(wharf_now(), 10, &[]).await.unwrap().len(),
+            1
+        );
 
         // The last one fails: the message leaves the queue and its body goes.
         store

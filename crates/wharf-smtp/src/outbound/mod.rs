@@ -48,7 +48,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use wharf_net::ShutdownSignal;
 use wharf_store::queue::{
-    QueueEntry, QueueEnvelope, QueueRecipient, QueueRecipientSpec, RecipientState, RecipientUpdate,
+    QueueEntry, QueueEnvelope, QueueId, QueueRecipient, QueueRecipientSpec, RecipientState,
+    RecipientUpdate,
 };
 use wharf_store::{Address, DynStore, NewMessage, Resolution};
 
@@ -263,20 +264,30 @@ impl Worker {
     /// the read began); false if there is nothing to start.
     async fn refill(&self, free: usize) -> Result<bool, wharf_store::Error> {
         let now = chrono::Utc::now().timestamp();
-        let busy = self
+        // In-flight messages are still due in the store: the store leaves them out, and
+        // those already in the backlog, without loading them.
+        let mut known: Vec<QueueId> = self
             .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .len();
+            .iter()
+            .map(|&id| QueueId(id))
+            .collect();
+        known.extend(
+            self.backlog
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|e| e.id),
+        );
         let since = self
             .finished_log
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .seq;
-        // In-flight messages are still due in the store and come back too.
         let due = self
             .store
-            .queue_due(now, busy + free + self.config.concurrency.max(1) * 2)
+            .queue_due(now, free + self.config.concurrency.max(1) * 2, &known)
             .await?;
         // The in-flight set first, then the log: a delivery leaves the set only after
         // it is logged, so one that is no longer in flight here is in the log below.

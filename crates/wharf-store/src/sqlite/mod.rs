@@ -1834,8 +1834,14 @@ impl Store for SqliteStore {
         self.queue_add_impl(raw, envelope).await
     }
 
-    async fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<crate::queue::QueueEntry>> {
-        self.queue_due_impl(now, limit).await
+    async fn queue_due(
+        &self,
+        now: i64,
+        limit: usize,
+        skip: &[crate::queue::QueueId],
+    ) -> Result<Vec<crate::queue::QueueEntry>> {
+        self.queue_due_impl(now, limit, skip.iter().map(|q| q.0).collect())
+            .await
     }
 
     async fn queue_next_due(&self) -> Result<Option<i64>> {
