@@ -263,6 +263,9 @@ pub struct Session {
     pending_chunk: Option<PendingChunk>,
     /// The account that authenticated (submission).
     auth: Option<Account>,
+    /// The addresses `auth` may send as (its own and the aliases pointing to it), read
+    /// from the store at the first MAIL and kept for the session.
+    owned: Option<Vec<Address>>,
     /// Failed AUTH attempts on this connection.
     auth_failures: u32,
     /// A SASL exchange waiting for the client's next response line.
@@ -343,6 +346,7 @@ impl Session {
             overshoot: 0,
             pending_chunk: None,
             auth: None,
+            owned: None,
             auth_failures: 0,
             sasl: None,
         }
@@ -484,6 +488,7 @@ impl Session {
         self.conn.tls = true;
         self.conn.can_starttls = false;
         self.auth = None;
+        self.owned = None;
         self.sasl = None;
     }
 

@@ -47,7 +47,7 @@ impl Session {
     }
 
     /// Submission: is the authenticated user allowed to use this reverse path?
-    async fn check_sender(&self, from: &ReversePath) -> Result<(), Reply> {
+    async fn check_sender(&mut self, from: &ReversePath) -> Result<(), Reply> {
         let Some(account) = &self.auth else {
             return Err(
                 if !self.conn.tls && self.conn.can_starttls && !self.auth_offered() {
@@ -63,13 +63,16 @@ impl Session {
         let Ok(address) = Address::parse(&m.to_string()) else {
             return Err(Reply::sender_not_owned());
         };
-        let owned = match self.shared.store.addresses_of(account.id).await {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(conn = self.conn.id, "store error listing addresses: {e}");
-                return Err(Reply::local_error());
+        if self.owned.is_none() {
+            match self.shared.store.addresses_of(account.id).await {
+                Ok(list) => self.owned = Some(list),
+                Err(e) => {
+                    tracing::warn!(conn = self.conn.id, "store error listing addresses: {e}");
+                    return Err(Reply::local_error());
+                }
             }
-        };
+        }
+        let owned = self.owned.as_deref().unwrap_or_default();
         if owned.iter().any(|a| a.key() == address.key()) {
             Ok(())
         } else {
