@@ -82,14 +82,33 @@ impl Session {
             }
             Mode::Submission => {
                 let mut transit = trace::received(&info);
-                let fixed = crate::fixup::fixup(&body, &self.shared.hostname, now);
+                let mut fixed = crate::fixup::fixup(&body, &self.shared.hostname, now);
                 // RFC 6376: signed once, before it is stored or queued, for the
                 // sender's domain (DMARC alignment with From: is the signer's concern).
+                // An RSA signature is most of a millisecond of CPU (and a new domain's
+                // first one generates its keys): off the async threads.
                 if let Some(signer) = &self.shared.hooks.signer
                     && let crate::proto::ReversePath::Mailbox(m) = &tx.from
-                    && let Some(sig) = signer.sign(m.domain(), &fixed)
                 {
-                    transit.extend_from_slice(&sig);
+                    let signer = signer.clone();
+                    let domain = m.domain().to_string();
+                    let signed = tokio::task::spawn_blocking(move || {
+                        let sig = signer.sign(&domain, &fixed);
+                        (sig, fixed)
+                    })
+                    .await;
+                    match signed {
+                        Ok((sig, message)) => {
+                            fixed = message;
+                            if let Some(sig) = sig {
+                                transit.extend_from_slice(&sig);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(conn = self.conn.id, "DKIM signing task failed: {e}");
+                            return Reply::local_error();
+                        }
+                    }
                 }
                 transit.extend_from_slice(&fixed);
                 let mut local = Vec::new();
