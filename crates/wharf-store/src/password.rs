@@ -82,6 +82,18 @@ pub(crate) fn hash(password: &Secret) -> Result<String> {
     phc(&params, &salt, &out)
 }
 
+/// A hash in the format and with the parameters of [`hash`] that no password matches:
+/// checking a password against it costs exactly what a real check costs (the run is the
+/// same; only the final comparison differs), which is what an unknown user's login is
+/// checked against. Made without running Argon2: its output is random bytes, which no
+/// password's hash equals but with chance 2^-256.
+pub(crate) fn unmatchable_hash() -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    OsRng.fill_bytes(&mut out);
+    phc(&Params::default(), &salt, &out)
+}
+
 /// The PHC string of an Argon2id (v19) hash.
 fn phc(params: &Params, salt: &SaltString, out: &[u8]) -> Result<String> {
     let fail = |e: argon2::password_hash::Error| Error::Internal(format!("hashing password: {e}"));
@@ -528,6 +540,25 @@ mod tests {
         assert_eq!(head(&h), "$argon2id$v=19$m=19456,t=2,p=1");
         assert!(Argon2::default().verify_password(b"pw", &parsed).is_ok());
         assert!(Argon2::default().verify_password(b"px", &parsed).is_err());
+    }
+
+    #[test]
+    fn the_unmatchable_hash_costs_a_real_check_and_matches_nothing() {
+        let real = hash(&Secret::new("pw")).unwrap();
+        let dummy = unmatchable_hash().unwrap();
+        let (r, d) = (
+            PasswordHash::new(&real).unwrap(),
+            PasswordHash::new(&dummy).unwrap(),
+        );
+        // Same algorithm, version, parameters and sizes: the same Argon2 work.
+        assert_eq!(r.algorithm, d.algorithm);
+        assert_eq!(r.version, d.version);
+        assert_eq!(r.params, d.params);
+        assert_eq!(r.salt.unwrap().len(), d.salt.unwrap().len());
+        assert_eq!(r.hash.unwrap().len(), d.hash.unwrap().len());
+        assert_ne!(dummy, unmatchable_hash().unwrap(), "random each time");
+        assert!(!verify(&Secret::new("pw"), &dummy));
+        assert!(!verify(&Secret::new(""), &dummy));
     }
 
     #[test]
