@@ -7,9 +7,9 @@
 //!   address and a port >= 1024 (checked in `op/port.rs`); a passive listener accepts
 //!   only a connection from the control connection's client address and ignores others
 //!   (no data theft by a third party).
-//! - Copies are streaming with fixed buffers (at most two of [`CHUNK`]), or zero-copy
-//!   `sendfile` for plain binary downloads: memory per transfer is bounded whatever the
-//!   file size. Every read and write on the data connection waits at most the
+//! - Copies are streaming with fixed buffers (at most two of [`CHUNK`]; an upload past
+//!   4 MiB reads in steps of [`BIG_CHUNK`] instead), or zero-copy `sendfile` for plain
+//!   binary downloads: memory per transfer is bounded whatever the file size. Every read and write on the data connection waits at most the
 //!   configured data timeout.
 //! - A transfer future owns everything it touches, so ABOR cancels it by dropping it:
 //!   an upload dropped unfinished removes its temporary file (see `wharf_store::files`).
@@ -28,6 +28,10 @@ use wharf_store::files::{FileError, Upload};
 
 /// Size of one copy step.
 pub const CHUNK: usize = 128 * 1024;
+/// Size of one copy step of an upload once it has passed [`BIG_UPLOAD`] bytes.
+pub const BIG_CHUNK: usize = 1024 * 1024;
+/// Uploads bigger than this receive in steps of [`BIG_CHUNK`].
+const BIG_UPLOAD: u64 = 4 * 1024 * 1024;
 
 /// How the next data connection will be made.
 pub(crate) enum DataSetup {
@@ -314,6 +318,11 @@ pub(crate) async fn receive(
         };
         received += n as u64;
         progress.store(received, Ordering::Relaxed);
+        if received >= BIG_UPLOAD && buf.len() < BIG_CHUNK {
+            // A big upload: fewer, larger reads and disk writes (one blocking-pool hop
+            // per write).
+            buf.resize(BIG_CHUNK, 0);
+        }
         let chunk = if ascii {
             converted.clear();
             conv.convert(&buf[..n], &mut converted);

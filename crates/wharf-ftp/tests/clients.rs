@@ -146,7 +146,8 @@ fn user() -> String {
 fn curl_roundtrip(s: &TestServer, base: &str, extra: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src.bin");
-    let body = pattern(3_000_000);
+    // Past 4 MiB, so that the upload also runs in the big-upload steps.
+    let body = pattern(6_000_000);
     std::fs::write(&src, &body).unwrap();
     let u = user();
     let run = |args: &[&str]| {
@@ -169,7 +170,7 @@ fn curl_roundtrip(s: &TestServer, base: &str, extra: &[&str]) {
     );
     let listing = run(&[&format!("{base}sub/")]);
     assert!(
-        listing.contains("3000000") && listing.trim_end().ends_with("up.bin"),
+        listing.contains("6000000") && listing.trim_end().ends_with("up.bin"),
         "{listing}"
     );
     let names = run(&["-l", &format!("{base}sub/")]);

@@ -15,6 +15,12 @@
 //!   same directory and is renamed over the target only by [`Upload::commit`], after
 //!   `fsync` of the file and followed by `fsync` of the directory. Readers never see a
 //!   half-written file; an aborted or dropped upload leaves nothing behind.
+//! - Uploads are flushed while they arrive, not all at the end: each time
+//!   [`WRITEBACK_EVERY`] more bytes are written, an `fdatasync` of the file starts in the
+//!   background (one at a time), so that the final `fsync` before the reply has at most
+//!   about that much left to write, and a big upload costs about the slower of network
+//!   and disk instead of their sum. Its outcome is the upload's: an error there fails the
+//!   commit. This changes when data reaches the disk, not what a reply promises.
 //! - Appends and restarted uploads ([`WriteMode::Append`], [`WriteMode::At`]) write in
 //!   place, on purpose: the client asked to extend what is there. What was written before
 //!   an abort stays, which is what lets a client resume again.
@@ -37,6 +43,9 @@ pub const MAX_PATH_LEN: usize = 4096;
 pub const MAX_DEPTH: usize = 64;
 /// Names with this prefix are Wharf's own temporary files.
 pub const RESERVED_PREFIX: &str = ".wharf-";
+/// An upload starts writing back to disk each time this much more has arrived (see the
+/// module notes), so that little is left to flush when it ends.
+const WRITEBACK_EVERY: u64 = 32 << 20;
 
 /// What can go wrong in the file area. Protocol crates map each kind onto their reply
 /// (FTP: 550, 553, 552, 451...).
@@ -306,6 +315,8 @@ pub struct LocalFileArea {
     /// Every owner sees `root` itself (the anonymous area) instead of `root/<id>`.
     shared: bool,
     read_only: bool,
+    /// Bytes an upload writes between two early writebacks ([`WRITEBACK_EVERY`]).
+    writeback_every: u64,
 }
 
 impl LocalFileArea {
@@ -317,6 +328,7 @@ impl LocalFileArea {
             root,
             shared: false,
             read_only: false,
+            writeback_every: WRITEBACK_EVERY,
         }))
     }
 
@@ -333,6 +345,7 @@ impl LocalFileArea {
             root,
             shared: true,
             read_only,
+            writeback_every: WRITEBACK_EVERY,
         }))
     }
 
@@ -711,21 +724,27 @@ impl FileArea for LocalFileArea {
             }
         })
         .await?;
-        let mut file = tokio::fs::File::from_std(file);
-        file.set_max_buf_size(1 << 20);
-        Ok(Box::new(LocalUpload {
-            file: Some(file),
+        Ok(Box::new(LocalUpload::new(
+            file,
             temp,
             target,
-            written: 0,
             allowance,
-        }))
+            self.writeback_every,
+        )?))
     }
 }
 
 /// An upload to the local disk (see the module notes for its durability rules).
 struct LocalUpload {
     file: Option<tokio::fs::File>,
+    /// Another descriptor of the same open file, for the early writeback.
+    early: Arc<std::fs::File>,
+    /// The early writeback in progress, if any: at most one at a time.
+    writeback: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    /// Bytes written between two early writebacks.
+    writeback_every: u64,
+    /// What `written` was when the last early writeback started.
+    written_at_writeback: u64,
     /// The temporary file of a replacing upload; `None` once committed or removed, and
     /// for in-place writes.
     temp: Option<PathBuf>,
@@ -735,9 +754,59 @@ struct LocalUpload {
 }
 
 impl LocalUpload {
+    fn new(
+        file: std::fs::File,
+        temp: Option<PathBuf>,
+        target: PathBuf,
+        allowance: Option<u64>,
+        writeback_every: u64,
+    ) -> io::Result<LocalUpload> {
+        let early = Arc::new(file.try_clone()?);
+        let mut file = tokio::fs::File::from_std(file);
+        file.set_max_buf_size(1 << 20);
+        Ok(LocalUpload {
+            file: Some(file),
+            early,
+            writeback: None,
+            writeback_every,
+            written_at_writeback: 0,
+            temp,
+            target,
+            written: 0,
+            allowance,
+        })
+    }
+
+    /// Starts an `fdatasync` of what has been written so far, in the background, once
+    /// `writeback_every` bytes have come since the last one started and it has ended.
+    async fn start_writeback(&mut self) -> FileResult<()> {
+        if self.written - self.written_at_writeback < self.writeback_every {
+            return Ok(());
+        }
+        if let Some(done) = self.writeback.take_if(|w| w.is_finished()) {
+            // Ended: this does not wait. Its error is the upload's (see `sync`).
+            done.await.map_err(|e| io::Error::other(e.to_string()))??;
+        }
+        if self.writeback.is_some() {
+            return Ok(());
+        }
+        let file = Arc::clone(&self.early);
+        self.written_at_writeback = self.written;
+        self.writeback = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        Ok(())
+    }
+
     async fn sync(&mut self) -> FileResult<()> {
         if let Some(file) = self.file.as_mut() {
             file.flush().await?;
+            // The early writeback's error must fail the upload: the descriptors share
+            // one open file, and Linux reports a writeback error once per open file, so
+            // the `sync_all` below would not see an error that `sync_data` already took.
+            if let Some(running) = self.writeback.take() {
+                running
+                    .await
+                    .map_err(|e| io::Error::other(e.to_string()))??;
+            }
             file.sync_all().await?;
         }
         Ok(())
@@ -758,7 +827,7 @@ impl Upload for LocalUpload {
             .ok_or_else(|| FileError::Io(io::Error::other("upload already finished")))?;
         file.write_all(data).await?;
         self.written += data.len() as u64;
-        Ok(())
+        self.start_writeback().await
     }
 
     fn written(&self) -> u64 {
@@ -905,6 +974,78 @@ mod tests {
         up.write(b"x").await.unwrap();
         drop(up);
         assert_eq!(std::fs::read_dir(dir.path().join("7")).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn uploads_written_back_early_commit_every_byte_or_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // Early writeback every 4 bytes instead of every 32 MiB.
+        let area = Arc::new(LocalFileArea {
+            root: dir.path().into(),
+            shared: false,
+            read_only: false,
+            writeback_every: 4,
+        });
+        area.ensure_home(A).await.unwrap();
+        let mut expected = Vec::new();
+        let mut up = area
+            .open_write(A, &p("f"), WriteMode::Replace, None)
+            .await
+            .unwrap();
+        for i in 0..50u8 {
+            up.write(&[i; 3]).await.unwrap();
+            expected.extend_from_slice(&[i; 3]);
+        }
+        assert_eq!(up.commit().await.unwrap(), 150);
+        assert_eq!(std::fs::read(dir.path().join("7/f")).unwrap(), expected);
+
+        let mut up = area
+            .open_write(A, &p("g"), WriteMode::Replace, None)
+            .await
+            .unwrap();
+        for _ in 0..10 {
+            up.write(b"xyz").await.unwrap();
+        }
+        up.abort().await;
+        assert_eq!(std::fs::read_dir(dir.path().join("7")).unwrap().count(), 1);
+
+        let mut up = area
+            .open_write(A, &p("f"), WriteMode::Append, None)
+            .await
+            .unwrap();
+        for _ in 0..10 {
+            up.write(b"xyz").await.unwrap();
+        }
+        up.abort().await;
+        expected.extend_from_slice(&b"xyz".repeat(10));
+        assert_eq!(std::fs::read(dir.path().join("7/f")).unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn an_early_writeback_starts_each_time_enough_has_been_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut up = LocalUpload::new(file, None, path.clone(), None, 10).unwrap();
+        up.write(&[1; 9]).await.unwrap();
+        assert!(up.writeback.is_none(), "9 bytes: not yet");
+        up.write(&[2; 1]).await.unwrap();
+        assert!(up.writeback.is_some());
+        assert_eq!(up.written_at_writeback, 10);
+        while !up.writeback.as_ref().unwrap().is_finished() {
+            tokio::task::yield_now().await;
+        }
+        up.write(&[3; 4]).await.unwrap();
+        assert_eq!(up.written_at_writeback, 10, "4 more bytes: not yet");
+        up.write(&[4; 6]).await.unwrap();
+        assert_eq!(
+            up.written_at_writeback, 20,
+            "the ended one gave way to a new one"
+        );
+        assert_eq!(Box::new(up).commit().await.unwrap(), 20);
+        let mut expected = vec![1; 9];
+        expected.extend_from_slice(&[2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4]);
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
     }
 
     #[tokio::test]

@@ -191,8 +191,8 @@ pub struct SqliteStore {
     summaries: Mutex<HashMap<i64, Arc<MessageSummary>>>,
     /// Body directories known to exist durably (created and their parent synced).
     ready_dirs: Arc<Mutex<HashSet<PathBuf>>>,
-    /// A hash of a random password, checked against when the user does not exist, so
-    /// that a failed login takes the same time either way.
+    /// A hash with the parameters of real ones that no password matches, checked against
+    /// when the user does not exist, so that a failed login takes the same time either way.
     dummy_hash: String,
     /// Wakes the body indexer thread (`text_index.rs`); dropping it stops the thread.
     index_wake: Mutex<Option<mpsc::SyncSender<()>>>,
@@ -794,7 +794,8 @@ impl SqliteStore {
         migrate(&mut conn)?;
         let (events, _) = broadcast::channel(4096);
         let (tx, rx) = mpsc::channel::<Job>();
-        let dummy_hash = hash_password(&Secret::new(format!("{:x}", rand::random::<u128>())))?;
+        // No Argon2 run (and no 19 MiB) at startup: see `unmatchable_hash`.
+        let dummy_hash = crate::password::unmatchable_hash()?;
         let store = Arc::new(SqliteStore {
             db_path,
             blob_root: blob_root.clone(),
