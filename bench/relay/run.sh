@@ -29,8 +29,13 @@
 #     (accepted), and -> smtp-sink has received $MESSAGES messages (delivered); then it
 #     checks the dump: exactly $MESSAGES messages, each X-Bench-Seq once.
 #  4. peak memory: Wharf = VmHWM of the wharf process; Postfix = the peak, sampled every
-#     ~100 ms, of the summed RSS (and PSS) of the master process and all its children.
-#     CPU seconds of the server over the run.
+#     ~100 ms, of the summed RSS (and PSS) of the master process and all its children
+#     (and OpenDKIM's, when it signs). CPU seconds of the server over the run.
+#  Each round runs four configurations: Postfix and Postfix + OpenDKIM (Debian's opendkim
+#  as Postfix's signing milter, RSA-2048, the usual way Postfix DKIM-signs), Wharf with its
+#  default DKIM signing and Wharf with `dkim_sign = false`: signing is compared with
+#  signing, not signing with not signing. Runs that sign are checked to carry one
+#  rsa-sha256 DKIM-Signature per message at the sink.
 #  5. writes the `## Relay` section of bench/RESULTS.md (other sections are kept).
 #
 # Environment knobs (defaults in brackets): MESSAGES [10000], SESSIONS [10], PER_CONN [100],
@@ -41,7 +46,8 @@
 # server; the section is only written when both were measured), OUT_CONCURRENCY (set
 # [outbound] concurrency; unset = Wharf's default), NODKIM [1] (each round also runs Wharf with
 # `[mailauth] dkim_sign = false`, the same work as this Postfix, which signs nothing; 0 = skip),
-# DELIVERY_TIMEOUT [1800], BIN (a wharf binary to use instead of building one, e.g. one built
+# DKIM_PEER [1] (each round also runs Postfix with OpenDKIM signing; 0 = skip), ODK_PORT
+# [10027] (OpenDKIM's milter socket), DELIVERY_TIMEOUT [1800], BIN (a wharf binary to use instead of building one, e.g. one built
 # from a clean export of a commit while the working tree has others' edits; BIN_VERSION then
 # names it in the results).
 set -euo pipefail
@@ -67,6 +73,10 @@ PYTHON=${PYTHON:-python3}
 ONLY=${ONLY:-}
 OUT_CONCURRENCY=${OUT_CONCURRENCY:-}
 NODKIM=${NODKIM:-1}
+DKIM_PEER=${DKIM_PEER:-1}
+ODK_PORT=${ODK_PORT:-10027}
+ODK_CONF=/etc/opendkim-relaybench
+ODK_PID=
 
 SENDER=alice@example.test
 SENDER_PW=alice-relay-pw-1
@@ -103,6 +113,7 @@ cleanup() {
     SAMPLER_PID=
     stop_wharf
     stop_postfix
+    stop_opendkim
     stop_sink
 }
 trap cleanup EXIT
@@ -154,6 +165,74 @@ setup_postfix() {
     postfix -c "$PF_CONF" check
 }
 
+# OpenDKIM as Postfix's signing milter (only for the "Postfix + OpenDKIM" runs): Debian's
+# package, its own config in $ODK_CONF, an RSA-2048 key for example.test made by
+# opendkim-genkey, relaxed/relaxed like Wharf's signatures; not started at boot.
+setup_opendkim() {
+    export DEBIAN_FRONTEND=noninteractive
+    if ! command -v opendkim >/dev/null 2>&1 || ! command -v opendkim-genkey >/dev/null 2>&1; then
+        log "installing opendkim opendkim-tools"
+        apt-get install -y -q opendkim opendkim-tools
+    fi
+    mkdir -p "$ODK_CONF"
+    [ -f "$ODK_CONF/bench.private" ] ||
+        opendkim-genkey --bits=2048 --domain=example.test --selector=bench --directory="$ODK_CONF"
+    cat >"$ODK_CONF/opendkim.conf" <<EOF
+Syslog no
+Mode s
+Socket inet:$ODK_PORT@127.0.0.1
+Domain example.test
+Selector bench
+KeyFile $ODK_CONF/bench.private
+Canonicalization relaxed/relaxed
+SignatureAlgorithm rsa-sha256
+UserID opendkim
+InternalHosts 127.0.0.1
+Background no
+EOF
+    chown -R opendkim: "$ODK_CONF"
+}
+
+start_opendkim() {
+    stop_opendkim
+    if ss -Hltn "sport = :$ODK_PORT" 2>/dev/null | grep -q .; then
+        die "something already listens on port $ODK_PORT: $(ss -Hltnp "sport = :$ODK_PORT" | head -1)"
+    fi
+    opendkim -x "$ODK_CONF/opendkim.conf" </dev/null >"$BENCH_DIR/opendkim.out" 2>&1 &
+    ODK_PID=$!
+    local i
+    for i in $(seq 1 100); do
+        ss -Hltn "sport = :$ODK_PORT" 2>/dev/null | grep -q . && return 0
+        kill -0 "$ODK_PID" 2>/dev/null || { cat "$BENCH_DIR/opendkim.out" >&2; die "opendkim exited"; }
+        sleep 0.1
+    done
+    die "opendkim does not listen on $ODK_PORT"
+}
+
+stop_opendkim() {
+    if [ -n "$ODK_PID" ] && kill -0 "$ODK_PID" 2>/dev/null; then
+        kill -TERM "$ODK_PID"
+        wait "$ODK_PID" 2>/dev/null || true
+    fi
+    ODK_PID=
+}
+
+# postfix_milter on|off: Postfix's smtpd hands mail to OpenDKIM (tempfail if it is down)
+postfix_milter() {
+    if [ "$1" = on ]; then
+        postconf -c "$PF_CONF" -e "smtpd_milters = inet:127.0.0.1:$ODK_PORT" 'milter_default_action = tempfail'
+    else
+        postconf -c "$PF_CONF" -X smtpd_milters milter_default_action 2>/dev/null || true
+    fi
+}
+
+# check_signed NAME: dies unless the sink's dump has one rsa-sha256 DKIM-Signature per message
+check_signed() {
+    local n
+    n=$(grep -c '^DKIM-Signature: v=1; a=rsa-sha256' "$SINK_DUMP" || true)
+    [ "$n" = "$MESSAGES" ] || die "$1: $n rsa-sha256 DKIM signatures at the sink for $MESSAGES messages"
+}
+
 pf_running() { postfix -c "$PF_CONF" status >/dev/null 2>&1; }
 
 stop_postfix() {
@@ -193,7 +272,7 @@ postfix_mem_sampler() {
         if [ -n "$master" ]; then
             kids=$(ps -o pid= --ppid "$master" 2>/dev/null | tr '\n' ' ')
             read -r rss pss n < <(
-                for p in $master $kids; do cat "/proc/$p/smaps_rollup" 2>/dev/null; done |
+                for p in $master $kids $ODK_PID; do cat "/proc/$p/smaps_rollup" 2>/dev/null; done |
                     awk '/^Rss:/ { r += $2; n++ } /^Pss:/ { p += $2 } END { print r + 0, p + 0, n + 0 }'
             )
             [ "$rss" -gt "$max_rss" ] && max_rss=$rss
@@ -206,12 +285,13 @@ postfix_mem_sampler() {
 }
 
 # CPU ticks (user + system, own + reaped children) of Postfix's master and its live
-# children: children that exit are reaped by master and land in its cutime/cstime.
+# children: children that exit are reaped by master and land in its cutime/cstime; and
+# of OpenDKIM when it runs.
 postfix_cpu_ticks() {
     local master kids p
     master=$(tr -d ' ' <"$PF_PIDFILE")
     kids=$(ps -o pid= --ppid "$master" | tr '\n' ' ')
-    for p in $master $kids; do cat "/proc/$p/stat" 2>/dev/null; echo; done |
+    for p in $master $kids $ODK_PID; do cat "/proc/$p/stat" 2>/dev/null; echo; done |
         awk 'NF { sub(/^.*\) /, ""); t += $12 + $13 + $14 + $15 } END { print t + 0 }'
 }
 
@@ -282,11 +362,20 @@ check_run() {
     fi
 }
 
-# run_postfix N: one measured run; appends a result line to $PF_RESULTS
+# run_postfix N [dkim]: one measured run; appends a result line to $PF_RESULTS (to
+# $PD_RESULTS with OpenDKIM signing)
 run_postfix() {
-    local run=$1 memfile=$BENCH_DIR/postfix-mem out load cpu0 cpu1 cpu probe
+    local run=$1 dkim=${2:-} memfile=$BENCH_DIR/postfix-mem out load cpu0 cpu1 cpu probe
+    local results=$PF_RESULTS what=Postfix
+    if [ "$dkim" = dkim ]; then results=$PD_RESULTS what="Postfix + OpenDKIM"; fi
     probe=$(fsync_probe)
     start_sink
+    if [ "$dkim" = dkim ]; then
+        start_opendkim
+        postfix_milter on
+    else
+        postfix_milter off
+    fi
     start_postfix
     rm -f "$memfile"
     postfix_mem_sampler "$memfile" &
@@ -294,7 +383,7 @@ run_postfix() {
     sleep 0.3
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     cpu0=$(postfix_cpu_ticks)
-    log "Postfix run $run: submit.py --port $PF_PORT (no AUTH), $MESSAGES messages"
+    log "$what run $run: submit.py --port $PF_PORT (no AUTH), $MESSAGES messages"
     submit "$PF_PORT" "pf$run"
     out=$SUBMIT_OUT
     cpu1=$(postfix_cpu_ticks)
@@ -303,22 +392,25 @@ run_postfix() {
     kill "$SAMPLER_PID" 2>/dev/null
     wait "$SAMPLER_PID" 2>/dev/null || true
     SAMPLER_PID=
-    check_run Postfix "$out"
+    check_run "$what" "$out"
+    [ "$dkim" != dkim ] || check_signed "$what"
     # the queue files are removed right after the sink's 250; allow for that
     local i
     for i in $(seq 1 100); do
         [ "$(pf_queue_count)" = 0 ] && break
         sleep 0.1
     done
-    [ "$(pf_queue_count)" = 0 ] || die "Postfix: mail left in the queue after delivery ($(pf_queue_count) files)"
+    [ "$(pf_queue_count)" = 0 ] || die "$what: mail left in the queue after delivery ($(pf_queue_count) files)"
     read -r mrss mpss mprocs <"$memfile"
     local acc del conns
     acc=$(json "$out" t_accepted)
     del=$(json "$out" t_delivered)
     conns=$(json "$out" connections)
-    log "Postfix run $run: accepted in ${acc}s ($(rate "$MESSAGES" "$acc")/s), all at smtp-sink after ${del}s ($(rate "$MESSAGES" "$del")/s); peak RSS sum $(mib "$mrss") MiB, PSS sum $(mib "$mpss") MiB ($mprocs processes at most); CPU ${cpu}s"
-    echo "$run $acc $del $mrss $mpss $mprocs $cpu $probe $conns $load" >>"$PF_RESULTS"
+    log "$what run $run: accepted in ${acc}s ($(rate "$MESSAGES" "$acc")/s), all at smtp-sink after ${del}s ($(rate "$MESSAGES" "$del")/s); peak RSS sum $(mib "$mrss") MiB, PSS sum $(mib "$mpss") MiB ($mprocs processes at most); CPU ${cpu}s"
+    echo "$run $acc $del $mrss $mpss $mprocs $cpu $probe $conns $load" >>"$results"
     stop_postfix
+    stop_opendkim
+    postfix_milter off
     stop_sink
     rm -rf "$SINK_DIR"
 }
@@ -414,6 +506,7 @@ run_wharf() {
     cpu=$(ticks_to_s "$cpu0" "$cpu1")
     hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$WHARF_PID/status")
     check_run "$what" "$out"
+    [ "$dkim" = false ] || check_signed "$what"
     # the queue entry is removed once the sink's 250 is recorded; allow for that
     local i n
     for i in $(seq 1 100); do
@@ -464,6 +557,19 @@ write_section() {
         wn_del_rate=$(rate "$MESSAGES" "$wn_del")
         wn_ratio=$(awk -v a="$wn_del_rate" -v b="$pf_del_rate" 'BEGIN { printf "%.2f", a / b }')
     fi
+    local have_pd=0 pd_acc pd_del pd_cpu pd_rss pd_pss pd_del_rate pd_ratio pd_verdict wn_verdict
+    if [ -s "$PD_RESULTS" ]; then
+        have_pd=1
+        pd_acc=$(median $(awk '{ print $2 }' "$PD_RESULTS"))
+        pd_del=$(median $(awk '{ print $3 }' "$PD_RESULTS"))
+        pd_cpu=$(median $(awk '{ print $7 }' "$PD_RESULTS"))
+        pd_rss=$(awk 'max < $4 { max = $4 } END { print max }' "$PD_RESULTS")
+        pd_pss=$(awk 'max < $5 { max = $5 } END { print max }' "$PD_RESULTS")
+        pd_del_rate=$(rate "$MESSAGES" "$pd_del")
+        pd_ratio=$(awk -v a="$wh_del_rate" -v b="$pd_del_rate" 'BEGIN { printf "%.2f", a / b }')
+        pd_verdict=$(awk -v r="$pd_ratio" 'BEGIN { print (r >= 2 ? "met" : "not met") }')
+    fi
+    [ "$have_wn" = 1 ] && wn_verdict=$(awk -v r="$wn_ratio" 'BEGIN { print (r >= 2 ? "met" : "not met") }')
     local concurrency=${OUT_CONCURRENCY:-16 (default)}
     {
         echo "## Relay"
@@ -476,19 +582,28 @@ write_section() {
         echo
         echo "| | delivered messages/s (median) | accepted messages/s (median) | CPU seconds (median; per message) | peak memory (highest run) |"
         echo "|---|---|---|---|---|"
-        echo "| Postfix $PF_VERSION (250 = queued, fsynced queue file; relays from port $PF_PORT, no AUTH) | $pf_del_rate | $(rate "$MESSAGES" "$pf_acc") | $pf_cpu; $(per_msg "$pf_cpu") ms | $(mib "$pf_rss") MiB summed RSS of all Postfix processes ($(mib "$pf_pss") MiB summed PSS) |"
+        echo "| Postfix $PF_VERSION (250 = queued, fsynced queue file; relays from port $PF_PORT, no AUTH), no signing | $pf_del_rate | $(rate "$MESSAGES" "$pf_acc") | $pf_cpu; $(per_msg "$pf_cpu") ms | $(mib "$pf_rss") MiB summed RSS of all Postfix processes ($(mib "$pf_pss") MiB summed PSS) |"
+        if [ "$have_pd" = 1 ]; then
+            echo "| Postfix + OpenDKIM $ODK_VERSION (signing milter, RSA-2048) | $pd_del_rate | $(rate "$MESSAGES" "$pd_acc") | $pd_cpu; $(per_msg "$pd_cpu") ms (Postfix + opendkim) | $(mib "$pd_rss") MiB summed RSS ($(mib "$pd_pss") MiB summed PSS) |"
+        fi
         echo "| Wharf $WHARF_VERSION, default settings: DKIM-signs every message (RSA-2048 + Ed25519) (250 = queued: the SQLite commit holding the body, WAL fsynced; submission with AUTH PLAIN) | $wh_del_rate | $(rate "$MESSAGES" "$wh_acc") | $wh_cpu; $(per_msg "$wh_cpu") ms | $(mib "$wh_hwm") MiB (VmHWM of the wharf process) |"
         if [ "$have_wn" = 1 ]; then
             echo "| Wharf, \`[mailauth] dkim_sign = false\` (no signing, like this Postfix) | $wn_del_rate | $(rate "$MESSAGES" "$wn_acc") | $wn_cpu; $(per_msg "$wn_cpu") ms | $(mib "$wn_hwm") MiB |"
         fi
         echo
-        echo "**Wharf / Postfix: ${ratio}x** Postfix's delivered rate (target: at least 2x: $verdict);"
-        echo "${ratio_acc}x its acceptance rate. CPU per message: Wharf uses"
-        echo "$(awk -v a="$wh_cpu" -v b="$pf_cpu" 'BEGIN { printf "%.2f", a / b }')x Postfix's (median CPU seconds, Wharf / Postfix)."
-        if [ "$have_wn" = 1 ]; then
-            echo "Without DKIM signing (the same work as Postfix here): **${wn_ratio}x** Postfix's delivered rate,"
-            echo "$(awk -v a="$wn_cpu" -v b="$pf_cpu" 'BEGIN { printf "%.2f", a / b }')x its CPU."
+        echo "Wharf / Postfix, delivered rate, the same work on both sides (target: at least 2x):"
+        echo
+        if [ "$have_pd" = 1 ]; then
+            echo "- DKIM-signing every message (Wharf's default; Postfix with OpenDKIM): **${pd_ratio}x** ($pd_verdict);"
+            echo "  CPU per message $(awk -v a="$wh_cpu" -v b="$pd_cpu" 'BEGIN { printf "%.2f", a / b }')x Postfix + OpenDKIM's."
         fi
+        if [ "$have_wn" = 1 ]; then
+            echo "- not signing (\`dkim_sign = false\`; plain Postfix): **${wn_ratio}x** ($wn_verdict);"
+            echo "  CPU per message $(awk -v a="$wn_cpu" -v b="$pf_cpu" 'BEGIN { printf "%.2f", a / b }')x Postfix's."
+        fi
+        echo
+        echo "Across the two (Wharf signing, Postfix not): ${ratio}x the delivered rate, ${ratio_acc}x the"
+        echo "acceptance rate ($verdict as a 2x target, though Wharf does more work there)."
         echo "Every run checked that every message was accepted, that smtp-sink received exactly $MESSAGES"
         echo "messages with each \`X-Bench-Seq\` exactly once (none lost, none duplicated), and that the"
         echo "server's queue was empty afterwards."
@@ -505,6 +620,9 @@ write_section() {
                 printf "| Postfix | %s | %s (%.1f/s) | %s (%.1f/s) | RSS sum %.1f MiB, PSS sum %.1f MiB, %s processes | %s | %s | %s %s %s |\n",
                     $1, $2, n / $2, $3, n / $3, $4 / 1024, $5 / 1024, $6, $7, $8, $10, $11, $12 }' "$PF_RESULTS"
             awk -v r="$i" -v n="$MESSAGES" '$1 == r {
+                printf "| Postfix + OpenDKIM | %s | %s (%.1f/s) | %s (%.1f/s) | RSS sum %.1f MiB, PSS sum %.1f MiB, %s processes | %s | %s | %s %s %s |\n",
+                    $1, $2, n / $2, $3, n / $3, $4 / 1024, $5 / 1024, $6, $7, $8, $10, $11, $12 }' "$PD_RESULTS"
+            awk -v r="$i" -v n="$MESSAGES" '$1 == r {
                 printf "| Wharf | %s | %s (%.1f/s) | %s (%.1f/s) | VmHWM %.1f MiB | %s | %s | %s %s %s |\n",
                     $1, $2, n / $2, $3, n / $3, $4 / 1024, $5, $6, $8, $9, $10 }' "$WH_RESULTS"
             awk -v r="$i" -v n="$MESSAGES" '$1 == r {
@@ -517,7 +635,8 @@ write_section() {
         echo
         echo '```sh'
         echo "$SMTP_SINK -u nobody -S '\\001\\001\\001\\001\\n' -D $SINK_DUMP 127.0.0.1:$SINK_PORT 1024   # the remote server"
-        echo "python3 bench/relay/submit.py --port $PF_PORT --sessions $SESSIONS --messages $MESSAGES --per-conn $PER_CONN --size $SIZE --sender $SENDER --rcpt-domain remote.test --tag pfN --sink-dump $SINK_DUMP   # Postfix"
+        echo "python3 bench/relay/submit.py --port $PF_PORT --sessions $SESSIONS --messages $MESSAGES --per-conn $PER_CONN --size $SIZE --sender $SENDER --rcpt-domain remote.test --tag pfN --sink-dump $SINK_DUMP   # Postfix (with and without OpenDKIM)"
+        echo "opendkim -x $ODK_CONF/opendkim.conf   # Postfix + OpenDKIM runs; smtpd_milters = inet:127.0.0.1:$ODK_PORT"
         echo "python3 bench/relay/submit.py --port $SUBMISSION_PORT --sessions $SESSIONS --messages $MESSAGES --per-conn $PER_CONN --size $SIZE --sender $SENDER --rcpt-domain remote.test --tag whN --sink-dump $SINK_DUMP --auth $SENDER:PASSWORD   # Wharf"
         echo '```'
         echo
@@ -536,6 +655,12 @@ write_section() {
         echo "  Its memory is the peak, sampled every ~100 ms, of the summed RSS of master and all its"
         echo "  children (smtpd, cleanup, qmgr, trivial-rewrite, smtp, ...); summed RSS counts shared pages"
         echo "  once per process, so the summed PSS is given too."
+        echo "- Postfix + OpenDKIM: the same instance with \`smtpd_milters = inet:127.0.0.1:$ODK_PORT\`,"
+        echo "  \`milter_default_action = tempfail\`, and Debian's opendkim (Mode s, Domain example.test, an"
+        echo "  RSA-2048 key from opendkim-genkey, relaxed/relaxed, signs mail from 127.0.0.1); its CPU and"
+        echo "  memory are counted with Postfix's. It makes one rsa-sha256 signature per message, Wharf"
+        echo "  two (rsa-sha256 and ed25519-sha256). Every signing run (both servers) is checked for one"
+        echo "  rsa-sha256 \`DKIM-Signature\` per message at the sink."
         echo "- Wharf: release build, \`wharf serve\` with only \`[listen] submission = [\"127.0.0.1:$SUBMISSION_PORT\"]\`"
         echo "  and \`[outbound] routes = { \"remote.test\" = \"127.0.0.1:$SINK_PORT\" }\`, concurrency $concurrency,"
         echo "  default settings otherwise (info logging to a file), a fresh data_dir under $BENCH_DIR"
@@ -545,8 +670,8 @@ write_section() {
         echo "  messages, which Postfix's port $PF_PORT does not ask for. Wharf's default \`[mailauth]\`"
         echo "  DKIM-signs submitted mail for its own domains (rsa-sha256 and ed25519-sha256 signatures, keys"
         echo "  generated in the data_dir before \`wharf serve\` starts, by \`wharf dkim show example.test\`, as"
-        echo "  an administrator publishing the DNS record does); this Postfix has no signing milter, so the \"no DKIM\" runs set"
-        echo "  \`[mailauth] dkim_sign = false\` to compare the same work. Memory = VmHWM from"
+        echo "  an administrator publishing the DNS record does), compared with Postfix + OpenDKIM; the"
+        echo "  \"no DKIM\" runs set \`[mailauth] dkim_sign = false\`, compared with plain Postfix. Memory = VmHWM from"
         echo "  /proc/PID/status after the run."
         echo "- CPU = user + system seconds of the server from before the first connection until smtp-sink"
         echo "  has every message: for Wharf the wharf process (all threads); for Postfix master and its"
@@ -560,7 +685,7 @@ write_section() {
         free -h
         echo "$(. /etc/os-release && echo "$PRETTY_NAME") (Debian $(cat /etc/debian_version)), kernel $(uname -r)"
         echo "filesystem: $(df -T "$BENCH_DIR" | awk 'NR == 2 { print $2 " on " $1 }'); smtp-sink's dump on $(df -T "$(dirname "$SINK_DIR")" | awk 'NR == 2 { print $2 }')"
-        echo "Postfix $PF_VERSION (Debian package $(dpkg-query -W -f '${Version}' postfix))"
+        echo "Postfix $PF_VERSION (Debian package $(dpkg-query -W -f '${Version}' postfix))${ODK_VERSION:+; OpenDKIM $ODK_VERSION}"
         echo "Wharf $WHARF_VERSION, $RUSTC_VERSION; $("$PYTHON" --version 2>&1)"
         echo '```'
         echo
@@ -593,6 +718,8 @@ main() {
     WH_RESULTS=$BENCH_DIR/wharf.runs
     WN_RESULTS=$BENCH_DIR/wharf-nodkim.runs
     : >"$WN_RESULTS"
+    PD_RESULTS=$BENCH_DIR/postfix-opendkim.runs
+    : >"$PD_RESULTS"
     : >"$PF_RESULTS"
     : >"$WH_RESULTS"
 
@@ -600,6 +727,11 @@ main() {
     SMTP_SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
     [ -x "$SMTP_SINK" ] || die "smtp-sink not found (it ships in Debian's postfix package)"
     PF_VERSION=$(postconf -h mail_version)
+    ODK_VERSION=
+    if [ "$DKIM_PEER" = 1 ] && [ "$ONLY" != wharf ]; then
+        setup_opendkim
+        ODK_VERSION="$(opendkim -V | awk 'NR == 1 { print $NF }') (Debian package $(dpkg-query -W -f '${Version}' opendkim))"
+    fi
 
     [ "$ONLY" = postfix ] || build_wharf
     if [ -n "${BIN:-}" ]; then
@@ -617,6 +749,7 @@ main() {
     local i
     for i in $(seq 1 "$RUNS"); do
         [ "$ONLY" = wharf ] || run_postfix "$i"
+        [ "$ONLY" = wharf ] || [ "$DKIM_PEER" != 1 ] || run_postfix "$i" dkim
         [ "$ONLY" = postfix ] || run_wharf "$i"
         [ "$ONLY" = postfix ] || [ "$NODKIM" != 1 ] || run_wharf "$i" false
     done
