@@ -588,7 +588,7 @@ write_section() {
         fi
         echo "| Wharf $WHARF_VERSION, default settings: DKIM-signs every message (RSA-2048 + Ed25519) (250 = queued: the SQLite commit holding the body, WAL fsynced; submission with AUTH PLAIN) | $wh_del_rate | $(rate "$MESSAGES" "$wh_acc") | $wh_cpu; $(per_msg "$wh_cpu") ms | $(mib "$wh_hwm") MiB (VmHWM of the wharf process) |"
         if [ "$have_wn" = 1 ]; then
-            echo "| Wharf, \`[mailauth] dkim_sign = false\` (no signing, like this Postfix) | $wn_del_rate | $(rate "$MESSAGES" "$wn_acc") | $wn_cpu; $(per_msg "$wn_cpu") ms | $(mib "$wn_hwm") MiB |"
+            echo "| Wharf, \`[mailauth] dkim_sign = false\` (no signing, like plain Postfix) | $wn_del_rate | $(rate "$MESSAGES" "$wn_acc") | $wn_cpu; $(per_msg "$wn_cpu") ms | $(mib "$wn_hwm") MiB |"
         fi
         echo
         echo "Wharf / Postfix, delivered rate, the same work on both sides (target: at least 2x):"
@@ -603,7 +603,7 @@ write_section() {
         fi
         echo
         echo "Across the two (Wharf signing, Postfix not): ${ratio}x the delivered rate, ${ratio_acc}x the"
-        echo "acceptance rate ($verdict as a 2x target, though Wharf does more work there)."
+        echo "acceptance rate ($verdict as a 2x target, with Wharf doing more work)."
         echo "Every run checked that every message was accepted, that smtp-sink received exactly $MESSAGES"
         echo "messages with each \`X-Bench-Seq\` exactly once (none lost, none duplicated), and that the"
         echo "server's queue was empty afterwards."
