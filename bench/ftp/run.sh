@@ -334,8 +334,9 @@ write_section() {
         echo "$CLIENTS clients $(ratio "$vc" "$wc")x as fast. Memory, both sampled the same way (PSS, every"
         echo "~100 ms): **$(ratio "$wpss" "$vpss")x** vsftpd's (Wharf's RSS: $(ratio "$wrss" "$vpss")x vsftpd's PSS, $(ratio "$wrss" "$vrss")x its RSS);"
         echo "Wharf's exact peak (VmHWM, which holds the first login's Argon2id run, 19 MiB for a few"
-        echo "tens of ms) is $(ratio "$whwm" "$vpss")x vsftpd's sampled PSS, which holds no such transient either (each vsftpd"
-        echo "session's login hashes with yescrypt, 16 MiB at libxcrypt's default cost, between samples)."
+        echo "tens of ms) is $(ratio "$whwm" "$vpss")x vsftpd's sampled PSS, which catches vsftpd's own login transients only"
+        echo "when a sample falls on one (each session's login hashes with yescrypt, 16 MiB at"
+        echo "libxcrypt's default cost; see the per-run PSS below)."
         echo "Targets: throughput >= 1x, memory <= 0.2x."
         echo
         echo "Runs:"
