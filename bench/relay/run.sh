@@ -96,6 +96,15 @@ SINK_PID=
 SAMPLER_PID=
 
 log() { printf 'bench: %s\n' "$*" >&2; }
+# stop_proc VAR: SIGTERM the process whose PID the variable VAR holds, reap it, clear VAR
+stop_proc() {
+    local pid=${!1}
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid"
+        wait "$pid" 2>/dev/null || true
+    fi
+    printf -v "$1" '%s' ''
+}
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 # rate COUNT SECONDS -> messages/s with 1 decimal
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
@@ -209,13 +218,7 @@ start_opendkim() {
     die "opendkim does not listen on $ODK_PORT"
 }
 
-stop_opendkim() {
-    if [ -n "$ODK_PID" ] && kill -0 "$ODK_PID" 2>/dev/null; then
-        kill -TERM "$ODK_PID"
-        wait "$ODK_PID" 2>/dev/null || true
-    fi
-    ODK_PID=
-}
+stop_opendkim() { stop_proc ODK_PID; }
 
 # postfix_milter on|off: Postfix's smtpd hands mail to OpenDKIM (tempfail if it is down)
 postfix_milter() {
@@ -331,13 +334,7 @@ start_sink() {
     wait_for_port "$SINK_PORT"
 }
 
-stop_sink() {
-    if [ -n "$SINK_PID" ] && kill -0 "$SINK_PID" 2>/dev/null; then
-        kill -TERM "$SINK_PID"
-        wait "$SINK_PID" 2>/dev/null || true
-    fi
-    SINK_PID=
-}
+stop_sink() { stop_proc SINK_PID; }
 
 SUBMIT_CMD=()
 SUBMIT_OUT=
@@ -435,13 +432,7 @@ build_wharf() {
     (cd "$REPO" && cargo build --release --bin wharf) >&2
 }
 
-stop_wharf() {
-    if [ -n "$WHARF_PID" ] && kill -0 "$WHARF_PID" 2>/dev/null; then
-        kill -TERM "$WHARF_PID"
-        wait "$WHARF_PID" 2>/dev/null || true
-    fi
-    WHARF_PID=
-}
+stop_wharf() { stop_proc WHARF_PID; }
 
 wharf() { "$WHARF_BIN" --config "$WHARF_CONF" "$@"; }
 
