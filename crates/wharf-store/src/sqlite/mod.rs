@@ -1269,28 +1269,30 @@ impl Store for SqliteStore {
 
     async fn authenticate(&self, address: &Address, password: &Secret) -> Result<Option<Account>> {
         let key = address.key();
+        let row = self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(&format!(
+                        "SELECT {ACCOUNT_COLS}, password_hash FROM accounts WHERE addr_key = ?1"
+                    ))?
+                    .query_row([key], |r| Ok((row_to_account(r)?, r.get::<_, String>(4)?)))
+                    .optional()?)
+            })
+            .await?;
+        // The check runs without a database connection: Argon2 takes tens of ms, longer
+        // when it waits for working memory or for the same login's run in flight.
         let password = password.clone();
         let dummy = self.dummy_hash.clone();
-        self.read(move |conn| {
-            let row = conn
-                .query_row(
-                    &format!(
-                        "SELECT {ACCOUNT_COLS}, password_hash FROM accounts WHERE addr_key = ?1"
-                    ),
-                    [key],
-                    |r| Ok((row_to_account(r)?, r.get::<_, String>(4)?)),
-                )
-                .optional()?;
-            Ok(match row {
-                Some((account, hash)) => verify_password(&password, &hash).then_some(account),
-                None => {
-                    // Same work as a real check, so timing does not reveal unknown users.
-                    let _ = verify_password(&password, &dummy);
-                    None
-                }
-            })
+        tokio::task::spawn_blocking(move || match row {
+            Some((account, hash)) => verify_password(&password, &hash).then_some(account),
+            None => {
+                // Same work as a real check, so timing does not reveal unknown users.
+                let _ = verify_password(&password, &dummy);
+                None
+            }
         })
         .await
+        .map_err(|e| Error::Internal(format!("password check: {e}")))
     }
 
     async fn usage(&self, account: AccountId) -> Result<Usage> {
