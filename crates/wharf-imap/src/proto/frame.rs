@@ -127,6 +127,10 @@ impl Framer {
                     self.discarding = false;
                     Frame::Discard(lf + 1)
                 }
+                // Nothing buffered: the driver must read, not be told to drop 0 bytes
+                // (a `Discard(0)` answered by another poll spun a runtime thread forever
+                // and stalled every service).
+                None if buf.is_empty() => Frame::Incomplete,
                 None => Frame::Discard(buf.len()),
             };
         }
@@ -290,15 +294,9 @@ mod tests {
                     buf.drain(..n);
                 }
                 Frame::Discard(n) => {
+                    // Every frame but Incomplete/Continue makes progress.
+                    assert!(n > 0, "Discard(0) would make the driver spin");
                     buf.drain(..n);
-                    if n == 0 {
-                        if fed >= input.len() {
-                            return out;
-                        }
-                        let k = chunk.min(input.len() - fed);
-                        buf.extend_from_slice(&input[fed..fed + k]);
-                        fed += k;
-                    }
                 }
                 Frame::Reject {
                     consume,
@@ -364,6 +362,31 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    /// The outside finding: `max_line + 2` octets with no line feed, then silence. After
+    /// the refusal the framer must ask for more input, not for a discard of nothing.
+    #[test]
+    fn an_overlong_line_then_silence_waits_for_input() {
+        let limits = Limits {
+            max_line: 16,
+            ..Limits::default()
+        };
+        let mut f = Framer::new(limits);
+        let buf = vec![b'A'; 18];
+        assert!(matches!(
+            f.poll(&buf),
+            Frame::Reject {
+                consume: 18,
+                reason: Reject::LineTooLong,
+                ..
+            }
+        ));
+        assert_eq!(f.poll(&[]), Frame::Incomplete);
+        assert_eq!(f.poll(b"AAAA"), Frame::Discard(4));
+        assert_eq!(f.poll(&[]), Frame::Incomplete);
+        assert_eq!(f.poll(b"A\r\nt1 NOOP\r\n"), Frame::Discard(3));
+        assert_eq!(f.poll(b"t1 NOOP\r\n"), Frame::Command(9));
     }
 
     #[test]
@@ -443,11 +466,9 @@ mod tests {
                     Frame::Continue => {}
                     Frame::Command(n) | Frame::Discard(n) | Frame::Reject { consume: n, .. } => {
                         assert!(n <= buf.len());
+                        assert!(n > 0, "a frame that consumes nothing stalls: {input:?}");
                         let cmd: Vec<u8> = buf.drain(..n).collect();
                         let _ = super::super::parse::parse_command(&cmd);
-                        if n == 0 {
-                            break;
-                        }
                     }
                 }
             }
