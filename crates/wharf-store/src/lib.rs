@@ -433,6 +433,16 @@ pub trait Store: Send + Sync + 'static {
         let _ = (mailbox, scope, needle);
         Ok(None)
     }
+    /// IMAP `\Recent` (RFC 3501 §2.3.2): returns the mailbox's first UID that no
+    /// session has claimed as recent yet; with `upto`, claims every UID up to it, so the
+    /// caller's messages from the returned UID to `upto` are recent for it alone. Kept
+    /// in the store, so it holds across restarts and for every node.
+    async fn claim_recent(&self, mailbox: MailboxId, upto: Option<Uid>) -> Result<Uid> {
+        let _ = (mailbox, upto);
+        Err(Error::Internal(
+            "this backend keeps no \\Recent marks".into(),
+        ))
+    }
     /// UIDs expunged from the mailbox after `since` (RFC 7162 QRESYNC VANISHED).
     async fn expunged_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Uid>>;
 

@@ -144,6 +144,10 @@ const MIGRATIONS: &[&str] = &[
     text_index::MIGRATION,
     // 4: small queue bodies kept in their row (see `INLINE_MAX`).
     "ALTER TABLE blobs ADD COLUMN data BLOB;",
+    // 5: IMAP \Recent (RFC 3501 §2.3.2): the first UID of each mailbox that no session
+    // has claimed as recent yet. Existing mailboxes start with nothing recent.
+    "ALTER TABLE mailboxes ADD COLUMN recent_from INTEGER NOT NULL DEFAULT 1;
+     UPDATE mailboxes SET recent_from = uidnext;",
 ];
 
 /// The schema version this build writes.
@@ -1559,6 +1563,32 @@ impl Store for SqliteStore {
             }
             ctx.events.push(Change::MailboxesChanged { account });
             Ok(())
+        })
+        .await
+    }
+
+    async fn claim_recent(&self, mailbox: MailboxId, upto: Option<Uid>) -> Result<Uid> {
+        let read = move |conn: &Connection| -> Result<Uid> {
+            conn.prepare_cached("SELECT recent_from FROM mailboxes WHERE id = ?1")?
+                .query_row([mailbox.0], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| Error::NotFound("mailbox".into()))
+        };
+        let from = self.read(read).await?;
+        let Some(upto) = upto.filter(|&u| u >= from) else {
+            // Nothing to claim: a read, no write.
+            return Ok(from);
+        };
+        // The writer runs one job at a time, so read-then-raise is atomic: each UID is
+        // handed out as recent once.
+        self.write(move |ctx| {
+            let from = read(ctx.conn)?;
+            ctx.conn
+                .prepare_cached(
+                    "UPDATE mailboxes SET recent_from = ?2 WHERE id = ?1 AND recent_from < ?2",
+                )?
+                .execute(params![mailbox.0, upto as i64 + 1])?;
+            Ok(from)
         })
         .await
     }
