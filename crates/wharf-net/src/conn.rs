@@ -7,7 +7,16 @@
 //! - `start_tls` drops every byte that arrived before the handshake, so commands
 //!   pipelined after STARTTLS/STLS/AUTH TLS are never executed inside TLS
 //!   (CVE-2011-0411; RFC 3207 §4.2, RFC 2595 §3.1).
-//! - Every read waits at most `read_timeout`, then fails with `TimedOut`.
+//! - Every read waits at most `read_timeout` (idle), then fails with `TimedOut`.
+//! - Slow clients: a command line must be complete within `line_timeout` of its first
+//!   octet (Dovecot drops such clients at 180 s), and message data (`fill_data`: DATA,
+//!   BDAT, literals) must arrive at [`MIN_DATA_PROGRESS`] octets per `line_timeout` at
+//!   least. A line counts as complete when the caller consumes bytes ending in LF (or
+//!   calls [`Conn::line_done`]); skipping an over-long line does not reset the clock.
+//! - A session deadline (`set_deadline`, used for the whole time before login) bounds
+//!   every read, whatever the client sends.
+//! - A read whose bound has already passed fails at once, without polling the socket:
+//!   a caller that loops on timeouts must end the session (see [`timeout_of`]).
 
 use crate::stream::Stream;
 use crate::tls::TlsAcceptor;
@@ -15,6 +24,46 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+/// Which bound a read ran into; carried inside the `TimedOut` error (see [`timeout_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeout {
+    /// Silence for `read_timeout`.
+    Idle,
+    /// A command line not completed (or message data too slow) within `line_timeout`.
+    Line,
+    /// The session deadline (e.g. the time allowed before login) passed.
+    Deadline,
+}
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Timeout::Idle => "idle timeout",
+            Timeout::Line => "command line too slow",
+            Timeout::Deadline => "session deadline passed",
+        })
+    }
+}
+
+impl std::error::Error for Timeout {}
+
+/// Which bound a `TimedOut` error from [`Conn`] ran into (`None` for other errors).
+pub fn timeout_of(e: &io::Error) -> Option<Timeout> {
+    if e.kind() != io::ErrorKind::TimedOut {
+        return None;
+    }
+    Some(
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<Timeout>())
+            .copied()
+            .unwrap_or(Timeout::Idle),
+    )
+}
+
+/// Message data must arrive at this many octets per `line_timeout` at least.
+pub const MIN_DATA_PROGRESS: usize = 4096;
 
 /// One line read from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +95,15 @@ pub struct Conn {
     pub read_timeout: Duration,
     /// How long a single write may wait.
     pub write_timeout: Duration,
+    /// How long one command line may take from its first octet to its end (`None`: no
+    /// bound); also the window for [`MIN_DATA_PROGRESS`] in [`Conn::fill_data`].
+    pub line_timeout: Option<Duration>,
+    /// When the current line (or data window) started; `None` between lines.
+    line_start: Option<Instant>,
+    /// Message octets received in the current data window.
+    data_progress: usize,
+    /// Reads fail after this instant (the session's deadline, e.g. for login).
+    deadline: Option<Instant>,
 }
 
 impl Conn {
@@ -66,7 +124,27 @@ impl Conn {
             id,
             read_timeout: Duration::from_secs(300),
             write_timeout: Duration::from_secs(300),
+            line_timeout: None,
+            line_start: None,
+            data_progress: 0,
+            deadline: None,
         }
+    }
+
+    /// Sets (or with `None` clears) a deadline `after` from now for every later read.
+    pub fn set_deadline(&mut self, after: Option<Duration>) {
+        self.deadline = after.map(|d| Instant::now() + d);
+    }
+
+    /// Whether a session deadline is set.
+    pub fn has_deadline(&self) -> bool {
+        self.deadline.is_some()
+    }
+
+    /// Marks the current command line as complete (for framers whose lines do not end in
+    /// LF, e.g. FTP's bare CR): the line clock restarts with the next octet.
+    pub fn line_done(&mut self) {
+        self.line_start = None;
     }
 
     pub fn peer(&self) -> SocketAddr {
@@ -103,9 +181,14 @@ impl Conn {
         &self.buf[self.pos..]
     }
 
-    /// Marks `n` buffered bytes as used.
+    /// Marks `n` buffered bytes as used. Bytes that end in LF complete a line (the line
+    /// clock stops until the next octet).
     pub fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.buf.len());
+        let end = (self.pos + n).min(self.buf.len());
+        if end > self.pos && self.buf[end - 1] == b'\n' {
+            self.line_start = None;
+        }
+        self.pos = end;
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
@@ -118,8 +201,50 @@ impl Conn {
     }
 
     /// Reads more bytes from the socket into the buffer. Returns how many arrived (0 at
-    /// end of stream). The caller bounds how much it lets accumulate.
+    /// end of stream). The caller bounds how much it lets accumulate. For command lines:
+    /// the line clock (`line_timeout`) runs from a line's first octet to its end.
     pub async fn fill(&mut self) -> io::Result<usize> {
+        self.fill_mode(false).await
+    }
+
+    /// Like [`Conn::fill`], for message data (DATA, BDAT, literals, uploads on the
+    /// control connection): instead of a whole line within `line_timeout`, at least
+    /// [`MIN_DATA_PROGRESS`] octets must arrive in each `line_timeout`.
+    pub async fn fill_data(&mut self) -> io::Result<usize> {
+        self.fill_mode(true).await
+    }
+
+    /// The time the next read may wait, and the bound that sets it.
+    fn wait_limit(&self, now: Instant) -> (Duration, Timeout) {
+        let mut limit = (self.read_timeout, Timeout::Idle);
+        if let (Some(start), Some(lt)) = (self.line_start, self.line_timeout) {
+            let left = (start + lt).saturating_duration_since(now);
+            if left < limit.0 {
+                limit = (left, Timeout::Line);
+            }
+        }
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(now);
+            if left <= limit.0 {
+                limit = (left, Timeout::Deadline);
+            }
+        }
+        limit
+    }
+
+    async fn fill_mode(&mut self, data: bool) -> io::Result<usize> {
+        let now = Instant::now();
+        if self.line_start.is_none() && (data || !self.buffer().is_empty()) {
+            // A partial line waits for its end, or a data window opens.
+            self.line_start = Some(now);
+            self.data_progress = 0;
+        }
+        let (timeout, kind) = self.wait_limit(now);
+        if timeout.is_zero() {
+            // Never poll past a bound: a caller that retries gets the same answer at
+            // once, and must end the session rather than spin.
+            return Err(io::Error::new(io::ErrorKind::TimedOut, kind));
+        }
         if self.pos > 0 && self.pos * 2 >= self.buf.len() {
             self.buf.drain(..self.pos);
             self.pos = 0;
@@ -128,14 +253,29 @@ impl Conn {
         // what arrived, so a caller that drops this future (a `select!` between the
         // control connection and an FTP data transfer) never leaves filler in the buffer.
         self.buf.reserve(READ_CHUNK);
-        let timeout = self.read_timeout;
         let result = match self.stream.as_mut() {
             Some(stream) => tokio::time::timeout(timeout, stream.read_buf(&mut self.buf)).await,
             None => Ok(Ok(0)),
         };
         match result {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
+            Ok(Ok(n)) => {
+                if n > 0 {
+                    if self.line_start.is_none() {
+                        self.line_start = Some(Instant::now());
+                        self.data_progress = 0;
+                    }
+                    if data {
+                        self.data_progress += n;
+                        if self.data_progress >= MIN_DATA_PROGRESS {
+                            self.line_start = Some(Instant::now());
+                            self.data_progress = 0;
+                        }
+                    }
+                }
+                Ok(n)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, kind)),
         }
     }
 
@@ -228,6 +368,7 @@ impl Conn {
         let discarded = self.buffer().len();
         self.buf.clear();
         self.pos = 0;
+        self.line_start = None;
         let plain = match self.stream.take() {
             Some(Stream::Plain(tcp)) => tcp,
             Some(tls @ Stream::Tls(_)) => {
@@ -374,11 +515,131 @@ mod tests {
         );
     }
 
+    /// A client that trickles a line one octet at a time is cut off `line_timeout` after
+    /// the line began, although no single read waited long.
+    #[tokio::test]
+    async fn a_trickled_line_is_bounded() {
+        let (mut conn, mut client) = pair().await;
+        conn.read_timeout = Duration::from_secs(5);
+        conn.line_timeout = Some(Duration::from_millis(300));
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                if client.write_all(b"A").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let started = std::time::Instant::now();
+        let err = conn.read_line(100).await.unwrap_err();
+        assert_eq!(timeout_of(&err), Some(Timeout::Line));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // Past its bound a read fails at once, without polling.
+        assert_eq!(
+            timeout_of(&conn.fill().await.unwrap_err()),
+            Some(Timeout::Line)
+        );
+    }
+
+    /// Skipping an over-long line does not restart the line clock.
+    #[tokio::test]
+    async fn skipping_a_long_line_keeps_the_clock() {
+        let (mut conn, mut client) = pair().await;
+        conn.line_timeout = Some(Duration::from_millis(300));
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                if client.write_all(b"AAAAAAAAAAAAAAAAAAAA").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let err = conn.read_line(10).await.unwrap_err();
+        assert_eq!(timeout_of(&err), Some(Timeout::Line));
+    }
+
+    /// Complete lines at a slow pace are fine: the clock runs per line.
+    #[tokio::test]
+    async fn slow_complete_lines_are_not_cut() {
+        let (mut conn, mut client) = pair().await;
+        conn.line_timeout = Some(Duration::from_millis(150));
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                client.write_all(b"NOOP\r\n").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        for _ in 0..4 {
+            assert!(matches!(
+                conn.read_line(100).await.unwrap(),
+                Line::Complete { .. }
+            ));
+        }
+    }
+
+    /// Message data must keep a minimum rate; a steady stream is not cut.
+    #[tokio::test]
+    async fn data_needs_a_minimum_rate() {
+        let (mut conn, mut client) = pair().await;
+        conn.line_timeout = Some(Duration::from_millis(200));
+        tokio::spawn(async move {
+            for _ in 0..10 {
+                client.write_all(&[b'x'; MIN_DATA_PROGRESS]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(60)).await;
+            }
+            for _ in 0..100 {
+                if client.write_all(b"x").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let mut got = 0;
+        let err = loop {
+            match conn.fill_data().await {
+                Ok(n) => {
+                    got += n;
+                    let all = conn.buffer().len();
+                    conn.consume(all);
+                }
+                Err(e) => break e,
+            }
+        };
+        assert!(got >= 10 * MIN_DATA_PROGRESS, "cut off after {got} octets");
+        assert_eq!(timeout_of(&err), Some(Timeout::Line));
+    }
+
+    #[tokio::test]
+    async fn the_deadline_bounds_the_whole_session() {
+        let (mut conn, mut client) = pair().await;
+        conn.set_deadline(Some(Duration::from_millis(300)));
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                if client.write_all(b"NOOP\r\n").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        });
+        let err = loop {
+            match conn.read_line(100).await {
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(timeout_of(&err), Some(Timeout::Deadline));
+    }
+
     #[tokio::test]
     async fn idle_read_times_out() {
         let (mut conn, _client) = pair().await;
         conn.read_timeout = Duration::from_millis(50);
         let err = conn.read_line(10).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(timeout_of(&err), Some(Timeout::Idle));
     }
 }

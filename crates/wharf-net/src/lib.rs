@@ -13,8 +13,8 @@ pub mod shutdown;
 pub mod stream;
 pub mod tls;
 
-pub use conn::{Conn, Line};
-pub use limits::{AuthThrottle, IpLimiter};
+pub use conn::{Conn, Line, Timeout, timeout_of};
+pub use limits::{AuthThrottle, Busy, ClientKey, IpLimiter, ThrottleSettings};
 pub use listener::{ListenOptions, Service, serve};
 pub use shutdown::{Shutdown, ShutdownSignal};
 pub use stream::Stream;

@@ -2,7 +2,7 @@
 //! implicit TLS, and graceful shutdown.
 
 use crate::conn::Conn;
-use crate::limits::IpLimiter;
+use crate::limits::{Busy, IpLimiter};
 use crate::shutdown::ShutdownSignal;
 use crate::stream::Stream;
 use crate::tls::TlsAcceptor;
@@ -20,6 +20,12 @@ pub trait Service: Send + Sync + 'static {
     /// What to write to a client refused because its address has too many connections,
     /// in the protocol's own words (e.g. `421 4.7.0 Too many connections\r\n`).
     fn busy_reply(&self) -> &'static [u8];
+    /// What to write to a client refused because the whole server is at
+    /// `max_connections`, in the protocol's own words (SMTP `421 4.7.0`, POP3
+    /// `-ERR [SYS/TEMP]`, IMAP `* BYE [UNAVAILABLE]`, FTP `421`).
+    fn server_busy_reply(&self) -> &'static [u8] {
+        self.busy_reply()
+    }
     /// Runs one session to its end. `shutdown` fires when the server is stopping: the
     /// session should finish the current command, say goodbye and return.
     async fn handle(&self, conn: Conn, shutdown: ShutdownSignal);
@@ -68,15 +74,24 @@ pub async fn serve(
         let local = local.unwrap_or_else(|| tcp.local_addr().expect("bound socket"));
         tokio::spawn(async move {
             let _live = shutdown.live_guard();
-            let Some(_slot) = options.limiter.acquire(peer.ip()) else {
-                tracing::warn!(service = service.name(), conn = id, %peer, "refused: too many connections from this address");
-                let mut tcp = tcp;
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    tcp.write_all(service.busy_reply()),
-                )
-                .await;
-                return;
+            let _slot = match options.limiter.try_acquire(peer.ip()) {
+                Ok(slot) => slot,
+                Err(busy) => {
+                    let reply = match busy {
+                        Busy::PerIp => {
+                            tracing::warn!(service = service.name(), conn = id, %peer, "refused: too many connections from this address");
+                            service.busy_reply()
+                        }
+                        Busy::Total => {
+                            tracing::warn!(service = service.name(), conn = id, %peer, "refused: the server is at max_connections");
+                            service.server_busy_reply()
+                        }
+                    };
+                    let mut tcp = tcp;
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(5), tcp.write_all(reply)).await;
+                    return;
+                }
             };
             let stream = match &options.implicit_tls {
                 Some(acceptor) => {
