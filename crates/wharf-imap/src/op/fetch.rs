@@ -4,8 +4,17 @@
 //! Structure (ENVELOPE, BODYSTRUCTURE, section offsets) comes from the summary stored at
 //! delivery; bodies are read only when a body item is asked for. A non-PEEK body item
 //! sets \Seen first (one store call for the whole set) and the new FLAGS are sent with
-//! the data (RFC 9051 §6.4.5). Expunges are never reported during FETCH; messages
-//! expunged by another session but not yet reported are skipped.
+//! the data (RFC 9051 §6.4.5).
+//!
+//! Expunges are never reported during FETCH (RFC 9051 §7.5.1). A message that another
+//! session expunged but this one has not been told of yet is still served (RFC 2180
+//! §4.1.1): what the view holds (UID, FLAGS, sizes, dates, MODSEQ) always, and what
+//! needs its body or summary as long as the body is still stored (another copy may hold
+//! it). When it is not, the other messages' data is sent and the command ends
+//! `NO [EXPUNGEISSUED]` (RFC 2180 §4.1.3, RFC 5530), never OK with a message left out. A
+//! body that cannot be read for another reason (file removed or unreadable) ends it
+//! `NO [UNAVAILABLE]` (`[SERVERBUG]` for unusable stored data), again after the data
+//! that could be sent.
 
 use crate::proto::{FetchAtt, Section, SectionText, SequenceSet, date, encode};
 use crate::session::section::{self, BinaryError};
@@ -71,6 +80,9 @@ struct Target {
     flags: String,
     seen_now: bool,
 }
+
+/// What a message's load gave: its summary and body (each only if asked for).
+type Loaded = Result<(Option<std::sync::Arc<MessageSummary>>, Option<Vec<u8>>), wharf_store::Error>;
 
 #[allow(clippy::too_many_arguments)]
 pub async fn handle_fetch(
@@ -168,7 +180,6 @@ pub async fn handle_fetch(
     let targets: Vec<Target> = idx
         .iter()
         .map(|&i| (i, &sel.messages[i]))
-        .filter(|(_, m)| !m.gone)
         .filter(|(_, m)| changed_since.is_none_or(|cs| m.meta.modseq > cs))
         .map(|(i, m)| Target {
             seq: i + 1,
@@ -214,6 +225,8 @@ pub async fn handle_fetch(
     // blocking pool; one after the other they cost more than the work), and written in
     // order. A window holds at most LOAD_WINDOW messages and, past its first message,
     // LOAD_WINDOW_BYTES of bodies, so a FETCH of large messages stays bounded.
+    let mut expunged = false;
+    let mut failure: Option<ImapError> = None;
     let mut rest = targets.into_iter().peekable();
     while rest.peek().is_some() {
         let mut window = Vec::new();
@@ -231,32 +244,36 @@ pub async fn handle_fetch(
         let loads = window.into_iter().map(|t| {
             let store = store.clone();
             async move {
-                let summary = if needs_summary {
-                    match store.summary(t.meta.blob).await {
-                        Ok(x) => Some(x),
-                        Err(e) => {
-                            tracing::warn!(uid = t.meta.uid, "summary unavailable: {e}");
-                            return None;
-                        }
-                    }
-                } else {
-                    None
+                let load = async {
+                    let summary = match needs_summary {
+                        true => Some(store.summary(t.meta.blob).await?),
+                        false => None,
+                    };
+                    let raw = match needs_raw {
+                        true => Some(store.read_body(t.meta.blob).await?),
+                        false => None,
+                    };
+                    Ok((summary, raw))
                 };
-                let raw = if needs_raw {
-                    match store.read_body(t.meta.blob).await {
-                        Ok(x) => Some(x),
-                        Err(e) => {
-                            tracing::warn!(uid = t.meta.uid, "body unavailable: {e}");
-                            return None;
-                        }
-                    }
-                } else {
-                    None
-                };
-                Some((t, summary, raw))
+                let loaded: Loaded = load.await;
+                (t, loaded)
             }
         });
-        for (t, summary, raw) in futures::future::join_all(loads).await.into_iter().flatten() {
+        for (t, loaded) in futures::future::join_all(loads).await {
+            let (summary, raw) = match loaded {
+                Ok(x) => x,
+                Err(e) => {
+                    match crate::session::unreadable(&e, t.meta.uid) {
+                        // Its body went with an expunge (by another session, before
+                        // this one was told, or while this FETCH ran).
+                        None => expunged = true,
+                        Some(err) => {
+                            failure.get_or_insert(err);
+                        }
+                    }
+                    continue;
+                }
+            };
             let empty = MessageSummary::default();
             let sum = summary.as_deref().unwrap_or(&empty);
             let raw_ref = raw.as_deref().unwrap_or_default();
@@ -269,6 +286,17 @@ pub async fn handle_fetch(
                 .await
                 .map_err(|_| ImapError::bye("Connection lost"))?;
         }
+    }
+    // Never OK with a message left out: say which kind of trouble it was.
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if expunged {
+        // RFC 2180 §4.1.3, RFC 5530 EXPUNGEISSUED.
+        return Err(ImapError::no_code(
+            "EXPUNGEISSUED",
+            "Some of the requested messages no longer exist",
+        ));
     }
     Ok(Done::text("FETCH completed"))
 }

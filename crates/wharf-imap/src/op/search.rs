@@ -252,7 +252,13 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
         for (seq, meta, recent) in chunk {
             match store.read_body(meta.blob).await {
                 Ok(raw) => batch.push((*seq, meta.clone(), *recent, raw)),
-                Err(e) => tracing::warn!(uid = meta.uid, "body unavailable for SEARCH: {e}"),
+                // Expunged meanwhile: it matches nothing. Any other failure is NO
+                // [UNAVAILABLE] / [SERVERBUG], never an answer with it left out.
+                Err(e) => {
+                    if let Some(err) = crate::session::unreadable(&e, meta.uid) {
+                        return Err(err);
+                    }
+                }
             }
         }
         let key = key.clone();

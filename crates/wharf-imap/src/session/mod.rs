@@ -211,6 +211,32 @@ impl From<wharf_store::Error> for ImapError {
     }
 }
 
+/// A message's stored data (body or summary) could not be read: `None` when it is gone
+/// because the message was expunged meanwhile (its body row went with its last
+/// reference), otherwise the reply that says why. RFC 5530: `UNAVAILABLE` for a body
+/// file or database that cannot be read now (a retry, or the operator, may fix it),
+/// `SERVERBUG` for data the server itself cannot make sense of.
+pub fn unreadable(e: &wharf_store::Error, uid: wharf_store::Uid) -> Option<ImapError> {
+    use wharf_store::Error as E;
+    match e {
+        E::NotFound(_) => None,
+        E::Io(_) | E::Db(_) => {
+            tracing::error!(uid, "message data unreadable: {e}");
+            Some(ImapError::no_code(
+                "UNAVAILABLE",
+                "Some message data cannot be read now; try again later",
+            ))
+        }
+        _ => {
+            tracing::error!(uid, "message data unusable: {e}");
+            Some(ImapError::no_code(
+                "SERVERBUG",
+                "Some message data cannot be read; the data sent is incomplete",
+            ))
+        }
+    }
+}
+
 /// A successful command's tagged OK: optional response code and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Done {
