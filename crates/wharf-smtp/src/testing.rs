@@ -246,10 +246,14 @@ impl Store for MemStore {
     async fn expunged_since(&self, _: MailboxId, _: ModSeq) -> Result<Vec<Uid>> {
         nope()
     }
-    async fn queue_add(&self, raw: Vec<u8>, env: queue::QueueEnvelope) -> Result<queue::QueueId> {
-        let mut i = self.inner.lock().unwrap();
-        i.queued.push((raw, env));
-        Ok(queue::QueueId(i.queued.len() as i64))
+    async fn queue_add(
+        &self,
+        id: queue::QueueId,
+        raw: Vec<u8>,
+        env: queue::QueueEnvelope,
+    ) -> Result<queue::QueueId> {
+        self.inner.lock().unwrap().queued.push((raw, env));
+        Ok(id)
     }
     async fn queue_due(
         &self,

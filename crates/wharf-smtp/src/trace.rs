@@ -4,7 +4,7 @@
 
 use crate::session::{Helo, Transaction};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use wharf_store::queue::QueueId;
 
 /// What the trace headers are made from.
 pub struct TraceInfo<'a> {
@@ -19,14 +19,10 @@ pub struct TraceInfo<'a> {
     pub authenticated: bool,
 }
 
-/// A queue id: unique per process run and sortable by time within it (seconds in
-/// hex, then a counter, then random octets so that restarts do not collide).
-pub fn queue_id() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let secs = chrono::Utc::now().timestamp();
-    let r: u16 = rand::random();
-    format!("{secs:X}{n:06X}{r:04X}")
+/// A new message's id (see [`QueueId`]): the one its 250 reply, its `Received:` field,
+/// every log line and `wharf queue` show, and the key of its queue entry if it has one.
+pub fn queue_id() -> QueueId {
+    QueueId::generate()
 }
 
 /// RFC 5321 §4.1.3: `[192.0.2.1]` or `[IPv6:2001:db8::1]`.

@@ -309,7 +309,7 @@ impl Env {
             ..Default::default()
         };
         self.store
-            .queue_add(body.as_bytes().to_vec(), env)
+            .queue_add(QueueId::generate(), body.as_bytes().to_vec(), env)
             .await
             .unwrap()
     }
@@ -632,7 +632,11 @@ async fn smtputf8_and_8bit_need_the_extensions() {
         ..Default::default()
     };
     e.store
-        .queue_add(b"Subject: x\r\n\r\nx\r\n".to_vec(), env)
+        .queue_add(
+            QueueId::generate(),
+            b"Subject: x\r\n\r\nx\r\n".to_vec(),
+            env,
+        )
         .await
         .unwrap();
     w.run_once().await.unwrap();

@@ -447,9 +447,12 @@ pub trait Store: Send + Sync + 'static {
     async fn expunged_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Uid>>;
 
     // ---- outbound queue ----
-    /// Queues a message for delivery to other servers; returns once it is durable.
+    /// Queues a message for delivery to other servers under `id` (the caller's, from
+    /// [`queue::QueueId::generate`], already in its reply and logs); returns it once it is
+    /// durable. An id already in the queue is refused.
     async fn queue_add(
         &self,
+        id: queue::QueueId,
         raw: Vec<u8>,
         envelope: queue::QueueEnvelope,
     ) -> Result<queue::QueueId>;

@@ -525,6 +525,7 @@ mod outbound_queue {
             let store = SqliteStore::open(dir.path()).unwrap();
             store
                 .queue_add(
+                    QueueId::generate(),
                     b"Subject: out\r\n\r\nbody\r\n".to_vec(),
                     env(&["a@far.test", "b@far.test"]),
                 )
@@ -621,7 +622,7 @@ mod outbound_queue {
     async fn delete_and_bad_ids() {
         let (dir, store, _, _) = store_with_users().await;
         let id = store
-            .queue_add(b"x\r\n".to_vec(), env(&["a@far.test"]))
+            .queue_add(QueueId::generate(), b"x\r\n".to_vec(), env(&["a@far.test"]))
             .await
             .unwrap();
         assert_eq!(id.to_string().parse::<QueueId>().unwrap(), id);
@@ -634,7 +635,12 @@ mod outbound_queue {
             store.queue_retry(Some(id)).await,
             Err(Error::NotFound(_))
         ));
-        assert!(store.queue_add(b"x\r\n".to_vec(), env(&[])).await.is_err());
+        assert!(
+            store
+                .queue_add(QueueId::generate(), b"x\r\n".to_vec(), env(&[]))
+                .await
+                .is_err()
+        );
         assert_eq!(blob_files(dir.path()), 0);
     }
 

@@ -328,6 +328,7 @@ async fn one_row_per_body_gone_with_its_last_reference() {
     // Queue bodies are not indexed.
     store
         .queue_add(
+            queue::QueueId::generate(),
             crlf("Subject: out\n\nzebrafish outbound\n"),
             queue::QueueEnvelope {
                 sender: "alice@example.test".into(),
@@ -362,7 +363,7 @@ async fn bodies_stored_before_the_index_are_searched_then_backfilled() {
     // Back to schema 2, as a store written before the index (and before inline bodies).
     let conn = db(dir.path());
     conn.execute_batch(
-        "DROP TABLE body_text; DROP INDEX blobs_not_indexed; ALTER TABLE blobs DROP COLUMN text_state; ALTER TABLE blobs DROP COLUMN data; PRAGMA user_version = 2;",
+        "DROP TABLE body_text; DROP INDEX blobs_not_indexed; ALTER TABLE blobs DROP COLUMN text_state; ALTER TABLE blobs DROP COLUMN data; ALTER TABLE mailboxes DROP COLUMN recent_from; PRAGMA user_version = 2;",
     )
     .unwrap();
     drop(conn);

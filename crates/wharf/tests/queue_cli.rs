@@ -29,6 +29,7 @@ async fn list_show_retry_delete() {
         let store = SqliteStore::open(dir.path()).unwrap();
         store
             .queue_add(
+                wharf_store::queue::QueueId::generate(),
                 b"Subject: outbound\r\nFrom: alice@example.test\r\n\r\nbody\r\n".to_vec(),
                 QueueEnvelope {
                     sender: "alice@example.test".into(),

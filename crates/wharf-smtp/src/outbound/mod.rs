@@ -703,7 +703,7 @@ impl Worker {
                                 },
                             )
                             .await?;
-                        tracing::info!(service = "outbound", to, dsn = %id, "DSN delivered locally");
+                        tracing::info!(service = "outbound", to, queue_id = %id, "DSN delivered locally");
                     }
                     remote.extend(forward);
                 }
@@ -727,8 +727,8 @@ impl Worker {
                     .collect(),
                 ..Default::default()
             };
-            let qid = self.store.queue_add(raw, envelope).await?;
-            tracing::info!(service = "outbound", to, queued = %qid, "DSN queued");
+            self.store.queue_add(id, raw, envelope).await?;
+            tracing::info!(service = "outbound", to, queue_id = %id, "DSN queued");
             kick();
         }
         Ok(())

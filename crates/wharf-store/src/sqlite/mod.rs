@@ -37,121 +37,10 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, oneshot};
 
 mod queue;
+mod schema;
 mod text_index;
 
-/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-/// Never edit a released migration: add a new one.
-const MIGRATIONS: &[&str] = &[
-    // 1: directory, mailboxes, messages, bodies.
-    r#"
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    CREATE TABLE domains (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        created INTEGER NOT NULL
-    );
-    CREATE TABLE accounts (
-        id INTEGER PRIMARY KEY,
-        address TEXT NOT NULL,
-        addr_key TEXT NOT NULL UNIQUE,
-        domain_id INTEGER NOT NULL REFERENCES domains(id),
-        password_hash TEXT NOT NULL,
-        quota_bytes INTEGER,
-        quota_messages INTEGER,
-        created INTEGER NOT NULL
-    );
-    CREATE TABLE aliases (
-        alias_key TEXT NOT NULL,
-        alias TEXT NOT NULL,
-        target_key TEXT NOT NULL,
-        target TEXT NOT NULL,
-        domain_id INTEGER NOT NULL REFERENCES domains(id),
-        PRIMARY KEY (alias_key, target_key)
-    );
-    CREATE TABLE mailboxes (
-        id INTEGER PRIMARY KEY,
-        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-        name TEXT NOT NULL,
-        uidvalidity INTEGER NOT NULL,
-        uidnext INTEGER NOT NULL DEFAULT 1,
-        highestmodseq INTEGER NOT NULL DEFAULT 1,
-        special_use TEXT,
-        subscribed INTEGER NOT NULL DEFAULT 1,
-        UNIQUE (account_id, name)
-    );
-    CREATE TABLE blobs (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        size INTEGER NOT NULL,
-        refs INTEGER NOT NULL,
-        summary TEXT NOT NULL
-    );
-    CREATE TABLE messages (
-        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-        uid INTEGER NOT NULL,
-        blob_id INTEGER NOT NULL REFERENCES blobs(id),
-        size INTEGER NOT NULL,
-        internal_date INTEGER NOT NULL,
-        flags INTEGER NOT NULL DEFAULT 0,
-        keywords TEXT NOT NULL DEFAULT '',
-        modseq INTEGER NOT NULL,
-        PRIMARY KEY (mailbox_id, uid)
-    ) WITHOUT ROWID;
-    CREATE INDEX messages_blob ON messages (blob_id);
-    CREATE TABLE expunged (
-        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
-        uid INTEGER NOT NULL,
-        modseq INTEGER NOT NULL,
-        PRIMARY KEY (mailbox_id, uid)
-    ) WITHOUT ROWID;
-    "#,
-    // 2: the outbound queue, and DKIM signing keys per domain.
-    r#"
-    CREATE TABLE queue (
-        id INTEGER PRIMARY KEY,
-        blob_id INTEGER NOT NULL REFERENCES blobs(id),
-        size INTEGER NOT NULL,
-        created INTEGER NOT NULL,
-        sender TEXT NOT NULL,
-        envid TEXT,
-        ret TEXT,
-        smtputf8 INTEGER NOT NULL DEFAULT 0,
-        body TEXT
-    );
-    CREATE TABLE queue_rcpts (
-        id INTEGER PRIMARY KEY,
-        queue_id INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
-        address TEXT NOT NULL,
-        orcpt TEXT,
-        notify TEXT,
-        state TEXT NOT NULL DEFAULT 'pending',
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt INTEGER NOT NULL,
-        last_error TEXT,
-        delay_notified INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX queue_rcpts_due ON queue_rcpts (state, next_attempt);
-    CREATE INDEX queue_rcpts_queue ON queue_rcpts (queue_id);
-    CREATE TABLE dkim_keys (
-        domain TEXT PRIMARY KEY,
-        selector TEXT NOT NULL,
-        algorithm TEXT NOT NULL,
-        private_key TEXT NOT NULL,
-        created INTEGER NOT NULL
-    );
-    "#,
-    // 3: the body index for SEARCH BODY / TEXT (see text_index.rs).
-    text_index::MIGRATION,
-    // 4: small queue bodies kept in their row (see `INLINE_MAX`).
-    "ALTER TABLE blobs ADD COLUMN data BLOB;",
-    // 5: IMAP \Recent (RFC 3501 §2.3.2): the first UID of each mailbox that no session
-    // has claimed as recent yet. Existing mailboxes start with nothing recent.
-    "ALTER TABLE mailboxes ADD COLUMN recent_from INTEGER NOT NULL DEFAULT 1;
-     UPDATE mailboxes SET recent_from = uidnext;",
-];
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+use schema::migrate;
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -220,35 +109,6 @@ fn open_conn(path: &Path) -> Result<Connection> {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )?;
     Ok(conn)
-}
-
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(Error::SchemaTooNew {
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // Another process may have migrated while we waited for the lock.
-        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if current > i as i64 {
-            continue;
-        }
-        tx.execute_batch(sql)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
-        if i == 0 {
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('uidvalidity_next', ?1)",
-                [now().max(1)],
-            )?;
-        }
-        tx.commit()?;
-        tracing::info!("store schema migrated to version {}", i + 1);
-    }
-    Ok(())
 }
 
 fn hash_password(password: &Secret) -> Result<String> {
@@ -1872,10 +1732,11 @@ impl Store for SqliteStore {
 
     async fn queue_add(
         &self,
+        id: crate::queue::QueueId,
         raw: Vec<u8>,
         envelope: crate::queue::QueueEnvelope,
     ) -> Result<crate::queue::QueueId> {
-        self.queue_add_impl(raw, envelope).await
+        self.queue_add_impl(id, raw, envelope).await
     }
 
     async fn queue_due(

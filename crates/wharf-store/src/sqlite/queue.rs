@@ -91,7 +91,12 @@ impl WriteCtx<'_> {
 }
 
 impl SqliteStore {
-    pub(super) async fn queue_add_impl(&self, raw: Vec<u8>, env: QueueEnvelope) -> Result<QueueId> {
+    pub(super) async fn queue_add_impl(
+        &self,
+        id: QueueId,
+        raw: Vec<u8>,
+        env: QueueEnvelope,
+    ) -> Result<QueueId> {
         if env.recipients.is_empty() {
             return Err(Error::Invalid(
                 "a queued message needs at least one recipient".into(),
@@ -103,18 +108,25 @@ impl SqliteStore {
             let created = now();
             ctx.conn
                 .prepare_cached(
-                    "INSERT INTO queue (blob_id, size, created, sender, envid, ret, smtputf8, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO queue (id, blob_id, size, created, sender, envid, ret, smtputf8, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?
-                .execute(params![blob, body.size as i64, created, env.sender, env.envid, env.ret, env.smtputf8, env.body])?;
-            let id = ctx.conn.last_insert_rowid();
+                .execute(params![id.0, blob, body.size as i64, created, env.sender, env.envid, env.ret, env.smtputf8, env.body])
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _)
+                        if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        Error::AlreadyExists(format!("queued message {id}"))
+                    }
+                    e => e.into(),
+                })?;
             let mut stmt = ctx.conn.prepare_cached(
                 "INSERT INTO queue_rcpts (queue_id, address, orcpt, notify, next_attempt) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for r in &env.recipients {
-                stmt.execute(params![id, r.address, r.orcpt, r.notify, created])?;
+                stmt.execute(params![id.0, r.address, r.orcpt, r.notify, created])?;
             }
-            Ok(QueueId(id))
+            Ok(id)
         })
         .await
     }
@@ -328,6 +340,7 @@ mod tests {
             let rcpts = ["a@far.test", "b@far.test", "c@far.test"];
             let id = store
                 .queue_add(
+                    QueueId::generate(),
                     format!("Subject: {i}\r\n\r\nx\r\n").into_bytes(),
                     env(&rcpts),
                 )
@@ -392,7 +405,7 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         let raw = b"Subject: out\r\n\r\nbody\r\n".to_vec();
         store
-            .queue_add(raw.clone(), env(&["a@far.test"]))
+            .queue_add(QueueId::generate(), raw.clone(), env(&["a@far.test"]))
             .await
             .unwrap();
         let e = store
@@ -425,12 +438,12 @@ mod tests {
         let mut large = b"Subject: large\r\n\r\n".to_vec();
         large.resize(super::super::INLINE_MAX + 1, b'x');
         let small_id = store
-            .queue_add(small.clone(), env(&["a@far.test"]))
+            .queue_add(QueueId::generate(), small.clone(), env(&["a@far.test"]))
             .await
             .unwrap();
         assert_eq!(files(), 0, "a small body is not a file");
         let large_id = store
-            .queue_add(large.clone(), env(&["b@far.test"]))
+            .queue_add(QueueId::generate(), large.clone(), env(&["b@far.test"]))
             .await
             .unwrap();
         assert_eq!(files(), 1, "a large body is a file");

@@ -21,7 +21,8 @@ const MAX_HOPS: usize = 100;
 impl Session {
     /// Delivers `body` for the transaction and returns the reply for the end of data.
     pub(crate) async fn deliver(&mut self, tx: Transaction, body: Vec<u8>) -> Reply {
-        let id = trace::queue_id();
+        let qid = trace::queue_id();
+        let id = qid.to_string();
         let Some(helo) = self.helo.clone() else {
             return Reply::bad_sequence("Send HELO/EHLO first");
         };
@@ -128,9 +129,9 @@ impl Session {
         }
         if !tx.remote.is_empty() {
             let envelope = envelope(&tx);
-            match self.shared.store.queue_add(remote_raw, envelope).await {
-                Ok(qid) => {
-                    tracing::info!(conn = self.conn.id, queue_id = %id, queued = %qid, recipients = tx.remote.len(), "queued for outbound delivery");
+            match self.shared.store.queue_add(qid, remote_raw, envelope).await {
+                Ok(_) => {
+                    tracing::info!(conn = self.conn.id, queue_id = %id, recipients = tx.remote.len(), "queued for outbound delivery");
                     crate::outbound::kick();
                 }
                 Err(e) => {
