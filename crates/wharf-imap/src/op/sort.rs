@@ -21,9 +21,16 @@ pub fn decode_words(value: &str) -> String {
         .unwrap_or_else(|| value.to_string())
 }
 
+/// The comparison form of a string under i;ascii-casemap (RFC 4790 §9.2, the collation
+/// RFC 5256 §2.1 sorts by): a-z mapped to A-Z. Non-ASCII letters are upper-cased too,
+/// approximating i;unicode-casemap (RFC 5051, titlecase) as Dovecot does; what matters
+/// for the order is that `[`, `\`, `]`, `^`, `_` and `` ` `` sort after the letters.
+pub fn casemap(s: &str) -> String {
+    s.to_uppercase()
+}
+
 /// RFC 5256 §2.1 base subject: decoded, whitespace collapsed, "Re:", "Fwd:", "[blob]"
-/// leaders and "(fwd)" trailers removed, "[Fwd: ...]" unwrapped; compared in lower case
-/// (the i;unicode-casemap collation, approximately).
+/// leaders and "(fwd)" trailers removed, "[Fwd: ...]" unwrapped; in [`casemap`] form.
 pub fn base_subject(subject: &str) -> String {
     let mut s = decode_words(subject)
         .split_whitespace()
@@ -68,7 +75,7 @@ pub fn base_subject(subject: &str) -> String {
             break;
         }
     }
-    s.trim().to_lowercase()
+    casemap(s.trim())
 }
 
 /// `subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"`
@@ -110,11 +117,12 @@ pub fn sent_date(env: &Envelope) -> Option<i64> {
 }
 
 fn first_mailbox(list: &[EnvelopeAddress]) -> String {
-    list.iter()
+    let m = list
+        .iter()
         .find(|a| a.host.is_some())
         .and_then(|a| a.mailbox.clone())
-        .unwrap_or_default()
-        .to_lowercase()
+        .unwrap_or_default();
+    casemap(&m)
 }
 
 /// RFC 5957: the display name, else the address.
@@ -128,13 +136,12 @@ fn display(list: &[EnvelopeAddress]) -> String {
         .map(decode_words)
         .filter(|n| !n.is_empty())
     {
-        Some(n) => n.to_lowercase(),
-        None => format!(
+        Some(n) => casemap(&n),
+        None => casemap(&format!(
             "{}@{}",
             a.mailbox.as_deref().unwrap_or(""),
             a.host.as_deref().unwrap_or("")
-        )
-        .to_lowercase(),
+        )),
     }
 }
 
@@ -199,16 +206,58 @@ mod tests {
 
     #[test]
     fn base_subjects() {
-        assert_eq!(base_subject("Re: hello"), "hello");
-        assert_eq!(base_subject("RE: Re[2]: FWD: hello (fwd)"), "hello");
+        assert_eq!(base_subject("Re: hello"), "HELLO");
+        assert_eq!(base_subject("RE: Re[2]: FWD: hello (fwd)"), "HELLO");
         assert_eq!(
             base_subject("[list] Re: [other] hello  world"),
-            "hello world"
+            "HELLO WORLD"
         );
-        assert_eq!(base_subject("[Fwd: Re: hello]"), "hello");
-        assert_eq!(base_subject("=?utf-8?q?R=C3=A9union?="), "réunion");
-        assert_eq!(base_subject("[only a blob]"), "[only a blob]");
-        assert_eq!(base_subject("Reply needed"), "reply needed");
+        assert_eq!(base_subject("[Fwd: Re: hello]"), "HELLO");
+        assert_eq!(base_subject("=?utf-8?q?R=C3=A9union?="), "RÉUNION");
+        assert_eq!(base_subject("[only a blob]"), "[ONLY A BLOB]");
+        assert_eq!(base_subject("Reply needed"), "REPLY NEEDED");
+    }
+
+    /// RFC 5256 §2.1 step by step, including the cases where nothing would remain.
+    #[test]
+    fn base_subject_algorithm() {
+        let cases = [
+            // (4): a subj-blob goes only if something remains.
+            ("[xyz]", "[XYZ]"),
+            ("_", "_"),
+            ("[xyz] _", "_"),
+            ("Re: [xyz]", "[XYZ]"),
+            ("[a][b]", "[B]"),
+            ("[a] [b] Re: c", "C"),
+            // (3): subj-leader = (*subj-blob subj-refwd) / WSP, repeatedly.
+            ("Re: Fwd: Fw: re[2]: fwd [x] : c", "C"),
+            ("Re:", ""),
+            // (2): subj-trailer "(fwd)" and WSP, repeatedly, before the leaders.
+            ("c (fwd) (FWD)", "C"),
+            ("Re: c(fwd)", "C"),
+            // (6): subj-fwd, then again from (2).
+            ("[Fwd: Re: c (fwd)]", "C"),
+            ("Re: [fwd: [fwd: c]]", "C"),
+            ("[fwd: c", "[FWD: C"),
+            // Not leaders: no colon, or a longer word.
+            ("Reply needed", "REPLY NEEDED"),
+            ("Fwdx: c", "FWDX: C"),
+            ("Re c", "RE C"),
+            // (1): whitespace collapsed, encoded-words decoded.
+            ("  a \t  b  ", "A B"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(base_subject(raw), want, "{raw:?}");
+        }
+    }
+
+    /// RFC 5256 §2.1 compares base subjects with i;ascii-casemap, which maps a-z to
+    /// A-Z: `_` and `[` (0x5B-0x5F) sort after the letters, not before them.
+    #[test]
+    fn subjects_compare_in_upper_case() {
+        let mut v = vec!["_", "[xyz]", "apple", "Zebra"];
+        v.sort_by_key(|s| base_subject(s));
+        assert_eq!(v, vec!["apple", "Zebra", "[xyz]", "_"]);
     }
 
     #[test]

@@ -301,10 +301,16 @@ pub fn ordered_subject(items: &[Item]) -> String {
     for t in threads {
         out.push('(');
         out.push_str(&t[0].id.to_string());
-        if t.len() > 1 {
-            out.push(' ');
-            for it in &t[1..] {
-                out.push_str(&format!("({})", it.id));
+        // RFC 5256 §5: thread-nested is two or more thread-lists, so a single child
+        // continues the chain (`(1 2)`) and only two or more are nested (`(1 (2)(3))`).
+        match &t[1..] {
+            [] => {}
+            [only] => out.push_str(&format!(" {}", only.id)),
+            rest => {
+                out.push(' ');
+                for it in rest {
+                    out.push_str(&format!("({})", it.id));
+                }
             }
         }
         out.push(')');
@@ -330,7 +336,7 @@ pub async fn handle_thread(
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")
-            .to_lowercase();
+            .to_uppercase();
         let mut references = Vec::new();
         if algorithm == ThreadAlgorithm::References {
             // References is not in the envelope: read the header block.
@@ -387,7 +393,7 @@ mod tests {
             id,
             seq: id,
             date,
-            is_reply: base != subject.to_lowercase(),
+            is_reply: base != subject.to_uppercase(),
             subject: base,
             message_id: Some(mid.to_string()),
             references: refs.iter().map(|r| r.to_string()).collect(),
@@ -421,6 +427,140 @@ mod tests {
             item(8, 70, "Re: b", "<8@x>", &[]),
         ];
         assert_eq!(references(&items), "(5 8)(1 (2 3)(4))((6)(7))");
+    }
+
+    /// RFC 5256 §5 thread-data, checked by a recognizer of its grammar:
+    /// `thread-list = "(" (thread-members / thread-nested) ")"`,
+    /// `thread-members = nz-number *(SP nz-number) [SP thread-nested]`,
+    /// `thread-nested = 2*thread-list`.
+    fn grammar_ok(data: &str) -> bool {
+        fn number(b: &[u8], i: &mut usize) -> bool {
+            let start = *i;
+            while *i < b.len() && b[*i].is_ascii_digit() {
+                *i += 1;
+            }
+            *i > start && b[start] != b'0'
+        }
+        fn nested(b: &[u8], i: &mut usize) -> bool {
+            let mut n = 0;
+            while b.get(*i) == Some(&b'(') {
+                if !list(b, i) {
+                    return false;
+                }
+                n += 1;
+            }
+            n >= 2
+        }
+        fn list(b: &[u8], i: &mut usize) -> bool {
+            if b.get(*i) != Some(&b'(') {
+                return false;
+            }
+            *i += 1;
+            if b.get(*i) == Some(&b'(') {
+                if !nested(b, i) {
+                    return false;
+                }
+            } else {
+                if !number(b, i) {
+                    return false;
+                }
+                while b.get(*i) == Some(&b' ') {
+                    *i += 1;
+                    if b.get(*i) == Some(&b'(') {
+                        if !nested(b, i) {
+                            return false;
+                        }
+                        break;
+                    }
+                    if !number(b, i) {
+                        return false;
+                    }
+                }
+            }
+            if b.get(*i) != Some(&b')') {
+                return false;
+            }
+            *i += 1;
+            true
+        }
+        let b = data.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if !list(b, &mut i) {
+                return false;
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn grammar_recognizer() {
+        assert!(grammar_ok("(1 2)(3 (4)(5))((6)(7))(8)"));
+        assert!(grammar_ok("(1 2 3 (4 5)(6))"));
+        assert!(!grammar_ok("(1 (2))"));
+        assert!(!grammar_ok("((1))"));
+        assert!(!grammar_ok("(1 (2 3))"));
+    }
+
+    /// RFC 5256 §5: a two-message ORDEREDSUBJECT thread is `(1 2)`, not `(1 (2))`
+    /// (thread-nested needs two or more lists).
+    #[test]
+    fn ordered_subject_single_child_is_a_chain() {
+        let items = vec![
+            item(1, 10, "hello", "<1@x>", &[]),
+            item(2, 20, "Re: hello", "<2@x>", &[]),
+            item(3, 30, "other", "<3@x>", &[]),
+        ];
+        assert_eq!(ordered_subject(&items), "(1 2)(3)");
+    }
+
+    /// Both algorithms answer within the grammar for every shape of a small mailbox:
+    /// every way of giving 1..=5 messages a parent among the earlier ones (or none,
+    /// or a missing one), with subjects shared or not.
+    #[test]
+    fn every_answer_fits_the_grammar() {
+        let n = 5usize;
+        // parent choice per message: 0 = none, 1..=i = message (k), i+1 = a missing id.
+        let mut choice = vec![0usize; n];
+        loop {
+            let items: Vec<Item> = (0..n)
+                .map(|i| {
+                    let refs: Vec<String> = match choice[i] {
+                        0 => vec![],
+                        c if c <= i => vec![format!("<{c}@x>")],
+                        _ => vec!["<gone@x>".to_string()],
+                    };
+                    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+                    let subject = if i % 2 == 0 { "Re: s" } else { "s" };
+                    item(
+                        i as u32 + 1,
+                        (i as i64 * 7) % 5,
+                        subject,
+                        &format!("<{}@x>", i + 1),
+                        &refs,
+                    )
+                })
+                .collect();
+            for len in 1..=n {
+                let r = references(&items[..len]);
+                assert!(grammar_ok(&r), "REFERENCES {choice:?}/{len}: {r}");
+                let o = ordered_subject(&items[..len]);
+                assert!(grammar_ok(&o), "ORDEREDSUBJECT {choice:?}/{len}: {o}");
+            }
+            // Next combination (odometer; digit i ranges over 0..=i+1).
+            let mut i = 0;
+            loop {
+                if i == n {
+                    return;
+                }
+                choice[i] += 1;
+                if choice[i] <= i + 1 {
+                    break;
+                }
+                choice[i] = 0;
+                i += 1;
+            }
+        }
     }
 
     #[test]
