@@ -663,3 +663,73 @@ async fn silent_clients_are_logged_out() {
     );
     assert_eq!(c.line().await, None);
 }
+
+/// The grammar items of the compliance run: `~` atoms, invalid UTF-8 search strings,
+/// FROM with comments inside the address, ORDEREDSUBJECT's two-message thread and the
+/// order of `[` / `_` subjects.
+#[tokio::test]
+async fn grammar_search_sort_and_thread_details() {
+    let s = TestServer::start(Config::default()).await;
+    let msgs: [&[u8]; 4] = [
+        b"From: Fred <user-from (c)@ (c) domain.org>\r\nSubject: _\r\nDate: Tue, 2 Jan 2024 10:00:00 +0000\r\n\r\n1\r\n",
+        b"From: amy@example.org\r\nSubject: Re: _\r\nDate: Wed, 3 Jan 2024 10:00:00 +0000\r\n\r\n2\r\n",
+        b"From: bob@example.org\r\nSubject: [xyz]\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n3\r\n",
+        b"From: carl@example.org\r\nSubject: caf\xe9 apple\r\nDate: Thu, 4 Jan 2024 10:00:00 +0000\r\n\r\n4\r\n",
+    ];
+    for m in msgs {
+        s.deliver("alice@example.test", m).await;
+    }
+    let mut c = s.login("alice").await;
+    // RFC 9051 §9: `~` is an ATOM-CHAR.
+    let r = c.cmd("SELECT ~foo").await;
+    assert!(r[0].contains("NO [NONEXISTENT]"), "{r:?}");
+    assert_eq!(status(&c.cmd("CREATE ~foo").await), "OK");
+    assert_eq!(status(&c.cmd("EXAMINE ~foo").await), "OK");
+    c.cmd("SELECT INBOX").await;
+    let r = c.cmd("FETCH 1 ENVELOPE").await;
+    assert!(r[0].contains("\"user-from\" \"domain.org\""), "{r:?}");
+    let cases = [
+        // One address parse for ENVELOPE and SEARCH.
+        ("SEARCH FROM user-from@domain.org", "* SEARCH 1"),
+        ("SEARCH FROM fred", "* SEARCH 1"),
+        ("SEARCH FROM DOMAIN.ORG", "* SEARCH 1"),
+        ("SEARCH NOT FROM example.org", "* SEARCH 1"),
+        ("SEARCH OR FROM amy TO nobody", "* SEARCH 2"),
+        // RFC 5256 §5: a two-message thread is `(1 2)`.
+        ("THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD (3)(1 2)(4)"),
+        // i;ascii-casemap: letters, then `[`, then `_`.
+        ("SORT (SUBJECT) UTF-8 ALL", "* SORT 4 3 1 2"),
+    ];
+    for (cmd, want) in cases {
+        let r = c.cmd(cmd).await;
+        assert_eq!(r[0], want, "{cmd}");
+        assert_eq!(status(&r), "OK", "{cmd}");
+    }
+    // RFC 9051 §6.4.4: a string not valid in its charset is BAD, not U+FFFD that
+    // matches message 4's own bad octet.
+    for cmd in [
+        &b"SEARCH CHARSET UTF-8 SUBJECT {4}\r\ncaf\xe9"[..],
+        b"SEARCH SUBJECT \"caf\xe9\"",
+    ] {
+        let tag = c.take_tag();
+        let mut line = format!("{tag} ").into_bytes();
+        line.extend_from_slice(cmd);
+        line.extend_from_slice(b"\r\n");
+        if cmd.contains(&b'{') {
+            let at = line.iter().position(|&b| b == b'\n').unwrap() + 1;
+            c.send(&line[..at]).await;
+            assert!(c.line().await.unwrap().starts_with('+'));
+            c.send(&line[at..]).await;
+        } else {
+            c.send(&line).await;
+        }
+        let r = c.until_tag(&tag).await;
+        assert!(r[0].starts_with(&format!("{tag} BAD")), "{r:?}");
+    }
+    let r = c
+        .cmd("SEARCH CHARSET ISO-8859-1 SUBJECT {5+}\r\ncaf\u{e9}")
+        .await;
+    assert_eq!(status(&r), "OK", "{r:?}");
+    let r = c.cmd("NOOP").await;
+    assert_eq!(status(&r), "OK");
+}

@@ -16,12 +16,17 @@
 //!   not take, or a message the index does not cover yet (not indexed so far). Everything else (flags, dates,
 //!   sizes, indexed BODY / TEXT) is decided from the metadata and the index's answers,
 //!   so OR / NOT / AND combine them as usual.
+//! - FROM / TO / CC / BCC match the addresses of the stored envelope (the parse FETCH
+//!   ENVELOPE shows), rendered `Display Name <local@domain>` with the name decoded, not
+//!   the raw header: one address parser, so comments, quoting and folding inside an
+//!   address (`<user (c)@ (c) example.org>`) never make SEARCH and ENVELOPE disagree.
+//!   Those keys read the stored summary only, not the message.
 
-use crate::proto::{SearchKey, SearchReturn, Tag, date};
+use crate::proto::{AddressField, SearchKey, SearchReturn, Tag, date};
 use crate::session::selected::uid_set_string;
 use crate::session::{Done, ImapError, OpResult, Output, Session, State};
 use std::collections::HashSet;
-use wharf_store::mime::{SearchText, fold};
+use wharf_store::mime::{Envelope, SearchText, fold};
 use wharf_store::{Flags, MessageMeta, TextScope, Uid};
 
 /// What a key is checked against: the message's metadata and, when needed, its text.
@@ -30,6 +35,8 @@ struct Candidate<'a> {
     meta: &'a MessageMeta,
     recent: bool,
     content: Option<SearchText>,
+    /// The stored envelope, for FROM / TO / CC / BCC.
+    envelope: Option<Envelope>,
 }
 
 /// The index's answer for one BODY / TEXT string.
@@ -78,7 +85,7 @@ fn text_keys(key: &SearchKey, out: &mut Vec<(TextScope, String)>) {
     }
 }
 
-/// Whether the key has content keys the index never answers (HEADER, SENT*).
+/// Whether the key has content keys the index never answers (HEADER, SENT*, addresses).
 fn needs_headers(key: &SearchKey) -> bool {
     match key {
         SearchKey::And(v) => v.iter().any(needs_headers),
@@ -87,9 +94,63 @@ fn needs_headers(key: &SearchKey) -> bool {
         SearchKey::SentBefore(_)
         | SearchKey::SentOn(_)
         | SearchKey::SentSince(_)
-        | SearchKey::Header(..) => true,
+        | SearchKey::Header(..)
+        | SearchKey::Address(..) => true,
         _ => false,
     }
+}
+
+/// Whether the key needs the message itself (decoded headers or text), not just its
+/// stored summary.
+fn needs_message(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::And(v) => v.iter().any(needs_message),
+        SearchKey::Or(a, b) => needs_message(a) || needs_message(b),
+        SearchKey::Not(a) => needs_message(a),
+        SearchKey::Address(..) => false,
+        k => k.needs_content(),
+    }
+}
+
+fn needs_envelope(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::And(v) => v.iter().any(needs_envelope),
+        SearchKey::Or(a, b) => needs_envelope(a) || needs_envelope(b),
+        SearchKey::Not(a) => needs_envelope(a),
+        SearchKey::Address(..) => true,
+        _ => false,
+    }
+}
+
+/// The addresses of one envelope field as FROM / TO / CC / BCC search them, folded:
+/// `Name <local@domain>` (or `local@domain`), comma-separated; a group shows its name.
+pub fn address_text(env: &Envelope, field: AddressField) -> String {
+    let list = match field {
+        AddressField::From => &env.from,
+        AddressField::To => &env.to,
+        AddressField::Cc => &env.cc,
+        AddressField::Bcc => &env.bcc,
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for a in list {
+        let addr = match (&a.mailbox, &a.host) {
+            (Some(m), Some(h)) => format!("{m}@{h}"),
+            // A group's start marker: its name.
+            (Some(m), None) => m.clone(),
+            // A group's end marker.
+            _ => continue,
+        };
+        let name = a
+            .name
+            .as_deref()
+            .map(super::sort::decode_words)
+            .filter(|n| !n.trim().is_empty());
+        out.push(match name {
+            Some(n) if a.host.is_some() => format!("{} <{addr}>", n.trim()),
+            _ => addr,
+        });
+    }
+    fold(&out.join(", "))
 }
 
 fn needs_body(key: &SearchKey) -> bool {
@@ -140,6 +201,10 @@ fn eval(key: &SearchKey, c: &Candidate<'_>, exists: u32, max_uid: u32, idx: &Ind
         SearchKey::Header(name, value) => {
             content.is_some_and(|x| x.header_contains(&name.to_ascii_lowercase(), &fold(value)))
         }
+        SearchKey::Address(field, value) => c
+            .envelope
+            .as_ref()
+            .is_some_and(|e| address_text(e, *field).contains(&fold(value))),
         SearchKey::Body(s) => idx
             .get(TextScope::Body, s, m.uid)
             .unwrap_or_else(|| content.is_some_and(|x| x.body_contains(&fold(s)))),
@@ -179,6 +244,7 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
                 meta: &vm.meta,
                 recent: sel.recent.contains(&vm.meta.uid),
                 content: None,
+                envelope: None,
             };
             if eval(key, &c, exists, max_uid, &none) {
                 hits.push(Hit {
@@ -238,6 +304,7 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
             meta: &vm.meta,
             recent,
             content: None,
+            envelope: None,
         };
         if eval(key, &c, exists, max_uid, &answers) {
             hits.push(Hit {
@@ -246,31 +313,48 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
             });
         }
     }
+    let (want_message, want_envelope) = (needs_message(key), needs_envelope(key));
     let key = std::sync::Arc::new(key.clone());
     for chunk in to_read.chunks(BATCH) {
         let mut batch = Vec::with_capacity(chunk.len());
         for (seq, meta, recent) in chunk {
-            match store.read_body(meta.blob).await {
-                Ok(raw) => batch.push((*seq, meta.clone(), *recent, raw)),
-                // Expunged meanwhile: it matches nothing. Any other failure is NO
-                // [UNAVAILABLE] / [SERVERBUG], never an answer with it left out.
-                Err(e) => {
-                    if let Some(err) = crate::session::unreadable(&e, meta.uid) {
-                        return Err(err);
-                    }
+            // Expunged meanwhile: it matches nothing. Any other failure is NO
+            // [UNAVAILABLE] / [SERVERBUG], never an answer with it left out.
+            let raw = if want_message {
+                match store.read_body(meta.blob).await {
+                    Ok(raw) => Some(raw),
+                    Err(e) => match crate::session::unreadable(&e, meta.uid) {
+                        Some(err) => return Err(err),
+                        None => continue,
+                    },
                 }
-            }
+            } else {
+                None
+            };
+            let envelope = if want_envelope {
+                match store.summary(meta.blob).await {
+                    Ok(s) => Some(s.envelope.clone()),
+                    Err(e) => match crate::session::unreadable(&e, meta.uid) {
+                        Some(err) => return Err(err),
+                        None => continue,
+                    },
+                }
+            } else {
+                None
+            };
+            batch.push((*seq, meta.clone(), *recent, raw, envelope));
         }
         let key = key.clone();
         let answers = answers.clone();
         let found = tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
-            for (seq, meta, recent, raw) in batch {
+            for (seq, meta, recent, raw, envelope) in batch {
                 let c = Candidate {
                     seq,
                     meta: &meta,
                     recent,
-                    content: Some(SearchText::of(&raw, body)),
+                    content: raw.map(|r| SearchText::of(&r, body)),
+                    envelope,
                 };
                 if eval(&key, &c, exists, max_uid, &answers) {
                     found.push(Hit { seq, meta });
@@ -394,6 +478,22 @@ Content-Transfer-Encoding: quoted-printable\r\n\r\nCr=C3=A8me br=C3=BBl=C3=A9e\r
         assert_eq!(c.sent, chrono::NaiveDate::from_ymd_opt(2024, 1, 2));
     }
 
+    /// FROM / TO / CC / BCC search the envelope's parse of the address: a comment
+    /// inside the address is not part of it, the display name is decoded.
+    #[test]
+    fn address_keys_use_the_envelope() {
+        let raw = b"From: \"Fred (the) Foo\" <user-from (c)@ (c) domain.org>\r\n\
+To: =?utf-8?q?J=C3=B6rg?= <j@example.org>, team: a@x.org, b@y.org;\r\n\r\nx\r\n";
+        let env = wharf_store::mime::summarize(raw).envelope;
+        let from = address_text(&env, AddressField::From);
+        assert!(from.contains("user-from@domain.org"), "{from}");
+        assert!(from.starts_with("fred (the) foo"), "{from}");
+        let to = address_text(&env, AddressField::To);
+        assert!(to.contains("jörg <j@example.org>"), "{to}");
+        assert!(to.contains("team") && to.contains("b@y.org"), "{to}");
+        assert_eq!(address_text(&env, AddressField::Bcc), "");
+    }
+
     #[test]
     fn text_keys_are_collected_once() {
         let key = SearchKey::Or(
@@ -489,6 +589,7 @@ Content-Transfer-Encoding: quoted-printable\r\n\r\nCr=C3=A8me br=C3=BBl=C3=A9e\r
                     meta,
                     recent: false,
                     content: Some(text.clone()),
+                    envelope: None,
                 };
                 let want = eval(&key, &decoded, 4, 13, &IndexAnswers::default());
                 let indexed = Candidate {
@@ -496,6 +597,7 @@ Content-Transfer-Encoding: quoted-printable\r\n\r\nCr=C3=A8me br=C3=BBl=C3=A9e\r
                     meta,
                     recent: false,
                     content: (meta.uid == 10).then(|| text.clone()),
+                    envelope: None,
                 };
                 assert_eq!(
                     eval(&key, &indexed, 4, 13, &answers),

@@ -214,8 +214,11 @@ pub enum SearchKey {
     SentSince(Date),
     Larger(u64),
     Smaller(u64),
-    /// A header field contains a string (FROM, TO, CC, BCC, SUBJECT, HEADER).
+    /// A header field contains a string (SUBJECT, HEADER).
     Header(String, String),
+    /// FROM / TO / CC / BCC: an address of that field, as the envelope parsed it
+    /// (`Display Name <local@domain>`, comments and quoting gone), contains a string.
+    Address(AddressField, String),
     Body(String),
     Text(String),
     ModSeq(u64),
@@ -232,11 +235,21 @@ impl SearchKey {
             | SearchKey::SentOn(_)
             | SearchKey::SentSince(_)
             | SearchKey::Header(..)
+            | SearchKey::Address(..)
             | SearchKey::Body(_)
             | SearchKey::Text(_) => true,
             _ => false,
         }
     }
+}
+
+/// The address fields SEARCH has keys for (RFC 9051 §6.4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressField {
+    From,
+    To,
+    Cc,
+    Bcc,
 }
 
 /// A SORT criterion (RFC 5256 §3, RFC 5957 DISPLAYFROM/DISPLAYTO).

@@ -148,9 +148,15 @@ impl<'a> P<'a> {
     fn string(&mut self) -> PResult<Vec<u8>> {
         match self.peek() {
             Some(b'"') => self.quoted(),
-            Some(b'{') | Some(b'~') => self.literal(),
+            Some(b'{') => self.literal(),
+            _ if self.at_literal8() => self.literal(),
             _ => Err("Expected a string".into()),
         }
+    }
+    /// `~{`: a literal8 (RFC 3516). A `~` before anything else is an ATOM-CHAR (RFC 9051
+    /// §9), as in `SELECT ~foo`.
+    fn at_literal8(&self) -> bool {
+        self.peek() == Some(b'~') && self.s.get(self.i + 1) == Some(&b'{')
     }
     fn quoted(&mut self) -> PResult<Vec<u8>> {
         self.expect(b'"')?;
@@ -199,7 +205,8 @@ impl<'a> P<'a> {
     }
     fn astring(&mut self) -> PResult<Vec<u8>> {
         match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
+            Some(b'"') | Some(b'{') => self.string(),
+            _ if self.at_literal8() => self.string(),
             _ => {
                 // 8-bit octets are accepted in atoms too: UTF-8 clients (RFC 6855)
                 // send them unquoted more often than the grammar allows.
@@ -229,7 +236,8 @@ impl<'a> P<'a> {
         match self.peek() {
             Some(b'"') | Some(b'{') => self.astring_utf8(),
             _ => {
-                let a = self.take_while(is_list_char);
+                // 8-bit octets as in `astring` (RFC 6855 clients send them unquoted).
+                let a = self.take_while(|b| is_list_char(b) || b >= 0x80);
                 if a.is_empty() {
                     return Err("Expected a mailbox pattern".into());
                 }
@@ -1139,14 +1147,17 @@ fn set_charset(p: &mut P<'_>, cs: &str) -> PResult<()> {
     }
 }
 
+/// A search string in the command's charset. RFC 9051 §6.4.4: the strings must be
+/// valid in that charset, so invalid UTF-8 (UTF-8, US-ASCII and no CHARSET, whose
+/// 8-bit strings are taken as UTF-8) is a syntax error: decoding it lossily would
+/// match messages whose own bad octets became U+FFFD.
 fn search_string(p: &mut P<'_>) -> PResult<String> {
     p.sp()?;
     let bytes = p.astring()?;
-    Ok(if p.latin1 {
-        bytes.iter().map(|&b| b as char).collect()
-    } else {
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
+    if p.latin1 {
+        return Ok(bytes.iter().map(|&b| b as char).collect());
+    }
+    String::from_utf8(bytes).map_err(|_| "Search string is not valid UTF-8".to_string())
 }
 
 fn search_key(p: &mut P<'_>, depth: usize) -> PResult<SearchKey> {
@@ -1217,17 +1228,17 @@ fn search_key(p: &mut P<'_>, depth: usize) -> PResult<SearchKey> {
                 SearchKey::Smaller(n)
             }
         }
-        "FROM" | "TO" | "CC" | "BCC" | "SUBJECT" => {
+        "FROM" | "TO" | "CC" | "BCC" => {
             let v = search_string(p)?;
             let field = match k.as_str() {
-                "FROM" => "From",
-                "TO" => "To",
-                "CC" => "Cc",
-                "BCC" => "Bcc",
-                _ => "Subject",
+                "FROM" => AddressField::From,
+                "TO" => AddressField::To,
+                "CC" => AddressField::Cc,
+                _ => AddressField::Bcc,
             };
-            SearchKey::Header(field.into(), v)
+            SearchKey::Address(field, v)
         }
+        "SUBJECT" => SearchKey::Header("Subject".into(), search_string(p)?),
         "HEADER" => {
             p.sp()?;
             let name = p.astring_utf8()?;
@@ -1552,6 +1563,77 @@ a5 SEARCH OR (FROM {3}\r\nbob) TEXT \"x y\"\r\n";
         assert!(bad("a SORT (REVERSE) UTF-8 ALL").tag.is_some());
         assert!(bad("a SORT (NAME) UTF-8 ALL").message.contains("criterion"));
         assert!(bad("a SORT (DATE) UTF-8").message.contains("search key"));
+    }
+
+    /// RFC 9051 §9: `~` is an ATOM-CHAR (only `~{` starts a literal8), so `~foo` is an
+    /// astring; 8-bit octets are taken in list patterns as in astrings.
+    #[test]
+    fn atoms_starting_with_tilde() {
+        assert_eq!(
+            ok("a SELECT ~foo"),
+            CommandBody::Select {
+                mailbox: "~foo".into(),
+                read_only: false,
+                condstore: false,
+                qresync: None
+            }
+        );
+        assert_eq!(ok("a DELETE ~"), CommandBody::Delete("~".into()));
+        assert_eq!(
+            ok("a RENAME ~a/b ~c"),
+            CommandBody::Rename {
+                from: "~a/b".into(),
+                to: "~c".into()
+            }
+        );
+        assert_eq!(
+            ok("a LOGIN ~u p~"),
+            CommandBody::Login {
+                user: "~u".into(),
+                password: Secret::new("p~")
+            }
+        );
+        let CommandBody::List { patterns, .. } = ok("a LIST ~ ~x/%") else {
+            panic!()
+        };
+        assert_eq!(patterns, vec!["~x/%".to_string()]);
+        let CommandBody::List { patterns, .. } = ok("a LIST \"\" Café*") else {
+            panic!()
+        };
+        assert_eq!(patterns, vec!["Caf\u{e9}*".to_string()]);
+        let CommandBody::Search { key, .. } = ok("a SEARCH SUBJECT ~x") else {
+            panic!()
+        };
+        assert_eq!(key, SearchKey::Header("Subject".into(), "~x".into()));
+        // A literal8 still parses where the grammar has one.
+        let CommandBody::Append { messages, .. } = ok("a APPEND ~box ~{1}\r\nx") else {
+            panic!()
+        };
+        assert_eq!(messages[0].message, b"x");
+    }
+
+    /// RFC 9051 §6.4.4: a search string must be valid in the charset given; invalid
+    /// UTF-8 is a syntax error, not a string whose bad octets became U+FFFD.
+    #[test]
+    fn search_strings_must_be_valid_utf8() {
+        for cmd in [
+            &b"a SEARCH CHARSET UTF-8 SUBJECT \"caf\xe9\""[..],
+            b"a SEARCH CHARSET UTF-8 BODY {4}\r\ncaf\xe9",
+            b"a SEARCH SUBJECT \"\xff\xfe\"",
+            b"a SORT (SUBJECT) UTF-8 TEXT \"\xc3\"",
+            b"a THREAD REFERENCES UTF-8 HEADER X-Y \"\x80\"",
+        ] {
+            let e = parse_command(cmd).expect_err(&String::from_utf8_lossy(cmd));
+            assert!(e.tag.is_some() && e.message.contains("UTF-8"), "{e:?}");
+        }
+        let CommandBody::Search { key, .. } =
+            parse_command(b"a SEARCH CHARSET UTF-8 SUBJECT \"caf\xc3\xa9\"")
+                .unwrap()
+                .body
+        else {
+            panic!()
+        };
+        assert_eq!(key, SearchKey::Header("Subject".into(), "caf\u{e9}".into()));
     }
 
     #[test]
