@@ -134,6 +134,7 @@ pub struct Mailbox {
     pub uidnext: Uid,
     pub highest_modseq: ModSeq,
     pub special_use: Option<SpecialUse>,
+    /// Its name is subscribed ([`Store::subscriptions`] also has names without a mailbox).
     pub subscribed: bool,
 }
 
@@ -383,7 +384,21 @@ pub trait Store: Send + Sync + 'static {
     /// Renames a mailbox and its children; renaming INBOX moves its messages into a new
     /// mailbox and leaves INBOX empty (RFC 9051 §6.3.6).
     async fn mailbox_rename(&self, account: AccountId, from: &str, to: &str) -> Result<()>;
+    /// Subscribes an existing mailbox's name (`NotFound` otherwise) or unsubscribes a
+    /// name (subscribed or not). A subscription is a name: DELETE and RENAME leave it.
     async fn mailbox_subscribe(&self, account: AccountId, name: &str, on: bool) -> Result<()>;
+    /// Every subscribed name, sorted, including names no mailbox has any more.
+    async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>> {
+        let mut v: Vec<String> = self
+            .mailbox_list(account)
+            .await?
+            .into_iter()
+            .filter(|m| m.subscribed)
+            .map(|m| m.name)
+            .collect();
+        v.sort();
+        Ok(v)
+    }
     /// The mailbox and all its messages in UID order, read in one transaction.
     async fn mailbox_snapshot(&self, mailbox: MailboxId) -> Result<MailboxSnapshot>;
 

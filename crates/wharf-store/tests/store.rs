@@ -715,3 +715,71 @@ async fn concurrent_bodies_share_a_directory() {
     assert!(!dirs.is_empty() && dirs.len() <= 2, "{dirs:?}");
     assert_eq!(blob_files(dir.path()), 20);
 }
+
+/// Subscriptions are names (RFC 9051 §6.3.7, RFC 5258 §3): the default mailboxes start
+/// subscribed, CREATE does not subscribe, DELETE and RENAME leave the name subscribed,
+/// only an existing mailbox can be subscribed to, unsubscribing any name succeeds.
+#[tokio::test]
+async fn subscriptions_are_names_that_outlive_their_mailbox() {
+    let (_dir, store, alice, bob) = store_with_users().await;
+    let defaults: Vec<String> = DEFAULT_MAILBOXES
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(store.subscriptions(alice.id).await.unwrap(), defaults);
+    store.mailbox_create(alice.id, "a/b", None).await.unwrap();
+    assert!(
+        !store
+            .subscriptions(alice.id)
+            .await
+            .unwrap()
+            .contains(&"a/b".to_string())
+    );
+    assert!(matches!(
+        store.mailbox_subscribe(alice.id, "nope", true).await,
+        Err(Error::NotFound(_))
+    ));
+    store
+        .mailbox_subscribe(alice.id, "a/b", true)
+        .await
+        .unwrap();
+    store
+        .mailbox_subscribe(alice.id, "a/b", true)
+        .await
+        .unwrap();
+    let mb = store.mailbox_get(alice.id, "a/b").await.unwrap().unwrap();
+    assert!(mb.subscribed);
+    store.mailbox_delete(alice.id, "a/b").await.unwrap();
+    assert!(
+        store
+            .subscriptions(alice.id)
+            .await
+            .unwrap()
+            .contains(&"a/b".to_string())
+    );
+    store.mailbox_create(alice.id, "a/b", None).await.unwrap();
+    assert!(
+        store
+            .mailbox_get(alice.id, "a/b")
+            .await
+            .unwrap()
+            .unwrap()
+            .subscribed
+    );
+    store.mailbox_rename(alice.id, "a", "c").await.unwrap();
+    let subs = store.subscriptions(alice.id).await.unwrap();
+    assert!(subs.contains(&"a/b".to_string()) && !subs.contains(&"c/b".to_string()));
+    store
+        .mailbox_subscribe(alice.id, "a/b", false)
+        .await
+        .unwrap();
+    store
+        .mailbox_subscribe(alice.id, "never", false)
+        .await
+        .unwrap();
+    assert_eq!(store.subscriptions(alice.id).await.unwrap(), defaults);
+    // One account's subscriptions are its own.
+    assert_eq!(store.subscriptions(bob.id).await.unwrap(), defaults);
+}

@@ -211,8 +211,11 @@ fn row_to_mailbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
     })
 }
 
-const MAILBOX_COLS: &str =
-    "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed";
+/// Used as `SELECT {MAILBOX_COLS} FROM mailboxes ...` (the subscription test names the
+/// table).
+const MAILBOX_COLS: &str = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use,
+     EXISTS (SELECT 1 FROM subscriptions s
+             WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name)";
 
 fn row_to_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     let address: String = r.get(1)?;
@@ -1038,6 +1041,12 @@ impl Store for SqliteStore {
             let id = AccountId(ctx.conn.last_insert_rowid());
             for (name, special) in DEFAULT_MAILBOXES {
                 create_mailbox_row(ctx.conn, id, name, *special)?;
+                // The default mailboxes start subscribed (Dovecot's `auto = subscribe`);
+                // mailboxes created later do not (clients subscribe themselves).
+                ctx.conn.execute(
+                    "INSERT INTO subscriptions (account_id, name) VALUES (?1, ?2)",
+                    params![id.0, name],
+                )?;
             }
             Ok(Account {
                 id,
@@ -1412,17 +1421,36 @@ impl Store for SqliteStore {
     }
 
     async fn mailbox_subscribe(&self, account: AccountId, name: &str, on: bool) -> Result<()> {
-        let name = canonical_mailbox(name);
+        let name = canonical_mailbox(name.trim_end_matches(MAILBOX_DELIMITER));
         self.write(move |ctx| {
-            let n = ctx.conn.execute(
-                "UPDATE mailboxes SET subscribed = ?3 WHERE account_id = ?1 AND name = ?2",
-                params![account.0, name, on],
-            )?;
-            if n == 0 {
-                return Err(Error::NotFound(format!("mailbox {name}")));
+            if on {
+                // Only existing mailboxes are subscribed to (as Dovecot; RFC 9051 §6.3.7
+                // allows either). The name stays subscribed after a DELETE or RENAME.
+                if find_mailbox(ctx.conn, account, &name)?.is_none() {
+                    return Err(Error::NotFound(format!("mailbox {name}")));
+                }
+                ctx.conn.execute(
+                    "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)",
+                    params![account.0, name],
+                )?;
+            } else {
+                ctx.conn.execute(
+                    "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
+                    params![account.0, name],
+                )?;
             }
             ctx.events.push(Change::MailboxesChanged { account });
             Ok(())
+        })
+        .await
+    }
+
+    async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare("SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name")?
+                .query_map([account.0], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
         })
         .await
     }

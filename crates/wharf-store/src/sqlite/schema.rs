@@ -180,6 +180,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE blobs_v6 RENAME TO blobs;
     CREATE INDEX blobs_not_indexed ON blobs (id) WHERE text_state != 1;
     "#,
+    // 7: subscriptions are names, not a mark on a mailbox (RFC 9051 §6.3.7, RFC 3501
+    // §6.3.9, RFC 5258 §3): DELETE leaves the name subscribed (LIST (SUBSCRIBED) shows
+    // it \NonExistent), CREATE does not subscribe. `mailboxes.subscribed` is no longer
+    // read or written.
+    r#"
+    CREATE TABLE subscriptions (
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        PRIMARY KEY (account_id, name)
+    ) WITHOUT ROWID;
+    INSERT INTO subscriptions (account_id, name)
+        SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
+    "#,
 ];
 
 /// The schema version this build writes.
