@@ -20,7 +20,7 @@
 //! message are summarized as opaque leaves, so a hostile message cannot make the
 //! summary (or IMAP's BODYSTRUCTURE) grow without end.
 
-use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
+use mail_parser::{HeaderName, HeaderValue, MessageParser};
 use serde::{Deserialize, Serialize};
 
 /// Deepest multipart / message nesting that is described; deeper parts become leaves.
@@ -74,6 +74,10 @@ pub struct Envelope {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvelopeAddress {
     pub name: Option<String>,
+    /// The source route of an obsolete route address (`<@a,@b:user@host>` has
+    /// `@a,@b`), RFC 5322 §4.4 obs-route; RFC 9051 §7.5.2 addr-adl.
+    #[serde(default)]
+    pub adl: Option<String>,
     pub mailbox: Option<String>,
     pub host: Option<String>,
 }
@@ -188,14 +192,10 @@ struct Headers<'a> {
 }
 
 impl<'a> Headers<'a> {
-    fn parse(raw: &'a [u8], with_envelope: bool) -> Headers<'a> {
-        let mut parser = MessageParser::new()
+    fn parse(raw: &'a [u8]) -> Headers<'a> {
+        let parsed = MessageParser::new()
             .with_mime_headers()
-            .header_comma_separated(HeaderName::ContentLanguage);
-        if with_envelope {
-            parser = parser.with_address_headers();
-        }
-        let parsed = parser
+            .header_comma_separated(HeaderName::ContentLanguage)
             .parse_headers(raw)
             .and_then(|m| m.parts.into_iter().next())
             .map(|p| p.headers)
@@ -242,19 +242,24 @@ fn summarize_message(
 ) -> MessageSummary {
     let slice = &raw[start..end];
     let body_start = start + header_end(slice);
-    let headers = Headers::parse(&raw[start..body_start], true);
+    let headers = Headers::parse(&raw[start..body_start]);
     let envelope = envelope(&headers);
     let root = build_part(raw, start, body_start, end, &headers, false, depth, budget);
     MessageSummary { envelope, root }
 }
 
 fn envelope(h: &Headers<'_>) -> Envelope {
-    let from = addresses(h.value(HeaderName::From));
-    let sender = match addresses(h.value(HeaderName::Sender)) {
+    let addresses = |name| {
+        h.raw_value(name)
+            .map(|v| parse_address_list(&v))
+            .unwrap_or_default()
+    };
+    let from = addresses(HeaderName::From);
+    let sender = match addresses(HeaderName::Sender) {
         v if v.is_empty() => from.clone(),
         v => v,
     };
-    let reply_to = match addresses(h.value(HeaderName::ReplyTo)) {
+    let reply_to = match addresses(HeaderName::ReplyTo) {
         v if v.is_empty() => from.clone(),
         v => v,
     };
@@ -264,71 +269,343 @@ fn envelope(h: &Headers<'_>) -> Envelope {
         from,
         sender,
         reply_to,
-        to: addresses(h.value(HeaderName::To)),
-        cc: addresses(h.value(HeaderName::Cc)),
-        bcc: addresses(h.value(HeaderName::Bcc)),
+        to: addresses(HeaderName::To),
+        cc: addresses(HeaderName::Cc),
+        bcc: addresses(HeaderName::Bcc),
         in_reply_to: h.raw_value(HeaderName::InReplyTo),
         message_id: h.raw_value(HeaderName::MessageId),
     }
 }
 
-fn addresses(value: Option<&HeaderValue<'_>>) -> Vec<EnvelopeAddress> {
+// ---- address lists (RFC 5322 §3.4, §4.4) ----
+//
+// Parsed here, over the raw header value, rather than by mail-parser: IMAP's ENVELOPE
+// needs the parts mail-parser merges or drops (source routes, addresses without a domain,
+// comments that are not names). The result follows Dovecot 2.3's message-address parser,
+// checked against it (docs/imap.md lists the cases and the few deliberate differences).
+
+/// Host written for an address that has no domain (`From: d`), as Dovecot does: NIL
+/// would mark a group (RFC 9051 §7.5.2).
+pub const MISSING_DOMAIN: &str = "MISSING_DOMAIN";
+/// Mailbox written for an address that has none (`<>`, `@`, an empty list element).
+pub const MISSING_MAILBOX: &str = "MISSING_MAILBOX";
+/// Host written when an angle address is not closed (`Name <a@b`).
+pub const SYNTAX_ERROR: &str = "SYNTAX_ERROR";
+/// Most addresses kept of one header field; a longer list is cut (bounded summaries).
+pub const MAX_ADDRESSES: usize = 1_000;
+
+#[derive(Debug, Clone, PartialEq)]
+enum AddrTok {
+    /// An atom, or a quoted string's content (quoted-pairs undone).
+    Word(String),
+    /// `[...]`, kept with its brackets.
+    DomainLiteral(String),
+    /// One of `<>:;@,.`.
+    Special(char),
+    /// A comment's text (nested comments flattened), trimmed.
+    Comment(String),
+}
+
+/// Splits an unfolded header value into tokens; each carries whether whitespace (or a
+/// comment) preceded it, which a phrase keeps as one space. Unterminated quoted strings,
+/// comments and domain literals run to the end of the value.
+fn addr_tokens(v: &str) -> Vec<(AddrTok, bool)> {
     let mut out = Vec::new();
-    let Some(HeaderValue::Address(addr)) = value else {
-        return out;
-    };
-    match addr {
-        Address::List(list) => {
-            for a in list {
-                push_addr(&mut out, a);
-            }
-        }
-        Address::Group(groups) => {
-            for g in groups {
-                match &g.name {
-                    // RFC 9051 §7.5.2: group start marker, members, end marker.
-                    Some(name) => {
-                        out.push(EnvelopeAddress {
-                            name: None,
-                            mailbox: Some(ascii_phrase(name)),
-                            host: None,
-                        });
-                        for a in &g.addresses {
-                            push_addr(&mut out, a);
+    let mut chars = v.chars().peekable();
+    let mut space = false;
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\r' | '\n' => space = true,
+            '(' => {
+                let mut depth = 1;
+                let mut text = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => text.extend(chars.next()),
+                        '(' => {
+                            depth += 1;
+                            text.push(' ');
                         }
-                        out.push(EnvelopeAddress::default());
-                    }
-                    None => {
-                        for a in &g.addresses {
-                            push_addr(&mut out, a);
+                        ')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                            text.push(' ');
                         }
+                        c => text.push(c),
                     }
                 }
+                let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                out.push((AddrTok::Comment(text), space));
+                space = true;
+            }
+            '"' => {
+                let mut text = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => text.extend(chars.next()),
+                        '"' => break,
+                        c => text.push(c),
+                    }
+                }
+                out.push((AddrTok::Word(text), space));
+                space = false;
+            }
+            '[' => {
+                let mut text = String::from("[");
+                for c in chars.by_ref() {
+                    text.push(c);
+                    if c == ']' {
+                        break;
+                    }
+                }
+                out.push((AddrTok::DomainLiteral(text), space));
+                space = false;
+            }
+            '<' | '>' | ':' | ';' | '@' | ',' | '.' => {
+                out.push((AddrTok::Special(c), space));
+                space = false;
+            }
+            c => {
+                let mut atom = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if n.is_whitespace() || "()<>[]:;@\\,.\"".contains(n) {
+                        break;
+                    }
+                    atom.push(n);
+                    chars.next();
+                }
+                out.push((AddrTok::Word(atom), space));
+                space = false;
             }
         }
     }
     out
 }
 
-fn push_addr(out: &mut Vec<EnvelopeAddress>, a: &mail_parser::Addr<'_>) {
-    let Some(address) = a.address.as_deref() else {
-        return;
+/// A run of tokens rendered as a phrase: words and dots, one space where the value had
+/// whitespace (`Mr.  Smith` is `Mr. Smith`); comments are left out.
+fn phrase_text(toks: &[(AddrTok, bool)]) -> String {
+    let mut out = String::new();
+    for (t, space) in toks {
+        let piece = match t {
+            AddrTok::Word(w) | AddrTok::DomainLiteral(w) => w.as_str(),
+            AddrTok::Special('.') => ".",
+            _ => continue,
+        };
+        if *space && !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(piece);
+    }
+    out.trim().to_string()
+}
+
+/// A run of tokens rendered without spaces (local part, domain, route).
+fn tight_text(toks: &[(AddrTok, bool)]) -> String {
+    let mut out = String::new();
+    for (t, _) in toks {
+        match t {
+            AddrTok::Word(w) | AddrTok::DomainLiteral(w) => out.push_str(w),
+            AddrTok::Special(c) if *c != ',' || !out.is_empty() => out.push(*c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The last of the comments that end an element (after its address), if any: Dovecot
+/// takes it as the name of an address that has none (`joe@x (Joe)`).
+fn trailing_comment(toks: &[(AddrTok, bool)]) -> Option<String> {
+    toks.iter()
+        .rev()
+        .map_while(|(t, _)| match t {
+            AddrTok::Comment(c) => Some(c),
+            _ => None,
+        })
+        .find(|c| !c.is_empty())
+        .cloned()
+}
+
+fn is_special(t: &(AddrTok, bool), c: char) -> bool {
+    t.0 == AddrTok::Special(c)
+}
+
+/// Parses an address-list header value (RFC 5322 §3.4, with the obsolete forms of
+/// §4.4: routes, empty list elements) into ENVELOPE addresses.
+///
+/// - `Name <local@domain>`, `local@domain (Name)` (a comment names an address that has
+///   no display name), `<@route1,@route2:local@domain>` (the route goes to the
+///   envelope's adl field);
+/// - a group `Name: members;` becomes a start marker, the members and an end marker;
+/// - comments elsewhere are dropped (`<user (c)@ (c) domain>` is `user` at `domain`);
+/// - an address without `@` keeps its mailbox with host [`MISSING_DOMAIN`]; an empty
+///   element, `<>` or `@` is [`MISSING_MAILBOX`] at [`MISSING_DOMAIN`]; a phrase of
+///   several words without an address is a name with both missing; an unclosed `<` gives
+///   host [`SYNTAX_ERROR`].
+pub fn parse_address_list(value: &str) -> Vec<EnvelopeAddress> {
+    let toks = addr_tokens(value);
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut in_group = false;
+    while i < toks.len() && out.len() < MAX_ADDRESSES {
+        // One element: up to a top-level ',', the ';' ending a group, or the ':' ending
+        // a group's name.
+        let start = i;
+        let mut angle = false;
+        let mut stop = None;
+        while i < toks.len() {
+            let t = &toks[i];
+            if is_special(t, '<') {
+                angle = true;
+            } else if is_special(t, '>') {
+                angle = false;
+            } else if !angle
+                && (is_special(t, ',')
+                    || (in_group && is_special(t, ';'))
+                    || (!in_group && is_special(t, ':')))
+            {
+                stop = Some(t.0.clone());
+                break;
+            }
+            i += 1;
+        }
+        let elem = &toks[start..i];
+        i += 1; // past the stop token
+        if stop == Some(AddrTok::Special(':')) {
+            out.push(EnvelopeAddress {
+                mailbox: Some(ascii_phrase(&phrase_text(elem))),
+                ..EnvelopeAddress::default()
+            });
+            in_group = true;
+            continue;
+        }
+        if elem.iter().any(|(t, _)| !matches!(t, AddrTok::Comment(_))) {
+            out.push(element_address(elem));
+        } else if !in_group && stop.is_some() {
+            // Dovecot keeps an empty element of a list (`a, , b`) as a missing address.
+            out.push(missing(None));
+        }
+        if in_group && stop != Some(AddrTok::Special(',')) {
+            out.push(EnvelopeAddress::default());
+            in_group = false;
+            // What follows the ';' up to the next ',' is not an address.
+            while i < toks.len() && !is_special(&toks[i], ',') {
+                i += 1;
+            }
+            i += 1;
+        }
+    }
+    if in_group {
+        out.push(EnvelopeAddress::default());
+    }
+    out
+}
+
+fn missing(name: Option<String>) -> EnvelopeAddress {
+    EnvelopeAddress {
+        name,
+        adl: None,
+        mailbox: Some(MISSING_MAILBOX.into()),
+        host: Some(MISSING_DOMAIN.into()),
+    }
+}
+
+fn nonempty_name(s: String) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| ascii_phrase(s))
+}
+
+/// One mailbox element (no group, no top-level comma).
+fn element_address(elem: &[(AddrTok, bool)]) -> EnvelopeAddress {
+    if let Some(lt) = elem.iter().position(|t| is_special(t, '<')) {
+        // name-addr: [phrase] "<" [route ":"] addr-spec ">".
+        let name = nonempty_name(phrase_text(&elem[..lt]))
+            .or_else(|| trailing_comment(elem).and_then(nonempty_name));
+        let rest = &elem[lt + 1..];
+        let gt = rest.iter().position(|t| is_special(t, '>'));
+        let inner = &rest[..gt.unwrap_or(rest.len())];
+        let (adl, spec) = match inner.first() {
+            Some(t) if is_special(t, '@') => match inner.iter().position(|t| is_special(t, ':')) {
+                Some(colon) => (Some(tight_text(&inner[..colon])), &inner[colon + 1..]),
+                None => (None, inner),
+            },
+            _ => (None, inner),
+        };
+        let (mailbox, host) = split_spec(spec);
+        let mut a = EnvelopeAddress {
+            name,
+            adl: adl.filter(|r| !r.is_empty()),
+            mailbox: Some(mailbox.unwrap_or_else(|| MISSING_MAILBOX.into())),
+            host: Some(host.unwrap_or_else(|| MISSING_DOMAIN.into())),
+        };
+        if gt.is_none() {
+            a.host = Some(SYNTAX_ERROR.into());
+        }
+        return a;
+    }
+    if elem.iter().any(|t| is_special(t, '@')) {
+        // addr-spec, perhaps with a trailing comment naming it.
+        let (mailbox, host) = split_spec(elem);
+        return EnvelopeAddress {
+            name: trailing_comment(elem).and_then(nonempty_name),
+            adl: None,
+            mailbox: Some(mailbox.unwrap_or_else(|| MISSING_MAILBOX.into())),
+            host: Some(host.unwrap_or_else(|| MISSING_DOMAIN.into())),
+        };
+    }
+    // No address at all: one word is a local part without domain, several a name.
+    let text = phrase_text(elem);
+    if text.contains(' ') {
+        missing(nonempty_name(text))
+    } else {
+        EnvelopeAddress {
+            name: None,
+            adl: None,
+            mailbox: Some(tight_text(elem)),
+            host: Some(MISSING_DOMAIN.into()),
+        }
+    }
+}
+
+/// `local "@" domain` from the tokens of an addr-spec: (mailbox, host), each `None`
+/// when empty. Tokens after the domain (a second address without a comma) are ignored.
+fn split_spec(spec: &[(AddrTok, bool)]) -> (Option<String>, Option<String>) {
+    let at = spec.iter().position(|t| is_special(t, '@'));
+    let (local, domain) = match at {
+        Some(at) => (&spec[..at], &spec[at + 1..]),
+        None => (spec, &[][..]),
     };
-    let (mailbox, host) = match address.rfind('@') {
-        Some(at) => (&address[..at], &address[at + 1..]),
-        // An address without a domain: RFC 9051 forbids NIL host here (that marks a
-        // group), so send an empty one.
-        None => (address, ""),
-    };
-    out.push(EnvelopeAddress {
-        name: a
-            .name
-            .as_deref()
-            .filter(|n| !n.trim().is_empty())
-            .map(ascii_phrase),
-        mailbox: Some(mailbox.to_string()),
-        host: Some(host.to_string()),
-    });
+    // The domain: its first run of words, dots and literals (comments in between
+    // allowed); stops at whitespace that is followed by another word.
+    let mut end = 0;
+    let mut seen = false;
+    for (k, (t, space)) in domain.iter().enumerate() {
+        match t {
+            AddrTok::Comment(_) => {}
+            AddrTok::Word(_) | AddrTok::DomainLiteral(_) if seen && *space => {
+                let prev_dot = domain[..k]
+                    .iter()
+                    .rev()
+                    .find(|(t, _)| !matches!(t, AddrTok::Comment(_)))
+                    .is_some_and(|t| is_special(t, '.'));
+                if !prev_dot {
+                    break;
+                }
+            }
+            AddrTok::Word(_) | AddrTok::DomainLiteral(_) | AddrTok::Special('.') => {}
+            _ => break,
+        }
+        seen |= !matches!(t, AddrTok::Comment(_));
+        end = k + 1;
+    }
+    let local = tight_text(local);
+    let host = at.map(|_| tight_text(&domain[..end]));
+    (
+        (!local.is_empty()).then_some(local),
+        host.filter(|h| !h.is_empty()),
+    )
 }
 
 /// A display phrase as ASCII: unchanged if it is, else one RFC 2047 `B` encoded-word.
@@ -456,7 +733,7 @@ fn build_part(
                     break;
                 }
                 let cb = cs + header_end(&raw[cs..ce]);
-                let ch = Headers::parse(&raw[cs..cb], false);
+                let ch = Headers::parse(&raw[cs..cb]);
                 let child = build_part(raw, cs, cb, ce, &ch, digest, depth + 1, budget);
                 part.children.push(child);
             }
@@ -554,6 +831,119 @@ fn delimiter_kind(line: &[u8], boundary: &[u8]) -> Option<Delimiter> {
         .then_some(Delimiter::Open)
 }
 
+// ---- content transfer encodings ----
+
+/// Why a part's content cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// RFC 3516 §4.2: a Content-Transfer-Encoding this server does not know (IMAP
+    /// answers `[UNKNOWN-CTE]`).
+    UnknownEncoding,
+}
+
+/// Undoes a part's Content-Transfer-Encoding (RFC 2045 §6): the one decoder every user
+/// of decoded content goes through (IMAP BINARY, SEARCH's text and the body index), so
+/// that they all see the same octets.
+///
+/// `7bit`, `8bit`, `binary` and no header at all leave the octets as they are; `base64`
+/// and `quoted-printable` are decoded leniently (RFC 2045 §6.7 (5) and §6.8: bad input is
+/// passed over, not refused), as Dovecot does.
+pub fn decode_transfer_encoding(
+    body: &[u8],
+    encoding: Option<&str>,
+) -> Result<Vec<u8>, DecodeError> {
+    let enc = encoding.unwrap_or("7bit").trim();
+    if enc.eq_ignore_ascii_case("7bit")
+        || enc.eq_ignore_ascii_case("8bit")
+        || enc.eq_ignore_ascii_case("binary")
+    {
+        Ok(body.to_vec())
+    } else if enc.eq_ignore_ascii_case("base64") {
+        Ok(decode_base64(body))
+    } else if enc.eq_ignore_ascii_case("quoted-printable") {
+        Ok(decode_quoted_printable(body))
+    } else {
+        Err(DecodeError::UnknownEncoding)
+    }
+}
+
+/// RFC 2045 §6.7 quoted-printable.
+///
+/// - Rule (3): whitespace at the end of an encoded line is transport padding and is
+///   removed, so `hello  CRLF` decodes to `hello CRLF` without the spaces.
+/// - Rule (5): `=` at the end of a line (after that padding is removed) is a soft line
+///   break: `foo= CRLF bar` decodes to `foobar`.
+/// - `=XX` with two hexadecimal digits is the octet XX (lower-case digits accepted, as
+///   §6.7 (1) recommends of a robust decoder); any other `=` passes through as itself.
+/// - Line ends are kept as written (CRLF, or a bare LF from a lenient sender).
+pub fn decode_quoted_printable(body: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(body.len());
+    for line in body.split_inclusive(|&b| b == b'\n') {
+        let (text, eol): (&[u8], &[u8]) = if let Some(t) = line.strip_suffix(b"\r\n") {
+            (t, b"\r\n")
+        } else if let Some(t) = line.strip_suffix(b"\n") {
+            (t, b"\n")
+        } else {
+            (line, b"")
+        };
+        // Rule (3): trailing whitespace is not part of the data.
+        let text = text.trim_ascii_end();
+        let (text, soft) = match text.strip_suffix(b"=") {
+            Some(t) => (t, true),
+            None => (text, false),
+        };
+        let mut i = 0;
+        while i < text.len() {
+            let b = text[i];
+            if b == b'='
+                && let (Some(h), Some(l)) = (
+                    text.get(i + 1).copied().and_then(hex),
+                    text.get(i + 2).copied().and_then(hex),
+                )
+            {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+            out.push(b);
+            i += 1;
+        }
+        if !soft {
+            out.extend_from_slice(eol);
+        }
+    }
+    out
+}
+
+/// RFC 2045 §6.8 base64: characters outside the alphabet (line breaks, stray octets) are
+/// ignored, `=` ends the data, and trailing bits that do not make a whole octet are
+/// dropped.
+pub fn decode_base64(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() / 4 * 3);
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    for &b in body {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
 // ---- the text SEARCH matches against ----
 
 /// The decoded text of a message that IMAP SEARCH matches against (RFC 9051 §6.4.4),
@@ -567,8 +957,8 @@ fn delimiter_kind(line: &[u8], boundary: &[u8]) -> Option<Delimiter> {
 ///   text are taken as written, unfolded), trimmed, and folded.
 /// - The body is the text of every `text/*` part, transfer encoding and charset undone,
 ///   nested `message/rfc822` parts included (up to [`SEARCH_TEXT_DEPTH`] levels), each
-///   folded and followed by `\n`. A message the parser cannot read at all is searched
-///   as its raw octets (lossy UTF-8).
+///   folded and followed by `\n`. Parts come from [`summarize`]'s tree and are decoded
+///   by [`decode_transfer_encoding`], the decoder BINARY uses too.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchText {
     /// (lower-case field name, folded value), in message order.
@@ -595,16 +985,14 @@ impl SearchText {
             .with_mime_headers()
             .with_date_headers()
             .default_header_text();
-        let parsed = if with_body {
-            parser.parse(raw)
-        } else {
-            parser.parse_headers(raw)
-        };
         let mut t = SearchText::default();
-        let Some(msg) = parsed else {
-            if with_body {
-                t.body = fold(&String::from_utf8_lossy(raw));
-            }
+        if with_body {
+            // The body text comes from the same MIME tree and the same transfer decoders
+            // as FETCH BINARY, so SEARCH BODY finds what BINARY shows.
+            let summary = summarize(raw);
+            collect_text(raw, &summary.root, &mut t.body, 0);
+        }
+        let Some(msg) = parser.parse_headers(raw) else {
             return t;
         };
         if let Some(first) = msg.parts.first() {
@@ -630,9 +1018,6 @@ impl SearchText {
                 t.headers
                     .push((h.name.as_str().to_ascii_lowercase(), fold(value.trim())));
             }
-        }
-        if with_body {
-            collect_text(&msg, &mut t.body, 0);
         }
         t
     }
@@ -666,18 +1051,54 @@ impl SearchText {
     }
 }
 
-fn collect_text(msg: &mail_parser::Message<'_>, out: &mut String, depth: usize) {
-    for part in &msg.parts {
-        match &part.body {
-            mail_parser::PartType::Text(t) | mail_parser::PartType::Html(t) => {
-                out.push_str(&fold(t));
-                out.push('\n');
-            }
-            mail_parser::PartType::Message(m) if depth < SEARCH_TEXT_DEPTH => {
-                collect_text(m, out, depth + 1)
-            }
-            _ => {}
+/// Appends the decoded, folded text of every `text/*` leaf under `part` (each followed
+/// by `\n`), descending into enclosed messages up to [`SEARCH_TEXT_DEPTH`] levels.
+fn collect_text(raw: &[u8], part: &Part, out: &mut String, depth: usize) {
+    if part.is_multipart() {
+        for c in &part.children {
+            collect_text(raw, c, out, depth);
         }
+        return;
+    }
+    let body = raw
+        .get(part.body_start as usize..part.end as usize)
+        .unwrap_or_default();
+    if part.media_type == "message" {
+        if depth >= SEARCH_TEXT_DEPTH {
+            return;
+        }
+        if let Some(m) = &part.message {
+            collect_text(raw, &m.root, out, depth + 1);
+        } else if part.media_subtype == "rfc822" || part.media_subtype == "global" {
+            // RFC 2046 §5.2.1 allows only 7bit/8bit/binary here, but base64-encoded
+            // forwarded messages exist: search the message they decode to.
+            if let Ok(inner) = decode_transfer_encoding(body, part.encoding.as_deref()) {
+                let s = summarize(&inner);
+                collect_text(&inner, &s.root, out, depth + 1);
+            }
+        }
+        return;
+    }
+    if part.media_type != "text" {
+        return;
+    }
+    // An unknown transfer encoding is searched as written rather than not at all.
+    let octets =
+        decode_transfer_encoding(body, part.encoding.as_deref()).unwrap_or_else(|_| body.to_vec());
+    out.push_str(&fold(&charset_text(&octets, part.param("charset"))));
+    out.push('\n');
+}
+
+/// Text of `octets` in `charset`. Undeclared (or US-ASCII-declared) 8-bit text is taken
+/// as UTF-8, which is what such mail almost always is; an unknown charset too.
+fn charset_text(octets: &[u8], charset: Option<&str>) -> String {
+    let decoder = charset
+        .map(|c| c.trim())
+        .filter(|c| !c.eq_ignore_ascii_case("us-ascii") && !c.eq_ignore_ascii_case("utf-8"))
+        .and_then(|c| mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()));
+    match decoder {
+        Some(decode) => decode(octets),
+        None => String::from_utf8_lossy(octets).into_owned(),
     }
 }
 
@@ -712,6 +1133,7 @@ mod tests {
         assert_eq!(s.envelope.subject.as_deref(), Some("afternoon  meeting"));
         let fred = EnvelopeAddress {
             name: Some("Fred Foobar".into()),
+            adl: None,
             mailbox: Some("foobar".into()),
             host: Some("Blurdybloop.example".into()),
         };
@@ -747,10 +1169,10 @@ mod tests {
              x\n",
         );
         let s = summarize(&raw);
-        // Jörg, re-encoded as UTF-8 base64 word.
+        // The encoded-word as written (Dovecot does the same).
         assert_eq!(
             s.envelope.from[0].name.as_deref(),
-            Some("=?utf-8?b?SsO2cmc=?=")
+            Some("=?iso-8859-1?q?J=F6rg?=")
         );
         let to = &s.envelope.to;
         assert_eq!(to.len(), 5, "{to:?}");
@@ -1023,6 +1445,267 @@ epilogue\n";
         let json = serde_json::to_string(&s).unwrap();
         let back: MessageSummary = serde_json::from_str(&json).unwrap();
         assert_eq!(s, back);
+    }
+
+    #[test]
+    fn quoted_printable_table() {
+        // (encoded, decoded): RFC 2045 §6.7 rules (1) to (5), as Dovecot decodes them.
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"hello  \r\nfoo= \r\nbar\r\n", b"hello\r\nfoobar\r\n"),
+            (b"caf=C3=A9=\r\n!\r\n", "caf\u{e9}!\r\n".as_bytes()),
+            (b"lower =c3=a9\r\n", "lower \u{e9}\r\n".as_bytes()),
+            (b"tab\t\r\nend=20\r\n", b"tab\r\nend \r\n"),
+            (b"soft=\t \r\nbreak", b"softbreak"),
+            (b"bare lf= \nnext \n", b"bare lfnext\n"),
+            (b"bad =ZZ and =4", b"bad =ZZ and =4"),
+            (b"last line  ", b"last line"),
+            (b"trailing soft=", b"trailing soft"),
+            (b"=3D=0D=0A", b"=\r\n"),
+            (b"", b""),
+        ];
+        for (enc, dec) in cases {
+            assert_eq!(
+                decode_quoted_printable(enc),
+                *dec,
+                "{:?}",
+                String::from_utf8_lossy(enc)
+            );
+        }
+        assert_eq!(
+            decode_quoted_printable(b"hello  \r\nfoo= \r\nbar\r\n").len(),
+            15
+        );
+    }
+
+    #[test]
+    fn base64_decoder_table() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"aGVsbG8=\r\n", b"hello"),
+            (b"aGVs\r\nbG8gd29y\r\nbGQ=", b"hello world"),
+            (b"Zm9vYmFy", b"foobar"),
+            (b"Zg", b"f"),
+            (b"Z!m*9", b"fo"),
+            (b"", b""),
+        ];
+        for (enc, dec) in cases {
+            assert_eq!(
+                decode_base64(enc),
+                *dec,
+                "{:?}",
+                String::from_utf8_lossy(enc)
+            );
+        }
+        assert_eq!(
+            decode_transfer_encoding(b"x", Some("x-uuencode")),
+            Err(DecodeError::UnknownEncoding)
+        );
+        assert_eq!(
+            decode_transfer_encoding(b"a=\r\nb", Some(" Quoted-Printable")).unwrap(),
+            b"ab"
+        );
+        assert_eq!(
+            decode_transfer_encoding(b"a=\r\nb", None).unwrap(),
+            b"a=\r\nb"
+        );
+    }
+
+    #[test]
+    fn search_text_body_uses_the_same_decoding() {
+        let raw = crlf(
+            "Content-Type: multipart/mixed; boundary=b\n\
+             \n\
+             --b\n\
+             Content-Transfer-Encoding: quoted-printable\n\
+             \n\
+             hello  \n\
+             foo= \n\
+             bar\n\
+             --b\n\
+             Content-Type: text/plain; charset=iso-8859-1\n\
+             Content-Transfer-Encoding: base64\n\
+             \n\
+             SvZyZw==\n\
+             --b\n\
+             Content-Type: message/rfc822\n\
+             Content-Transfer-Encoding: base64\n\
+             \n\
+             U3ViamVjdDogaQ0KDQppbm5lciB0ZXh0DQo=\n\
+             --b\n\
+             Content-Type: application/octet-stream\n\
+             \n\
+             not text\n\
+             --b--\n",
+        );
+        let t = SearchText::of(&raw, true);
+        assert_eq!(t.body, "hello\r\nfoobar\nj\u{f6}rg\ninner text\r\n\n");
+        assert!(t.body_contains("foobar"));
+        assert!(!t.body_contains("not text"));
+        // Header-only decoding leaves the body out.
+        assert_eq!(SearchText::of(&raw, false).body, "");
+    }
+
+    /// (header value, ENVELOPE address list as Dovecot 2.3.19 sends it, each address as
+    /// `name|adl|mailbox|host` with `-` for NIL). Differences from Dovecot are marked.
+    const ADDRESS_CASES: &[(&str, &[&str])] = &[
+        ("<@route:user@domain>", &["-|@route|user|domain"]),
+        (
+            "<@a.test,@b.test:u@d.test>",
+            &["-|@a.test,@b.test|u|d.test"],
+        ),
+        ("d", &["-|-|d|MISSING_DOMAIN"]),
+        (
+            "<user-from (c)@ (c) domain.org>",
+            &["-|-|user-from|domain.org"],
+        ),
+        (
+            "\"Joe Q. Public\" <john.q.public@example.com>",
+            &["Joe Q. Public|-|john.q.public|example.com"],
+        ),
+        (
+            "Mary Smith <mary@x.test>, jdoe@example.org, Who? <one@y.test>",
+            &[
+                "Mary Smith|-|mary|x.test",
+                "-|-|jdoe|example.org",
+                "Who?|-|one|y.test",
+            ],
+        ),
+        (
+            "<boss@nil.test>, \"Giant; \\\"Big\\\" Box\" <sysservices@example.net>",
+            &[
+                "-|-|boss|nil.test",
+                "Giant; \"Big\" Box|-|sysservices|example.net",
+            ],
+        ),
+        (
+            "A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;",
+            &[
+                "-|-|A Group|-",
+                "Ed Jones|-|c|a.test",
+                "-|-|joe|where.test",
+                "John|-|jdoe|one.test",
+                "-|-|-|-",
+            ],
+        ),
+        (
+            "Undisclosed recipients:;",
+            &["-|-|Undisclosed recipients|-", "-|-|-|-"],
+        ),
+        (
+            "Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>",
+            &["Pete|-|pete|silly.test"],
+        ),
+        (
+            "A Group(Some people) :Chris Jones <c@(Chris's host.)public.example>, joe@example.org, \
+             John <jdoe@one.test> (my dear friend); (the end of the group)",
+            &[
+                "-|-|A Group|-",
+                "Chris Jones|-|c|public.example",
+                "-|-|joe|example.org",
+                "John|-|jdoe|one.test",
+                "-|-|-|-",
+            ],
+        ),
+        (
+            "(Empty list)(start)Hidden recipients  :(nobody(that I know))  ;",
+            &["-|-|Hidden recipients|-", "-|-|-|-"],
+        ),
+        (
+            "=?iso-8859-1?q?J=F6rg?= <j@example.org>",
+            &["=?iso-8859-1?q?J=F6rg?=|-|j|example.org"],
+        ),
+        (
+            "\"=?utf-8?q?Caf=C3=A9?=\" <c@x.test>",
+            &["=?utf-8?q?Caf=C3=A9?=|-|c|x.test"],
+        ),
+        (
+            "user@[192.0.2.1], \"odd local\"@x.test",
+            &["-|-|user|[192.0.2.1]", "-|-|odd local|x.test"],
+        ),
+        (
+            "first last",
+            &["first last|-|MISSING_MAILBOX|MISSING_DOMAIN"],
+        ),
+        (
+            "joe@example.org (Joe Bloggs)",
+            &["Joe Bloggs|-|joe|example.org"],
+        ),
+        (
+            "\"a\\\\b\"@x.test, x@y.test",
+            &["-|-|a\\b|x.test", "-|-|x|y.test"],
+        ),
+        (
+            "<>, z@w.test",
+            &["-|-|MISSING_MAILBOX|MISSING_DOMAIN", "-|-|z|w.test"],
+        ),
+        ("@", &["-|-|MISSING_MAILBOX|MISSING_DOMAIN"]),
+        (
+            "a@b.test, ,, c@d.test",
+            &[
+                "-|-|a|b.test",
+                "-|-|MISSING_MAILBOX|MISSING_DOMAIN",
+                "-|-|MISSING_MAILBOX|MISSING_DOMAIN",
+                "-|-|c|d.test",
+            ],
+        ),
+        (
+            "\"q\\\"x\" <q@x.test>, Mr.  Smith  <s@x.test>",
+            &["q\"x|-|q|x.test", "Mr. Smith|-|s|x.test"],
+        ),
+        (
+            "A:b@c.test;,d@e.test",
+            &["-|-|A|-", "-|-|b|c.test", "-|-|-|-", "-|-|d|e.test"],
+        ),
+        ("Foo <bar>", &["Foo|-|bar|MISSING_DOMAIN"]),
+        ("\"\" <e@f.test>", &["-|-|e|f.test"]),
+        ("Name <x@y.test", &["Name|-|x|SYNTAX_ERROR"]),
+        // Dovecot stops at the first error (`a@b.test c@d.test` is a@b.test alone, and
+        // `a@b@c, x@y` only a@b); Wharf skips to the next comma.
+        ("a@b.test c@d.test", &["-|-|a|b.test"]),
+        ("a@b@c, x@y.test", &["-|-|a|b", "-|-|x|y.test"]),
+        // Not ASCII: Dovecot sends the UTF-8 name as a literal; Wharf one encoded-word.
+        ("J\u{f6}rg <j@x.test>", &["=?utf-8?b?SsO2cmc=?=|-|j|x.test"]),
+        ("", &[]),
+    ];
+
+    #[test]
+    fn address_lists_as_dovecot_parses_them() {
+        let show = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+        for (value, want) in ADDRESS_CASES {
+            let got: Vec<String> = parse_address_list(value)
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}|{}|{}|{}",
+                        show(&a.name),
+                        show(&a.adl),
+                        show(&a.mailbox),
+                        show(&a.host)
+                    )
+                })
+                .collect();
+            assert_eq!(got, *want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn envelope_fields_use_the_address_parser() {
+        let raw = crlf(
+            "From: <@route:user@domain>\n\
+             Sender: first last\n\
+             To: d\n\
+             Cc: <user-from (c)@ (c)\n domain.org>\n\
+             \n\
+             x\n",
+        );
+        let e = summarize(&raw).envelope;
+        assert_eq!(e.from[0].adl.as_deref(), Some("@route"));
+        assert_eq!(e.reply_to, e.from);
+        assert_eq!(e.sender[0].name.as_deref(), Some("first last"));
+        assert_eq!(e.to[0].host.as_deref(), Some(MISSING_DOMAIN));
+        assert_eq!(e.cc[0].mailbox.as_deref(), Some("user-from"));
+        assert_eq!(e.cc[0].host.as_deref(), Some("domain.org"));
+        let long = format!("To: {}\r\n\r\n", vec!["a@b.c"; 5000].join(","));
+        assert_eq!(summarize(long.as_bytes()).envelope.to.len(), MAX_ADDRESSES);
     }
 
     #[test]

@@ -88,7 +88,13 @@ pub async fn handle_append(
             .append(
                 mailbox.id,
                 NewMessage {
-                    raw: normalize_crlf(m.message),
+                    // RFC 3516 §4.3: a literal8 is binary content; its bare LFs are
+                    // data (a binary part's octets), not line ends to repair.
+                    raw: if m.binary {
+                        m.message
+                    } else {
+                        normalize_crlf(m.message)
+                    },
                     internal_date: m.date,
                     flags,
                     keywords,

@@ -63,10 +63,7 @@ fn part_label(part: &[u32]) -> String {
 
 /// Literal, or literal8 when the data holds NUL (RFC 3516 §4.2).
 fn binary_literal(out: &mut Vec<u8>, data: &[u8]) {
-    if data.contains(&0) {
-        out.push(b'~');
-    }
-    encode::literal(out, data);
+    encode::literal8(out, data);
 }
 
 /// Messages loaded at the same time by one FETCH.
@@ -94,8 +91,8 @@ pub async fn handle_fetch(
     vanished: bool,
     io: &mut dyn Output,
 ) -> OpResult {
-    if changed_since.is_some() {
-        s.enabled.condstore = true;
+    if changed_since.is_some() || items.contains(&FetchAtt::ModSeq) {
+        s.enable_condstore();
     }
     if vanished && !s.enabled.qresync {
         return Err(ImapError::bad("VANISHED needs QRESYNC enabled"));

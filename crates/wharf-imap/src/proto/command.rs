@@ -319,6 +319,8 @@ pub struct AppendMessage {
     /// INTERNALDATE as Unix seconds, if given.
     pub date: Option<i64>,
     pub message: Vec<u8>,
+    /// Sent as a `literal8` (`~{n}`, RFC 3516 §4.3): binary content, stored unchanged.
+    pub binary: bool,
 }
 
 /// A parsed command.

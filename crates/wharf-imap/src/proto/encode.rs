@@ -30,9 +30,31 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// A literal: `{n}` CRLF octets.
+///
+/// RFC 9051 §4.3: a literal cannot hold NUL. Message data that does (a body with
+/// `Content-Transfer-Encoding: binary`, or plain bad mail) is sent with each NUL replaced
+/// by 0x80, as Dovecot 2.3 does for BODY[] and RFC822 (checked against it, docs/imap.md);
+/// the size stays the same. BINARY, which may carry NUL, uses [`literal8`].
 pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    let start = out.len();
     out.extend_from_slice(s);
+    for b in &mut out[start..] {
+        if *b == 0 {
+            *b = 0x80;
+        }
+    }
+}
+
+/// BINARY data (RFC 3516 §4.2, RFC 9051 §6.4.5): a `literal8` (`~{n}`) when the octets
+/// hold NUL, else an ordinary literal; the octets are sent unchanged either way.
+pub fn literal8(out: &mut Vec<u8>, s: &[u8]) {
+    if s.contains(&0) {
+        out.extend_from_slice(format!("~{{{}}}\r\n", s.len()).as_bytes());
+        out.extend_from_slice(s);
+    } else {
+        literal(out, s);
+    }
 }
 
 /// An `astring`: an atom when possible.
@@ -70,7 +92,10 @@ fn address_list(out: &mut Vec<u8>, list: &[EnvelopeAddress]) {
     for a in list {
         out.push(b'(');
         nstring(out, a.name.as_deref());
-        out.extend_from_slice(b" NIL ");
+        // RFC 9051 §7.5.2 addr-adl: the source route, NIL for nearly every address.
+        out.push(b' ');
+        nstring(out, a.adl.as_deref());
+        out.push(b' ');
         nstring(out, a.mailbox.as_deref());
         out.push(b' ');
         nstring(out, a.host.as_deref());
@@ -231,6 +256,22 @@ mod tests {
     }
 
     #[test]
+    fn literals_never_carry_nul() {
+        let mut v = Vec::new();
+        literal(&mut v, b"a\0b");
+        assert_eq!(v, b"{3}\r\na\x80b");
+        v.clear();
+        string(&mut v, b"x\0");
+        assert_eq!(v, b"{2}\r\nx\x80");
+        v.clear();
+        literal8(&mut v, b"a\0b");
+        assert_eq!(v, b"~{3}\r\na\0b");
+        v.clear();
+        literal8(&mut v, b"ab");
+        assert_eq!(v, b"{2}\r\nab");
+    }
+
+    #[test]
     fn rfc_3501_style_bodystructure() {
         let raw = b"Subject: hi\r\nFrom: A <a@b.example>\r\n\r\nhello\r\nworld\r\n";
         let sum = summarize(raw);
@@ -246,6 +287,21 @@ mod tests {
             s(|o| envelope(o, &sum.envelope)),
             "(NIL \"hi\" ((\"A\" NIL \"a\" \"b.example\")) ((\"A\" NIL \"a\" \"b.example\")) \
              ((\"A\" NIL \"a\" \"b.example\")) NIL NIL NIL NIL NIL)"
+        );
+    }
+
+    #[test]
+    fn envelope_addresses_as_dovecot_sends_them() {
+        let raw = b"From: <@route:user@domain>\r\nTo: d, Undisclosed:;\r\n\
+Cc: <user-from (c)@ (c) domain.org>\r\n\r\nx\r\n";
+        let sum = summarize(raw);
+        // Dovecot 2.3.19's answer for the same message, byte for byte.
+        assert_eq!(
+            s(|o| envelope(o, &sum.envelope)),
+            "(NIL NIL ((NIL \"@route\" \"user\" \"domain\")) ((NIL \"@route\" \"user\" \"domain\")) \
+             ((NIL \"@route\" \"user\" \"domain\")) ((NIL NIL \"d\" \"MISSING_DOMAIN\")\
+             (NIL NIL \"Undisclosed\" NIL)(NIL NIL NIL NIL)) ((NIL NIL \"user-from\" \"domain.org\")) \
+             NIL NIL NIL)"
         );
     }
 

@@ -733,6 +733,7 @@ fn append(p: &mut P<'_>) -> PResult<CommandBody> {
             p.sp()?;
             p.expect(b'(')?;
         }
+        let binary = p.peek() == Some(b'~');
         let message = p.literal()?;
         if utf8 {
             p.expect(b')')?;
@@ -741,6 +742,7 @@ fn append(p: &mut P<'_>) -> PResult<CommandBody> {
             flags,
             date,
             message,
+            binary,
         });
         if messages.len() > 1000 {
             return Err("Too many messages in one APPEND".into());

@@ -2,8 +2,7 @@
 //! names (RFC 9051 §6.4.5), found through the summary made at delivery.
 
 use crate::proto::command::{Section, SectionText};
-use base64::Engine;
-use wharf_store::mime::{MessageSummary, Part};
+use wharf_store::mime::{DecodeError, MessageSummary, Part, decode_transfer_encoding};
 
 /// The part a section's part path names, or `None` if there is no such part.
 ///
@@ -114,64 +113,113 @@ pub enum BinaryError {
     NoSuchPart,
 }
 
-/// The decoded content of a non-multipart part (RFC 3516).
-pub fn binary(raw: &[u8], summary: &MessageSummary, path: &[u32]) -> Result<Vec<u8>, BinaryError> {
-    let part = find_part(summary, path).ok_or(BinaryError::NoSuchPart)?;
-    if path.is_empty() && summary.root.is_multipart() {
-        return Err(BinaryError::NoSuchPart);
-    }
-    let (from, to) = if path.is_empty() {
-        (summary.root.body_start, summary.root.end)
-    } else {
-        (part.body_start, part.end)
-    };
-    let body = range(raw, from, to);
-    let cte = part
-        .encoding
-        .as_deref()
-        .unwrap_or("7bit")
-        .to_ascii_lowercase();
-    match cte.as_str() {
-        "7bit" | "8bit" | "binary" => Ok(body.to_vec()),
-        "base64" => {
-            let clean: Vec<u8> = body
-                .iter()
-                .copied()
-                .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
-                .collect();
-            base64::engine::general_purpose::STANDARD_NO_PAD
-                .decode(&clean)
-                .map_err(|_| BinaryError::UnknownCte)
+impl From<DecodeError> for BinaryError {
+    fn from(e: DecodeError) -> BinaryError {
+        match e {
+            DecodeError::UnknownEncoding => BinaryError::UnknownCte,
         }
-        "quoted-printable" => Ok(decode_qp(body)),
-        _ => Err(BinaryError::UnknownCte),
     }
 }
 
-/// RFC 2045 §6.7 quoted-printable, leniently (bad escapes pass through).
-pub fn decode_qp(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    while i < body.len() {
-        let b = body[i];
-        if b == b'=' {
-            match (body.get(i + 1), body.get(i + 2)) {
-                (Some(b'\r'), Some(b'\n')) => i += 3,
-                (Some(b'\n'), _) => i += 2,
-                (Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                    out.push(hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0));
-                    i += 3;
-                }
-                _ => {
-                    out.push(b);
-                    i += 1;
-                }
-            }
-        } else {
-            out.push(b);
-            i += 1;
+/// `BINARY[part]` (RFC 3516 §4.2, RFC 9051 §6.4.5): the section with its
+/// Content-Transfer-Encoding undone.
+///
+/// - An empty part path is the whole message, header included; a message/rfc822 part is
+///   the whole enclosed message; a multipart part is its body. In these, every leaf part
+///   whose encoding is not an identity one is sent decoded, its Content-Transfer-Encoding
+///   field rewritten to `binary` so that the result still describes itself. This is what
+///   Dovecot 2.3 sends (checked against it, docs/imap.md).
+/// - Any other part is its decoded body.
+///
+/// The decoding is [`wharf_store::mime::decode_transfer_encoding`], the one SEARCH uses.
+pub fn binary(raw: &[u8], summary: &MessageSummary, path: &[u32]) -> Result<Vec<u8>, BinaryError> {
+    let mut out = Vec::new();
+    if path.is_empty() {
+        binary_part(raw, &summary.root, &mut out)?;
+        return Ok(out);
+    }
+    let part = find_part(summary, path).ok_or(BinaryError::NoSuchPart)?;
+    match &part.message {
+        Some(m) => binary_part(raw, &m.root, &mut out)?,
+        None if part.is_multipart() => binary_body(raw, part, &mut out)?,
+        None => {
+            out = decode_transfer_encoding(
+                range(raw, part.body_start, part.end),
+                part.encoding.as_deref(),
+            )?
         }
+    }
+    Ok(out)
+}
+
+/// Whether a leaf's octets are sent as stored (RFC 2045 §6.2 identity encodings).
+fn is_identity(encoding: Option<&str>) -> bool {
+    encoding.is_none_or(|e| {
+        let e = e.trim();
+        ["7bit", "8bit", "binary"]
+            .iter()
+            .any(|k| e.eq_ignore_ascii_case(k))
+    })
+}
+
+/// One part, header and body, with its leaves decoded.
+fn binary_part(raw: &[u8], p: &Part, out: &mut Vec<u8>) -> Result<(), BinaryError> {
+    let header = range(raw, p.header_start, p.body_start);
+    if !p.is_multipart() && p.message.is_none() && !is_identity(p.encoding.as_deref()) {
+        let body =
+            decode_transfer_encoding(range(raw, p.body_start, p.end), p.encoding.as_deref())?;
+        out.extend_from_slice(&binary_cte_header(header));
+        out.extend_from_slice(&body);
+        return Ok(());
+    }
+    out.extend_from_slice(header);
+    binary_body(raw, p, out)
+}
+
+/// A part's body with its leaves decoded: the delimiters, preamble and epilogue of a
+/// multipart as stored, each child converted.
+fn binary_body(raw: &[u8], p: &Part, out: &mut Vec<u8>) -> Result<(), BinaryError> {
+    if p.is_multipart() {
+        let mut pos = p.body_start;
+        for c in &p.children {
+            out.extend_from_slice(range(raw, pos, c.header_start));
+            binary_part(raw, c, out)?;
+            pos = c.end;
+        }
+        out.extend_from_slice(range(raw, pos, p.end));
+    } else if let Some(m) = &p.message {
+        binary_part(raw, &m.root, out)?;
+    } else {
+        out.extend_from_slice(range(raw, p.body_start, p.end));
+    }
+    Ok(())
+}
+
+/// The header with its Content-Transfer-Encoding field (and continuation lines) replaced
+/// by `Content-Transfer-Encoding: binary`.
+fn binary_cte_header(header: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header.len());
+    let mut skipping = false;
+    for line in header.split_inclusive(|&b| b == b'\n') {
+        if skipping && matches!(line.first(), Some(b' ') | Some(b'\t')) {
+            continue;
+        }
+        skipping = false;
+        let name = b"content-transfer-encoding:";
+        if line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name) {
+            let eol: &[u8] = if line.ends_with(b"\r\n") {
+                b"\r\n"
+            } else if line.ends_with(b"\n") {
+                b"\n"
+            } else {
+                b""
+            };
+            out.extend_from_slice(b"Content-Transfer-Encoding: binary");
+            out.extend_from_slice(eol);
+            skipping = true;
+            continue;
+        }
+        out.extend_from_slice(line);
     }
     out
 }
@@ -279,6 +327,107 @@ aGVsbG8=\r\n\
         assert_eq!(binary(raw, &s, &[2, 1]).unwrap(), "caf\u{e9}!".as_bytes());
         assert_eq!(binary(raw, &s, &[2, 2]).unwrap(), b"hello");
         assert_eq!(binary(raw, &s, &[9]), Err(BinaryError::NoSuchPart));
+    }
+
+    /// The enclosed message of [`MSG`] as BINARY sends it: leaves decoded, their
+    /// Content-Transfer-Encoding rewritten (byte for byte what Dovecot 2.3.19 sends for
+    /// the same message's BINARY[2], but for the CRLF after `--i--`, which Dovecot counts
+    /// in the part and Wharf, like BODY[2], gives to the outer delimiter).
+    const INNER_BINARY: &str = "Subject: inner\r\n\
+X-Long: folded\r\n\x20continued\r\n\
+Content-Type: multipart/alternative; boundary=i\r\n\
+\r\n\
+--i\r\n\
+Content-Type: text/plain\r\n\
+Content-Transfer-Encoding: binary\r\n\
+\r\n\
+caf\u{e9}!\r\n\
+--i\r\n\
+Content-Type: application/octet-stream\r\n\
+Content-Transfer-Encoding: binary\r\n\
+\r\n\
+hello\r\n\
+--i--";
+
+    #[test]
+    fn binary_of_messages_and_multiparts() {
+        let raw = MSG.as_bytes();
+        let s = summarize(raw);
+        let whole = binary(raw, &s, &[]).unwrap();
+        let head = "From: a@example.org\r\nSubject: test\r\nContent-Type: multipart/mixed; \
+                    boundary=o\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\npart one\r\n--o\r\n\
+                    Content-Type: message/rfc822\r\n\r\n";
+        assert_eq!(
+            String::from_utf8(whole).unwrap(),
+            format!("{head}{INNER_BINARY}\r\n--o--\r\n")
+        );
+        assert_eq!(
+            String::from_utf8(binary(raw, &s, &[2]).unwrap()).unwrap(),
+            INNER_BINARY
+        );
+    }
+
+    #[test]
+    fn binary_table() {
+        // (message, part path, BINARY data); RFC 2045 §6.7 trailing whitespace and soft
+        // breaks, as Dovecot decodes them.
+        let cases: &[(&str, &[u32], &[u8])] = &[
+            (
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\nhello  \r\nfoo= \r\nbar\r\n",
+                &[1],
+                b"hello\r\nfoobar\r\n",
+            ),
+            (
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\nhello  \r\nfoo= \r\nbar\r\n",
+                &[],
+                b"Content-Transfer-Encoding: binary\r\n\r\nhello\r\nfoobar\r\n",
+            ),
+            (
+                "Subject: x\r\nContent-Transfer-Encoding:\r\n base64\r\nX: y\r\n\r\naGk=\r\n",
+                &[],
+                b"Subject: x\r\nContent-Transfer-Encoding: binary\r\nX: y\r\n\r\nhi",
+            ),
+            (
+                "Subject: x\r\n\r\nab\0c\r\n",
+                &[],
+                b"Subject: x\r\n\r\nab\0c\r\n",
+            ),
+            ("Subject: x\r\n\r\nab\0c\r\n", &[1], b"ab\0c\r\n"),
+            (
+                "Content-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\naGk=\r\n--b--\r\nepi\r\n",
+                &[],
+                b"Content-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b\r\n\
+                  Content-Transfer-Encoding: binary\r\n\r\nhi\r\n--b--\r\nepi\r\n",
+            ),
+            // A multipart part: its body (not its MIME header), leaves decoded.
+            (
+                "Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n\
+                 Content-Type: multipart/alternative; boundary=i\r\n\r\n--i\r\n\
+                 Content-Transfer-Encoding: quoted-printable\r\n\r\na=3Db\r\n--i--\r\n--o--\r\n",
+                &[1],
+                b"--i\r\nContent-Transfer-Encoding: binary\r\n\r\na=b\r\n--i--",
+            ),
+        ];
+        for (msg, path, want) in cases {
+            let s = summarize(msg.as_bytes());
+            let got = binary(msg.as_bytes(), &s, path).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(want),
+                "{msg:?} {path:?}"
+            );
+        }
+        let unknown = "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n";
+        let s = summarize(unknown.as_bytes());
+        assert_eq!(
+            binary(unknown.as_bytes(), &s, &[1]),
+            Err(BinaryError::UnknownCte)
+        );
+        assert_eq!(
+            binary(unknown.as_bytes(), &s, &[]),
+            Err(BinaryError::UnknownCte)
+        );
     }
 
     #[test]
