@@ -101,7 +101,6 @@ impl Server {
                 hostname,
                 config,
                 throttle,
-                recent: session::RecentMarks::default(),
             }),
         })
     }

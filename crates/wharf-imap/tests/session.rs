@@ -29,7 +29,6 @@ async fn session(config: Config) -> (Session, tempfile::TempDir) {
         hostname: "imap.example.test".into(),
         config,
         throttle: AuthThrottle::new(100, Duration::from_secs(60), Duration::from_millis(1)),
-        recent: Default::default(),
     });
     let info = ConnInfo {
         tls: false,

@@ -1,5 +1,9 @@
 //! COPY, MOVE and their UID forms (RFC 9051 §6.4.7, §6.4.8; RFC 6851; UIDPLUS COPYUID,
 //! RFC 4315 §3).
+//!
+//! A set that names a message expunged elsewhere, not yet reported to this session, is
+//! refused whole with `NO [EXPUNGEISSUED]` (RFC 2180 §4.4.1, as Dovecot does): copying
+//! the rest and answering OK would leave the client believing every message went.
 
 use crate::proto::SequenceSet;
 use crate::session::selected::uid_set_string;
@@ -26,11 +30,13 @@ pub async fn handle_copy(
             return Err(ImapError::no_code("READ-ONLY", "Mailbox is read-only"));
         }
         let idx = sel.resolve(set, uid);
-        let msgs: Vec<_> = idx
-            .iter()
-            .map(|&i| &sel.messages[i])
-            .filter(|m| !m.gone)
-            .collect();
+        let msgs: Vec<_> = idx.iter().map(|&i| &sel.messages[i]).collect();
+        if msgs.iter().any(|m| m.gone) {
+            return Err(ImapError::no_code(
+                "EXPUNGEISSUED",
+                "Some of the messages no longer exist; nothing was copied",
+            ));
+        }
         let size: u64 = msgs.iter().map(|m| m.meta.size).sum();
         (
             sel.id,

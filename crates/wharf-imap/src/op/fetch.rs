@@ -91,8 +91,8 @@ pub async fn handle_fetch(
     vanished: bool,
     io: &mut dyn Output,
 ) -> OpResult {
-    if changed_since.is_some() {
-        s.enabled.condstore = true;
+    if changed_since.is_some() || items.contains(&FetchAtt::ModSeq) {
+        s.enable_condstore();
     }
     if vanished && !s.enabled.qresync {
         return Err(ImapError::bad("VANISHED needs QRESYNC enabled"));

@@ -379,7 +379,7 @@ pub async fn handle_search(
     io: &mut dyn Output,
 ) -> OpResult {
     if uses_modseq(key) {
-        s.enabled.condstore = true;
+        s.enable_condstore();
     }
     let enabled = s.enabled;
     let hits: Vec<(u32, u32, u64)> = matching(s, key)

@@ -38,36 +38,15 @@ pub async fn handle_select(
         .ok_or_else(|| ImapError::no_code("NONEXISTENT", "No such mailbox"))?;
     let snapshot = store.mailbox_snapshot(mailbox.id).await?;
     let mut sel = Selected::new(snapshot, read_only);
+    // RFC 3501 §2.3.2: the messages no session was told of yet are \Recent here.
     let uids: Vec<u32> = sel.messages.iter().map(|m| m.meta.uid).collect();
-    sel.recent = s
-        .ctx
-        .recent
-        .claim(sel.id, &uids, read_only, true)
+    sel.recent = crate::session::claim_recent(&store, sel.id, &uids, read_only)
+        .await?
         .into_iter()
         .collect();
 
-    let mut keywords: Vec<&str> = Vec::new();
-    for m in &sel.messages {
-        for k in &m.meta.keywords {
-            if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                keywords.push(k);
-            }
-        }
-    }
-    let system = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-    let kw = if keywords.is_empty() {
-        String::new()
-    } else {
-        format!(" {}", keywords.join(" "))
-    };
-    let mut lines = vec![format!("FLAGS ({system}{kw})")];
-    if read_only {
-        lines.push("OK [PERMANENTFLAGS ()] Read-only mailbox".into());
-    } else {
-        lines.push(format!(
-            "OK [PERMANENTFLAGS ({system}{kw} \\*)] Flags permitted"
-        ));
-    }
+    let (flags, permanent) = sel.flags_lines();
+    let mut lines = vec![flags, permanent];
     lines.push(format!("{} EXISTS", sel.exists()));
     if !s.enabled.rev2 {
         lines.push(format!("{} RECENT", sel.recent.len()));

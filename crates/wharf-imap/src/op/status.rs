@@ -14,10 +14,13 @@ pub async fn status_data(
     let snap = s.ctx.store.mailbox_snapshot(mailbox.id).await?;
     let recent = match &s.state {
         State::Selected { mailbox: sel, .. } if sel.id == mailbox.id => sel.recent.len(),
-        _ => {
-            let uids: Vec<u32> = snap.messages.iter().map(|m| m.uid).collect();
-            s.ctx.recent.count(mailbox.id, &uids)
+        // RFC 3501 §6.3.10: how many messages the next SELECT would show as recent
+        // (looked at, not claimed).
+        _ if items.contains(&StatusItem::Recent) => {
+            let from = s.ctx.store.claim_recent(mailbox.id, None).await?;
+            snap.messages.iter().filter(|m| m.uid >= from).count()
         }
+        _ => 0,
     };
     let msgs = &snap.messages;
     let mut parts = Vec::new();
@@ -62,7 +65,7 @@ pub async fn handle_status(s: &mut Session, raw: &str, items: &[StatusItem]) -> 
         .ok_or_else(|| ImapError::no_code("NONEXISTENT", "No such mailbox"))?;
     if items.contains(&StatusItem::HighestModSeq) {
         // RFC 7162 §3.1: STATUS HIGHESTMODSEQ is a CONDSTORE-enabling command.
-        s.enabled.condstore = true;
+        s.enable_condstore();
     }
     let data = status_data(s, &mailbox, items).await?;
     s.untagged_bytes(&data);

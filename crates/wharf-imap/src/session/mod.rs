@@ -24,51 +24,30 @@ pub struct Context {
     pub hostname: String,
     pub config: Config,
     pub throttle: Arc<AuthThrottle>,
-    pub recent: RecentMarks,
 }
 
-/// RFC 3501 §2.3.2 `\Recent`, kept in this process: per mailbox, the highest UID that
-/// some read-write session has already been shown. A message is recent for the one
-/// session that first sees it. The store keeps no such mark, so after a restart the
-/// first SELECT of a mailbox sets it and shows nothing as recent.
-#[derive(Debug, Default)]
-pub struct RecentMarks(
-    std::sync::Mutex<std::collections::HashMap<wharf_store::MailboxId, wharf_store::Uid>>,
-);
-
-impl RecentMarks {
-    /// Which of `uids` are recent for a session; a read-write session claims them.
-    /// `at_select`: the UIDs are the whole mailbox at SELECT/EXAMINE (without a mark,
-    /// none of them are recent); otherwise they arrived while the session watched.
-    pub fn claim(
-        &self,
-        mailbox: wharf_store::MailboxId,
-        uids: &[wharf_store::Uid],
-        read_only: bool,
-        at_select: bool,
-    ) -> Vec<wharf_store::Uid> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let max = uids.iter().copied().max().unwrap_or(0);
-        let mark = map.get(&mailbox).copied();
-        let recent = match mark {
-            None if at_select => Vec::new(),
-            None => uids.to_vec(),
-            Some(m) => uids.iter().copied().filter(|&u| u > m).collect(),
-        };
-        if !read_only && mark.is_none_or(|m| max > m) {
-            map.insert(mailbox, max.max(mark.unwrap_or(0)));
-        }
-        recent
-    }
-
-    /// How many of `uids` nobody has been shown yet (STATUS RECENT).
-    pub fn count(&self, mailbox: wharf_store::MailboxId, uids: &[wharf_store::Uid]) -> usize {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(&mailbox) {
-            Some(&m) => uids.iter().filter(|&&u| u > m).count(),
-            None => 0,
-        }
-    }
+/// RFC 3501 §2.3.2 `\Recent`: a message is recent for the one session that is first
+/// told of it, by SELECT or by a later EXISTS, and only if that session may write (an
+/// EXAMINE session sees which messages are recent without claiming them). The mark is
+/// the store's, per mailbox ([`wharf_store::Store::claim_recent`]: the first UID not
+/// yet claimed), so it holds across restarts and nodes, and a message delivered or
+/// appended while no session had the mailbox selected is recent for the next one.
+///
+/// Returns the UIDs among `uids` (ascending, the caller's new messages) that are
+/// recent for this session.
+pub async fn claim_recent(
+    store: &DynStore,
+    mailbox: wharf_store::MailboxId,
+    uids: &[wharf_store::Uid],
+    read_only: bool,
+) -> Result<Vec<wharf_store::Uid>, ImapError> {
+    let Some(&upto) = uids.last() else {
+        return Ok(Vec::new());
+    };
+    let from = store
+        .claim_recent(mailbox, (!read_only).then_some(upto))
+        .await?;
+    Ok(uids.iter().copied().filter(|&u| u >= from).collect())
 }
 
 /// Facts about the connection the session runs on.
@@ -494,6 +473,22 @@ impl Session {
         Ok(normalize_inbox(&name))
     }
 
+    /// RFC 7162 §3.1: a CONDSTORE-enabling command (FETCH or SEARCH naming MODSEQ,
+    /// CHANGEDSINCE, STORE UNCHANGEDSINCE, STATUS HIGHESTMODSEQ, ENABLE, SELECT
+    /// (CONDSTORE)). The first one while a mailbox is selected tells the client the
+    /// mailbox's HIGHESTMODSEQ in an untagged OK, before the command's other responses;
+    /// from then on flag FETCHes carry MODSEQ.
+    pub fn enable_condstore(&mut self) {
+        if self.enabled.condstore {
+            return;
+        }
+        self.enabled.condstore = true;
+        if let State::Selected { mailbox, .. } = &self.state {
+            let line = format!("OK [HIGHESTMODSEQ {}] Highest", mailbox.highest_modseq);
+            self.untagged(&line);
+        }
+    }
+
     /// Writes a mailbox name as the client expects it.
     pub fn write_mailbox(&self, out: &mut Vec<u8>, name: &str) {
         encode::mailbox(out, name, self.enabled.utf8);
@@ -621,13 +616,17 @@ impl Session {
             }
             Err(e) => return Err(e.into()),
         };
-        mailbox.apply(
-            snapshot,
-            allow_expunge,
-            enabled,
-            &mut self.out,
-            &self.ctx.recent,
-        );
+        // Which of the new messages are \Recent for this session (claimed before the
+        // EXISTS that announces them).
+        let max = mailbox.max_uid();
+        let new: Vec<wharf_store::Uid> = snapshot
+            .messages
+            .iter()
+            .map(|m| m.uid)
+            .filter(|&u| u > max)
+            .collect();
+        let recent = claim_recent(&store, mailbox.id, &new, mailbox.read_only).await?;
+        mailbox.apply(snapshot, allow_expunge, enabled, &mut self.out, &recent);
         Ok(())
     }
 
@@ -802,22 +801,6 @@ mod tests {
         assert!(!allowed_in(&body("a SELECT INBOX"), &na));
         assert!(!allowed_in(&body("a FETCH 1 FLAGS"), &na));
         assert!(!allowed_in(&body("a NOOP"), &State::Logout));
-    }
-
-    #[test]
-    fn recent_goes_to_the_first_session_that_sees_it() {
-        let marks = RecentMarks::default();
-        let mb = wharf_store::MailboxId(1);
-        // First SELECT in this process: nothing recent, mark set.
-        assert_eq!(marks.claim(mb, &[1, 2], false, true), Vec::<u32>::new());
-        // New mail seen by one session is recent there only.
-        assert_eq!(marks.count(mb, &[1, 2, 3]), 1);
-        assert_eq!(marks.claim(mb, &[3], false, false), vec![3]);
-        assert_eq!(marks.claim(mb, &[3], false, false), Vec::<u32>::new());
-        // A read-only session sees recent messages without claiming them.
-        assert_eq!(marks.claim(mb, &[3, 4], true, false), vec![4]);
-        assert_eq!(marks.claim(mb, &[1, 2, 3, 4], false, true), vec![4]);
-        assert_eq!(marks.count(mb, &[1, 2, 3, 4]), 0);
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //!   a FETCH, STORE or SEARCH runs (RFC 9051 §7.5.1).
 //! - New messages are appended at the end and announced with EXISTS before any response
 //!   that uses their numbers.
+//! - `keywords` is what the client was told in FLAGS / PERMANENTFLAGS; a keyword it has
+//!   not been told of is announced (FLAGS, then PERMANENTFLAGS) before any FETCH that
+//!   carries it (RFC 9051 §7.3.5, RFC 3501 §7.2.6).
 
 use super::Enabled;
 use crate::proto::command::SequenceSet;
@@ -32,17 +35,28 @@ pub struct Selected {
     pub uidnext: Uid,
     pub highest_modseq: ModSeq,
     pub messages: Vec<ViewMessage>,
-    /// This session's \Recent messages (see [`super::RecentMarks`]).
+    /// This session's \Recent messages (see [`super::claim_recent`]).
     pub recent: HashSet<Uid>,
     /// A change event said the store differs from the view.
     pub dirty: bool,
     /// The saved search result `$` (RFC 5182), as UIDs so that expunges cannot shift it.
     pub saved: Vec<Uid>,
+    /// Keywords announced to the client in FLAGS (and PERMANENTFLAGS), in order.
+    pub keywords: Vec<String>,
 }
+
+/// The system flags, always in FLAGS and PERMANENTFLAGS.
+const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 impl Selected {
     pub fn new(snapshot: MailboxSnapshot, read_only: bool) -> Selected {
         let m = snapshot.mailbox;
+        let mut keywords: Vec<String> = Vec::new();
+        for k in snapshot.messages.iter().flat_map(|m| &m.keywords) {
+            if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                keywords.push(k.clone());
+            }
+        }
         Selected {
             id: m.id,
             name: m.name,
@@ -58,6 +72,44 @@ impl Selected {
             recent: HashSet::new(),
             dirty: false,
             saved: Vec::new(),
+            keywords,
+        }
+    }
+
+    /// The FLAGS response and the PERMANENTFLAGS response code's line for the flags
+    /// announced so far (RFC 9051 §7.3.5, §7.1).
+    pub fn flags_lines(&self) -> (String, String) {
+        let kw: String = self.keywords.iter().map(|k| format!(" {k}")).collect();
+        let flags = format!("FLAGS ({SYSTEM_FLAGS}{kw})");
+        let permanent = if self.read_only {
+            "OK [PERMANENTFLAGS ()] Read-only mailbox".to_string()
+        } else {
+            format!("OK [PERMANENTFLAGS ({SYSTEM_FLAGS}{kw} \\*)] Flags permitted")
+        };
+        (flags, permanent)
+    }
+
+    /// Announces keywords the client has not been told of yet: FLAGS, and for a
+    /// read-write mailbox PERMANENTFLAGS, written before any FETCH that carries them
+    /// (RFC 9051 §7.3.5, RFC 3501 §7.2.6: the client records the FLAGS update).
+    pub fn announce_keywords<'a>(
+        &mut self,
+        keywords: impl IntoIterator<Item = &'a String>,
+        out: &mut Vec<u8>,
+    ) {
+        let mut added = false;
+        for k in keywords {
+            if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                self.keywords.push(k.clone());
+                added = true;
+            }
+        }
+        if added {
+            let (flags, permanent) = self.flags_lines();
+            out.extend_from_slice(format!("* {flags}\r\n").as_bytes());
+            if !self.read_only {
+                out.extend_from_slice(format!("* {permanent}\r\n").as_bytes());
+            }
         }
     }
 
@@ -222,10 +274,12 @@ impl Selected {
         allow_expunge: bool,
         enabled: Enabled,
         out: &mut Vec<u8>,
-        marks: &super::RecentMarks,
+        recent: &[Uid],
     ) {
         self.dirty = false;
         let fresh = snapshot.messages;
+        // New keywords (set by another session, or on new mail) first.
+        self.announce_keywords(fresh.iter().flat_map(|f| &f.keywords), out);
         // Mark expunged messages; report flag changes of the others.
         let mut j = 0;
         let mut changed: Vec<usize> = Vec::new();
@@ -272,10 +326,9 @@ impl Selected {
                 gone: false,
             });
         }
-        if !new_uids.is_empty() {
-            let recent = marks.claim(self.id, &new_uids, self.read_only, false);
-            self.recent.extend(recent);
-        }
+        // Claimed by the caller for exactly these new UIDs.
+        self.recent
+            .extend(recent.iter().filter(|u| new_uids.contains(u)));
         if self.messages.len() != before {
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
             if !enabled.rev2 {
@@ -368,7 +421,7 @@ mod tests {
             false,
             Enabled::default(),
             &mut out,
-            &super::super::RecentMarks::default(),
+            &[4],
         );
         assert_eq!(
             String::from_utf8_lossy(&out),
@@ -384,7 +437,7 @@ mod tests {
             true,
             Enabled::default(),
             &mut out,
-            &super::super::RecentMarks::default(),
+            &[],
         );
         assert_eq!(
             String::from_utf8_lossy(&out),
@@ -412,13 +465,7 @@ mod tests {
             rev2: true,
             utf8: false,
         };
-        s.apply(
-            snap(vec![meta(6, Flags::SEEN, 3)]),
-            true,
-            en,
-            &mut out,
-            &super::super::RecentMarks::default(),
-        );
+        s.apply(snap(vec![meta(6, Flags::SEEN, 3)]), true, en, &mut out, &[]);
         assert_eq!(
             String::from_utf8_lossy(&out),
             "* 2 FETCH (UID 6 FLAGS (\\Seen) MODSEQ (3))\r\n* VANISHED 5\r\n"
