@@ -471,8 +471,10 @@ impl Session<'_> {
                 frame = self.next_frame() => frame,
             };
             match frame {
-                // A long transfer outlasts the control idle timeout: not an error.
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+                // A long transfer outlasts the control idle timeout: not an error. A line
+                // left unfinished past its bound is (and a read past its bound fails at
+                // once, so going round again would spin).
+                Err(e) if wharf_net::timeout_of(&e) == Some(wharf_net::Timeout::Idle) => continue,
                 Err(e) => return Err(e),
                 Ok(None) => {
                     return Err(io::Error::new(

@@ -99,9 +99,12 @@ pub struct Config {
     pub data_timeout_secs: u64,
     /// Allow active mode (PORT/EPRT). Default `true`.
     pub allow_active: bool,
-    /// Failed logins per client address within 5 minutes before logins from that
-    /// address are refused. Default 10.
-    pub max_login_failures: u32,
+    /// Failed logins on one connection before it is closed (`421`). Default 3. (Failed
+    /// logins per client address are counted by the one throttle in `[limits]`.)
+    pub max_auth_failures: u32,
+    /// Commands accepted before login; past this the connection is closed (`421`).
+    /// Default 50.
+    pub max_commands_before_auth: u32,
     /// Text of the 220 greeting. Default: `<hostname> Wharf FTP server ready.`
     pub banner: Option<String>,
 }
@@ -119,7 +122,8 @@ impl Default for Config {
             idle_timeout_secs: 300,
             data_timeout_secs: 60,
             allow_active: true,
-            max_login_failures: 10,
+            max_auth_failures: 3,
+            max_commands_before_auth: 50,
             banner: None,
         }
     }
@@ -133,10 +137,11 @@ pub struct Server {
     anonymous: Option<Arc<dyn FileArea>>,
     hostname: String,
     config: Config,
+    /// Failed logins per client address, and the login slots that bound concurrent
+    /// password checks: each Argon2id verification takes ~19 MiB and a core, so a burst
+    /// of logins must queue rather than multiply memory. Under `serve`, the one throttle
+    /// every protocol shares.
     throttle: Arc<AuthThrottle>,
-    /// Bounds concurrent password checks: each Argon2id verification takes ~19 MiB and a
-    /// core, so a burst of logins must queue rather than multiply memory.
-    auth_slots: tokio::sync::Semaphore,
     /// Per-account bandwidth limits, shared by the account's sessions while any lives.
     rates: std::sync::Mutex<HashMap<AccountId, Weak<data::RateLimit>>>,
     passive_ports: Option<(u16, u16)>,
@@ -163,11 +168,9 @@ impl Server {
                     }
                 }
             });
-        let throttle = AuthThrottle::new(
-            config.max_login_failures.max(1),
-            Duration::from_secs(300),
-            Duration::from_millis(500),
-        );
+        let throttle = AuthThrottle::shared_or(|| {
+            AuthThrottle::new(10, Duration::from_secs(300), Duration::from_millis(500))
+        });
         Arc::new(Server {
             store,
             files,
@@ -177,9 +180,6 @@ impl Server {
             config,
             throttle,
             rates: std::sync::Mutex::new(HashMap::new()),
-            auth_slots: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
         })
     }
 }
@@ -209,6 +209,10 @@ impl Service for Server {
 
     fn busy_reply(&self) -> &'static [u8] {
         b"421 Too many connections from your address.\r\n"
+    }
+
+    fn server_busy_reply(&self) -> &'static [u8] {
+        b"421 Server busy, try again later.\r\n"
     }
 
     async fn handle(&self, conn: Conn, shutdown: ShutdownSignal) {

@@ -22,11 +22,6 @@ use wharf_net::{Conn, ShutdownSignal, TlsAcceptor};
 use wharf_store::AccountId;
 use wharf_store::files::{FileArea, VPath};
 
-/// Commands a client may send before logging in; then it is disconnected.
-const MAX_COMMANDS_BEFORE_LOGIN: u32 = 50;
-/// Failed logins on one connection before it is closed.
-pub(crate) const MAX_FAILURES_PER_CONNECTION: u32 = 3;
-
 /// Whether the session goes on after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flow {
@@ -223,6 +218,8 @@ impl<'a> Session<'a> {
             let (n, frame) = self.framer.next(self.conn.buffer());
             self.conn.consume(n);
             if let Some(f) = frame {
+                // FTP lines may end at a bare CR: tell the connection the line is done.
+                self.conn.line_done();
                 return Ok(Some(f));
             }
             if n == 0 && self.conn.fill().await? == 0 {
@@ -250,6 +247,10 @@ impl<'a> Session<'a> {
             return;
         }
         loop {
+            if self.conn.has_deadline() && self.phase() == Phase::LoggedIn {
+                // Logged in: the login deadline no longer applies.
+                self.conn.set_deadline(None);
+            }
             let frame = tokio::select! {
                 _ = shutdown.triggered() => {
                     let _ = self.reply(Reply::new(code::SERVICE_UNAVAILABLE, "Server shutting down.")).await;
@@ -271,11 +272,18 @@ impl<'a> Session<'a> {
                 }
                 Ok(None) => break,
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    tracing::info!(conn = self.conn.id, "ftp: {e}");
+                    let text = match wharf_net::timeout_of(&e) {
+                        Some(wharf_net::Timeout::Deadline) => {
+                            "Login timeout: closing control connection."
+                        }
+                        Some(wharf_net::Timeout::Line) => {
+                            "Command line too slow: closing control connection."
+                        }
+                        _ => "Timeout: closing control connection.",
+                    };
                     let _ = self
-                        .reply(Reply::new(
-                            code::SERVICE_UNAVAILABLE,
-                            "Timeout: closing control connection.",
-                        ))
+                        .reply(Reply::new(code::SERVICE_UNAVAILABLE, text))
                         .await;
                     break;
                 }
@@ -293,7 +301,7 @@ impl<'a> Session<'a> {
     pub async fn execute(&mut self, line: &[u8]) -> Outcome {
         if self.phase() != Phase::LoggedIn {
             self.commands_before_login += 1;
-            if self.commands_before_login > MAX_COMMANDS_BEFORE_LOGIN {
+            if self.commands_before_login > self.server.config.max_commands_before_auth {
                 self.reply(Reply::new(
                     code::SERVICE_UNAVAILABLE,
                     "Too many commands before login.",

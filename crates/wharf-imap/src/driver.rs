@@ -1,6 +1,16 @@
 //! The tokio driver: moves bytes between the connection and the [`Session`], and runs
 //! the parts of the protocol that wait on the network (continuation requests for
 //! literals, SASL exchanges, IDLE, STARTTLS), idle timeouts and shutdown.
+//!
+//! Slow and stalled clients (see docs/limits.md):
+//! - Before login the whole session is bounded by the login deadline (`[limits]
+//!   login_timeout_secs`, set by the listener, or `login_timeout_secs` of the config
+//!   when the listener sets none); it is lifted once the client is authenticated.
+//! - A command line must be complete within `line_timeout` of its first octet; literal
+//!   octets are read as message data (a minimum rate, not a whole-line bound).
+//! - Before login, a line over `max_line_length` closes the connection with
+//!   `* BYE [TOOBIG] Input buffer full` (as Dovecot does): a client that has not logged
+//!   in has no business sending one. After login it gets `BAD [TOOBIG]` and goes on.
 
 use crate::proto::{Frame, Framer, Reject, Tag, parse_command};
 use crate::session::{ConnInfo, Context, Outcome, Output, Session, State};
@@ -23,7 +33,10 @@ const MAX_AUX_LINE: usize = 8 * 1024;
 /// Runs one connection until logout, error, timeout or shutdown.
 pub async fn run(ctx: Arc<Context>, mut conn: Conn, mut shutdown: ShutdownSignal) {
     let (login_timeout, idle_timeout) = (ctx.config.login_timeout(), ctx.config.idle_timeout());
-    conn.read_timeout = login_timeout;
+    conn.read_timeout = idle_timeout;
+    if !conn.has_deadline() {
+        conn.set_deadline(Some(login_timeout));
+    }
     let info = ConnInfo {
         tls: conn.is_tls(),
         loopback: conn.is_loopback(),
@@ -39,18 +52,22 @@ pub async fn run(ctx: Arc<Context>, mut conn: Conn, mut shutdown: ShutdownSignal
     loop {
         match framer.poll(conn.buffer()) {
             Frame::Incomplete => {
+                let in_literal = framer.awaiting_literal();
                 let read = tokio::select! {
                     _ = shutdown.triggered() => {
                         let _ = conn.send(b"* BYE [UNAVAILABLE] Server shutting down\r\n").await;
                         break;
                     }
-                    r = conn.fill() => r,
+                    r = async {
+                        if in_literal { conn.fill_data().await } else { conn.fill().await }
+                    } => r,
                 };
                 match read {
                     Ok(0) => break,
                     Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                        let _ = conn.send(b"* BYE Autologout; idle for too long\r\n").await;
+                    Err(e) if wharf_net::timeout_of(&e).is_some() => {
+                        let _ = conn.send(timeout_bye(&e)).await;
+                        tracing::info!(conn = conn.id, "imap: {e}");
                         break;
                     }
                     Err(_) => break,
@@ -68,6 +85,14 @@ pub async fn run(ctx: Arc<Context>, mut conn: Conn, mut shutdown: ShutdownSignal
                 reason,
             } => {
                 conn.consume(consume);
+                if reason == Reject::LineTooLong && matches!(session.state, State::NotAuthenticated)
+                {
+                    tracing::info!(conn = conn.id, "over-long line before login; closing");
+                    let _ = conn
+                        .send(b"* BYE [TOOBIG] Input buffer full, closing\r\n")
+                        .await;
+                    break;
+                }
                 let (reply, fatal) = reject_reply(tag.as_ref(), &reason);
                 tracing::info!(conn = conn.id, ?reason, "command refused while framing");
                 if conn.send(reply.as_bytes()).await.is_err() || fatal {
@@ -95,11 +120,10 @@ pub async fn run(ctx: Arc<Context>, mut conn: Conn, mut shutdown: ShutdownSignal
                 {
                     break;
                 }
-                conn.read_timeout = if matches!(session.state, State::NotAuthenticated) {
-                    login_timeout
-                } else {
-                    idle_timeout
-                };
+                if conn.has_deadline() && !matches!(session.state, State::NotAuthenticated) {
+                    // Logged in: the login deadline no longer applies.
+                    conn.set_deadline(None);
+                }
             }
         }
     }
@@ -157,6 +181,10 @@ async fn after_command(
                 let line = match conn.read_line(MAX_AUX_LINE).await {
                     Ok(Line::Complete { bytes, .. }) => bytes,
                     Ok(Line::TooLong) => b"*".to_vec(),
+                    Err(e) if wharf_net::timeout_of(&e).is_some() => {
+                        let _ = conn.send(timeout_bye(&e)).await;
+                        return false;
+                    }
                     _ => return false,
                 };
                 outcome = session.sasl_step(&tag, &line).await;
@@ -225,6 +253,15 @@ async fn idle(
                 Ok(_) => {}
             },
         }
+    }
+}
+
+/// The goodbye for a read that ran into one of the connection's bounds.
+fn timeout_bye(e: &std::io::Error) -> &'static [u8] {
+    match wharf_net::timeout_of(e) {
+        Some(wharf_net::Timeout::Line) => b"* BYE Command line too slow; closing\r\n",
+        // The login deadline keeps the idle wording clients and tests know.
+        _ => b"* BYE Autologout; idle for too long\r\n",
     }
 }
 

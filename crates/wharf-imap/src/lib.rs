@@ -46,12 +46,15 @@ pub struct Config {
     /// Seconds a client may stay silent before it is logged out (RFC 9051 §5.4 asks for
     /// at least 30 minutes).
     pub idle_timeout_secs: u64,
-    /// Seconds a client that has not logged in yet may stay silent before it is
-    /// disconnected.
+    /// Seconds from connecting to logging in, when the listener sets no deadline (tests,
+    /// embedders). wharf.toml sets it as `[limits] login_timeout_secs`.
+    #[serde(skip)]
     pub login_timeout_secs: u64,
     /// Failed logins on one connection before it is closed.
     pub max_auth_failures: u32,
     /// Commands accepted before authentication, after which the connection is closed.
+    /// Key `max_commands_before_auth` (formerly `max_unauthenticated_commands`).
+    #[serde(rename = "max_commands_before_auth")]
     pub max_unauthenticated_commands: u32,
 }
 
@@ -94,7 +97,9 @@ pub struct Server {
 
 impl Server {
     pub fn new(store: DynStore, hostname: String, config: Config) -> Arc<Server> {
-        let throttle = AuthThrottle::new(10, Duration::from_secs(300), Duration::from_millis(500));
+        let throttle = AuthThrottle::shared_or(|| {
+            AuthThrottle::new(10, Duration::from_secs(300), Duration::from_millis(500))
+        });
         Arc::new(Server {
             ctx: Arc::new(session::Context {
                 store,
@@ -114,6 +119,10 @@ impl wharf_net::Service for Server {
 
     fn busy_reply(&self) -> &'static [u8] {
         b"* BYE [UNAVAILABLE] Too many connections from your address\r\n"
+    }
+
+    fn server_busy_reply(&self) -> &'static [u8] {
+        b"* BYE [UNAVAILABLE] Server busy, try again later\r\n"
     }
 
     async fn handle(&self, conn: wharf_net::Conn, shutdown: wharf_net::ShutdownSignal) {

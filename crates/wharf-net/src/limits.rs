@@ -35,6 +35,11 @@ pub struct IpLimiter {
     max_per_ip: usize,
     max_total: usize,
     state: Mutex<Counts>,
+    /// Given to every accepted connection as [`crate::Conn::line_timeout`].
+    pub line_timeout: Option<Duration>,
+    /// Given to every accepted connection as its session deadline; the service clears
+    /// it once the client has logged in (or at once where there is no login).
+    pub login_timeout: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -57,10 +62,22 @@ impl IpLimiter {
 
     /// Limits per address and for the whole server; 0 means no limit.
     pub fn with_total(max_per_ip: usize, max_total: usize) -> Arc<IpLimiter> {
+        IpLimiter::configured(max_per_ip, max_total, None, None)
+    }
+
+    /// Connection limits and the timeouts every accepted connection starts with.
+    pub fn configured(
+        max_per_ip: usize,
+        max_total: usize,
+        line_timeout: Option<Duration>,
+        login_timeout: Option<Duration>,
+    ) -> Arc<IpLimiter> {
         Arc::new(IpLimiter {
             max_per_ip,
             max_total,
             state: Mutex::new(Counts::default()),
+            line_timeout,
+            login_timeout,
         })
     }
 
@@ -170,7 +187,24 @@ pub struct AuthThrottle {
     slots: Arc<Semaphore>,
 }
 
+/// The process's one throttle, once `serve` has installed it.
+static INSTALLED: Mutex<Option<Arc<AuthThrottle>>> = Mutex::new(None);
+
 impl AuthThrottle {
+    /// Makes `settings` the throttle every service built afterwards shares (see
+    /// [`AuthThrottle::shared_or`]); returns it.
+    pub fn install(settings: ThrottleSettings) -> Arc<AuthThrottle> {
+        let t = AuthThrottle::with_settings(settings);
+        *INSTALLED.lock().unwrap_or_else(|e| e.into_inner()) = Some(t.clone());
+        t
+    }
+
+    /// The installed throttle, or else (tests, embedders) a private one from `fallback`.
+    pub fn shared_or(fallback: impl FnOnce() -> Arc<AuthThrottle>) -> Arc<AuthThrottle> {
+        let installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        installed.unwrap_or_else(fallback)
+    }
+
     /// A throttle with the default bounds and login slots (the old constructor, kept
     /// for tests and embedders).
     pub fn new(max_failures: u32, window: Duration, delay_step: Duration) -> Arc<AuthThrottle> {

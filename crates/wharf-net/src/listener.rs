@@ -118,7 +118,9 @@ pub async fn serve(
             } else {
                 options.starttls.clone()
             };
-            let conn = Conn::new(stream, peer, local, starttls, id);
+            let mut conn = Conn::new(stream, peer, local, starttls, id);
+            conn.line_timeout = options.limiter.line_timeout;
+            conn.set_deadline(options.limiter.login_timeout);
             service.handle(conn, shutdown).await;
             tracing::info!(service = service.name(), conn = id, %peer, "disconnected");
         });

@@ -21,12 +21,16 @@ pub struct Config {
     /// Failed logins on one connection after which it is closed.
     pub max_auth_failures: u32,
     /// Failed logins from one IP address within `auth_failure_window_secs` after which
-    /// that address is refused until the window passes.
+    /// that address is refused until the window passes. Set from `[limits]` (the one
+    /// throttle of every protocol), not read from `[pop3]`.
+    #[serde(skip)]
     pub max_auth_failures_per_ip: u32,
-    /// Length of the per-IP failed-login window, in seconds.
+    /// Length of the per-IP failed-login window, in seconds. Set from `[limits]`.
+    #[serde(skip)]
     pub auth_failure_window_secs: u64,
     /// Delay added to the answer of each failed login, in milliseconds; it grows with each
-    /// failure from the same address (capped at 5 s).
+    /// failure from the same address (capped at 5 s). Set from `[limits]`.
+    #[serde(skip)]
     pub auth_failure_delay_ms: u64,
     /// Unknown or malformed commands on one connection after which it is closed.
     pub max_bad_commands: u32,

@@ -1,6 +1,10 @@
 //! The tokio driver: moves bytes between the connection and the session, flushes
 //! replies when the input holds no further complete command (PIPELINING), runs the STLS
 //! upgrade, and ends the session on idle timeout, disconnect or shutdown.
+//!
+//! Slow clients (docs/limits.md): the listener's login deadline bounds the whole
+//! AUTHORIZATION state and is lifted at login; a command line must be complete within
+//! the line bound. Either ends the session with `-ERR` and no UPDATE.
 
 use crate::config::Config;
 use crate::parse::{Frame, LineReader};
@@ -29,11 +33,12 @@ pub struct Server {
 /// cannot double its failed-login allowance by alternating between the POP3 and POP3S
 /// ports.
 pub(crate) struct Logins {
+    /// Failed logins per client; it also holds the login slots that bound the password
+    /// checks running at once: each Argon2id verification takes ~19 MiB and a CPU for
+    /// its duration, so running more than there are CPUs only multiplies peak memory
+    /// (20 clients logging in together would take ~400 MiB). Under `serve`, the one
+    /// throttle every protocol shares.
     pub throttle: Arc<AuthThrottle>,
-    /// Bounds the password checks running at once: each Argon2id verification takes
-    /// ~19 MiB and a CPU for its duration, so running more than there are CPUs only
-    /// multiplies peak memory (20 clients logging in together would take ~400 MiB).
-    pub slots: tokio::sync::Semaphore,
 }
 
 impl Logins {
@@ -52,14 +57,13 @@ impl Logins {
             return logins;
         }
         let logins = Arc::new(Logins {
-            throttle: AuthThrottle::new(
-                config.max_auth_failures_per_ip,
-                Duration::from_secs(config.auth_failure_window_secs),
-                Duration::from_millis(config.auth_failure_delay_ms),
-            ),
-            slots: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
+            throttle: AuthThrottle::shared_or(|| {
+                AuthThrottle::new(
+                    config.max_auth_failures_per_ip,
+                    Duration::from_secs(config.auth_failure_window_secs),
+                    Duration::from_millis(config.auth_failure_delay_ms),
+                )
+            }),
         });
         map.insert(key, Arc::downgrade(&logins));
         logins
@@ -90,6 +94,10 @@ impl wharf_net::Service for Server {
 
     fn busy_reply(&self) -> &'static [u8] {
         b"-ERR [SYS/TEMP] Too many connections from your address\r\n"
+    }
+
+    fn server_busy_reply(&self) -> &'static [u8] {
+        b"-ERR [SYS/TEMP] Server busy, try again later\r\n"
     }
 
     async fn handle(&self, mut conn: Conn, mut shutdown: ShutdownSignal) {
@@ -174,6 +182,10 @@ impl wharf_net::Service for Server {
                 }
                 out.clear();
             }
+            if conn.has_deadline() && session.phase() == crate::session::Phase::Transaction {
+                // Logged in: the login deadline no longer applies.
+                conn.set_deadline(None);
+            }
             let filled = tokio::select! {
                 r = conn.fill() => r,
                 _ = shutdown.triggered() => {
@@ -189,7 +201,13 @@ impl wharf_net::Service for Server {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                     // RFC 1939 §3: the autologout timer ends the session without UPDATE.
-                    Pop3Error::new("Autologout; idle for too long").write(&mut out);
+                    tracing::info!(%peer, "pop3: {e}");
+                    let text = match wharf_net::timeout_of(&e) {
+                        Some(wharf_net::Timeout::Deadline) => "Login timeout, closing",
+                        Some(wharf_net::Timeout::Line) => "Command line too slow, closing",
+                        _ => "Autologout; idle for too long",
+                    };
+                    Pop3Error::new(text).write(&mut out);
                     let _ = conn.send(&out).await;
                     conn.shutdown().await;
                     return;

@@ -13,10 +13,14 @@ pub struct Config {
     /// Longest command line accepted, in octets without CRLF. RFC 5321 §4.5.3.1.4 sets
     /// 512 as the minimum a server must take; longer lines (many parameters, UTF-8
     /// addresses) are tolerated up to this. Over it: `500 5.5.2 Line too long`.
+    /// Key `max_line_length` (formerly `max_line_len`).
+    #[serde(rename = "max_line_length")]
     pub max_line_len: usize,
     /// Longest text line inside DATA, in octets without CRLF. RFC 5321 §4.5.3.1.6 says
     /// 1000 including CRLF; real mail often exceeds that, so the default is generous.
     /// Over it the message is refused with `550 5.6.0` after its end has been read.
+    /// Key `max_data_line_length` (formerly `max_data_line_len`).
+    #[serde(rename = "max_data_line_length")]
     pub max_data_line_len: usize,
     /// Largest message accepted, in octets (advertised in EHLO SIZE). Over it:
     /// `552 5.3.4`, at MAIL FROM when SIZE= declares more, else after the data.
@@ -29,7 +33,9 @@ pub struct Config {
     /// Seconds a client may stay silent in the middle of DATA or a BDAT chunk.
     pub data_timeout_secs: u64,
     /// Error replies (4xx/5xx to commands) a session may cause before it gets
-    /// `421 4.7.0` and is closed.
+    /// `421 4.7.0` and is closed. Key `max_bad_commands` (formerly `max_errors`), the
+    /// name every protocol uses.
+    #[serde(rename = "max_bad_commands")]
     pub max_errors: u32,
     /// NOOP, RSET, VRFY, EXPN and HELP commands a session may send before each further
     /// one counts as an error (as Postfix's smtpd_junk_command_limit).
@@ -70,15 +76,21 @@ pub struct SubmissionConfig {
     /// Failed AUTH attempts on one connection after which it is closed (`421 4.7.0`).
     pub max_auth_failures: u32,
     /// Failed AUTH attempts from one IP address within `auth_failure_window_secs` after
-    /// which that address is refused (`454 4.7.0`) until the window passes.
+    /// which that address is refused (`454 4.7.0`) until the window passes. Set from
+    /// `[limits]` (the one throttle of every protocol), not read from `[submission]`.
+    #[serde(skip)]
     pub max_auth_failures_per_ip: u32,
     /// Failed AUTH attempts for one account (from anywhere) within
-    /// `auth_failure_window_secs` after which that account's logins are refused.
+    /// `auth_failure_window_secs` after which that account's logins are refused. Set
+    /// from `[limits]`.
+    #[serde(skip)]
     pub max_auth_failures_per_account: u32,
-    /// Length of the failed-login windows, in seconds.
+    /// Length of the failed-login windows, in seconds. Set from `[limits]`.
+    #[serde(skip)]
     pub auth_failure_window_secs: u64,
     /// Delay added to the answer of each failed AUTH, in milliseconds; it grows with each
-    /// failure from the same address (capped at 5 s).
+    /// failure from the same address (capped at 5 s). Set from `[limits]`.
+    #[serde(skip)]
     pub auth_failure_delay_ms: u64,
 }
 
@@ -321,7 +333,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused() {
-        let err = toml_like(r#"{"max_line_len": 10, "max_lines": 5}"#).unwrap_err();
+        let err = toml_like(r#"{"max_line_length": 10, "max_lines": 5}"#).unwrap_err();
         assert!(err.contains("max_lines"), "{err}");
     }
 

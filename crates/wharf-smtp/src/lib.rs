@@ -125,6 +125,10 @@ impl wharf_net::Service for Server {
         b"421 4.7.0 Too many connections from your address, try again later\r\n"
     }
 
+    fn server_busy_reply(&self) -> &'static [u8] {
+        b"421 4.7.0 Server busy, try again later\r\n"
+    }
+
     async fn handle(&self, mut conn: Conn, shutdown: ShutdownSignal) {
         let config = &self.shared.config;
         let idle = Duration::from_secs(config.idle_timeout_secs.max(1));

@@ -12,6 +12,9 @@
 //!   was pipelined behind the command (RFC 3207 §4.2, CVE-2011-0411) and logs it.
 //! - Shutdown: the command being handled finishes; then `421 4.3.2` and close. A
 //!   message being received is finished first (its sender gets its answer).
+//! - Slow clients (docs/limits.md): a command line must be complete within the line
+//!   bound, message data (DATA, BDAT) must keep a minimum rate, and submission must
+//!   authenticate before the login deadline; each ends with `421 4.4.2`.
 
 use crate::proto::{Frame, LineReader, Reply};
 use crate::session::{Next, Session, Step};
@@ -70,18 +73,25 @@ impl Driver {
         Ok(())
     }
 
-    /// Flushes pending replies, then waits for more input (not for shutdown: used inside
-    /// a message, which is finished before the session stops).
-    async fn fill(&mut self) -> io::Result<usize> {
+    /// Flushes pending replies, then waits for more message data (not for shutdown:
+    /// used inside a message, which is finished before the session stops).
+    async fn fill_data(&mut self) -> io::Result<usize> {
         self.flush().await?;
-        self.conn.fill().await
+        self.conn.fill_data().await
     }
 
     /// Runs the session to its end.
     pub(crate) async fn run(&mut self, session: &mut Session, host: &str) -> io::Result<End> {
         let mut lines = LineReader::new(session.config().max_line_len);
         self.queue(&session.greeting());
+        if !session.awaits_login() {
+            self.conn.set_deadline(None);
+        }
         loop {
+            if self.conn.has_deadline() && !session.awaits_login() {
+                // Authenticated: the login deadline no longer applies.
+                self.conn.set_deadline(None);
+            }
             if self.shutdown.is_triggered() {
                 self.queue(&Reply::shutting_down(host));
                 self.flush().await?;
@@ -110,6 +120,7 @@ impl Driver {
                         Ok(0) => return Ok(End::Eof),
                         Ok(_) => continue,
                         Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                            tracing::info!(conn = self.conn.id, "smtp: {e}");
                             self.queue(&Reply::timeout(host));
                             let _ = self.flush().await;
                             return Ok(End::Timeout);
@@ -166,7 +177,7 @@ impl Driver {
                         if rx.is_done() {
                             break;
                         }
-                        if self.fill().await? == 0 {
+                        if self.fill_data().await? == 0 {
                             // The client went away inside the message: nothing is stored.
                             return Ok(Some(End::Eof));
                         }
@@ -181,7 +192,7 @@ impl Driver {
                         if rx.is_done() {
                             break;
                         }
-                        if self.fill().await? == 0 {
+                        if self.fill_data().await? == 0 {
                             return Ok(Some(End::Eof));
                         }
                     }

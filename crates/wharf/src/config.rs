@@ -109,12 +109,36 @@ pub struct Tls {
     pub key: Option<PathBuf>,
 }
 
-/// `[limits]`: limits shared by every service.
+/// `[limits]`: limits shared by every service (docs/limits.md lists every limit).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Concurrent connections from one IP address, over all services (0 = no limit).
     pub max_connections_per_ip: usize,
+    /// Concurrent connections in all, over all services (0 = no limit); past it a client
+    /// gets its protocol's busy reply.
+    pub max_connections: usize,
+    /// Seconds from connecting to logging in (IMAP, POP3, FTP, submission); the mail
+    /// exchanger, which has no login, is bounded per command line instead.
+    pub login_timeout_secs: u64,
+    /// Seconds one command line may take from its first octet to its end; message data
+    /// must arrive at 4 KiB per this many seconds at least (0 = no bound).
+    pub line_timeout_secs: u64,
+    /// Failed logins from one client (IPv4 address or IPv6 /64), over every protocol,
+    /// within `auth_failure_window_secs`, after which its logins are refused.
+    pub max_auth_failures_per_ip: u32,
+    /// Failed logins for one account name (from anywhere) within the window, after
+    /// which that account's logins are refused (submission).
+    pub max_auth_failures_per_account: u32,
+    /// Length of the failed-login windows, in seconds.
+    pub auth_failure_window_secs: u64,
+    /// Delay added to each failed login's answer, in milliseconds; grows with each
+    /// failure from the same client (capped at 5 s).
+    pub auth_failure_delay_ms: u64,
+    /// Clients the login throttle remembers at most (the oldest windows go first).
+    pub max_tracked_clients: usize,
+    /// Password checks (Argon2id) running at once, over every protocol (0 = one per CPU).
+    pub max_concurrent_logins: usize,
     /// Seconds `serve` waits for sessions to finish after SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
     /// Seconds a successful password check is remembered, so that the next login with
@@ -126,6 +150,15 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections_per_ip: 64,
+            max_connections: 4096,
+            login_timeout_secs: 60,
+            line_timeout_secs: 180,
+            max_auth_failures_per_ip: 10,
+            max_auth_failures_per_account: 20,
+            auth_failure_window_secs: 300,
+            auth_failure_delay_ms: 1000,
+            max_tracked_clients: 100_000,
+            max_concurrent_logins: 0,
             shutdown_grace_secs: 30,
             auth_cache_secs: wharf_store::DEFAULT_AUTH_CACHE_SECS,
         }
@@ -162,7 +195,15 @@ fn default_hostname() -> String {
 
 /// Top-level keys and sections, for mapping `WHARF_*` variables onto the file's shape.
 const SECTIONS: &[&str] = &[
-    "listen", "tls", "limits", "smtp", "pop3", "imap", "ftp", "http",
+    "listen",
+    "tls",
+    "limits",
+    "smtp",
+    "submission",
+    "pop3",
+    "imap",
+    "ftp",
+    "http",
 ];
 const TOP_KEYS: &[&str] = &["hostname", "data_dir"];
 
@@ -185,6 +226,9 @@ pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Co
         None => toml::Table::new(),
     };
     apply_env(&mut table, env)?;
+    for line in apply_aliases(&mut table)? {
+        eprintln!("wharf: {line}");
+    }
     // A file with no [listen] at all gets the dev listeners; a [listen] section lists
     // exactly the services to run.
     let has_listen = table.contains_key("listen");
@@ -204,6 +248,101 @@ pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Co
     }
     validate(&config)?;
     Ok(config)
+}
+
+/// Deprecated keys: (section, old key, section, new key). Each still works, moved to its
+/// new place before the file is read, with one warning line at start.
+const ALIASES: &[(&str, &str, &str, &str)] = &[
+    ("smtp", "max_line_len", "smtp", "max_line_length"),
+    ("smtp", "max_data_line_len", "smtp", "max_data_line_length"),
+    ("smtp", "max_errors", "smtp", "max_bad_commands"),
+    (
+        "imap",
+        "max_unauthenticated_commands",
+        "imap",
+        "max_commands_before_auth",
+    ),
+    ("imap", "login_timeout_secs", "limits", "login_timeout_secs"),
+    (
+        "submission",
+        "max_auth_failures_per_ip",
+        "limits",
+        "max_auth_failures_per_ip",
+    ),
+    (
+        "submission",
+        "max_auth_failures_per_account",
+        "limits",
+        "max_auth_failures_per_account",
+    ),
+    (
+        "submission",
+        "auth_failure_window_secs",
+        "limits",
+        "auth_failure_window_secs",
+    ),
+    (
+        "submission",
+        "auth_failure_delay_ms",
+        "limits",
+        "auth_failure_delay_ms",
+    ),
+    (
+        "pop3",
+        "max_auth_failures_per_ip",
+        "limits",
+        "max_auth_failures_per_ip",
+    ),
+    (
+        "pop3",
+        "auth_failure_window_secs",
+        "limits",
+        "auth_failure_window_secs",
+    ),
+    (
+        "pop3",
+        "auth_failure_delay_ms",
+        "limits",
+        "auth_failure_delay_ms",
+    ),
+    (
+        "ftp",
+        "max_login_failures",
+        "limits",
+        "max_auth_failures_per_ip",
+    ),
+];
+
+/// Moves deprecated keys to their new names; returns one warning line per key moved.
+/// A key given under both names is refused (which one was meant is unclear), unless the
+/// values agree.
+fn apply_aliases(table: &mut toml::Table) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    for (section, old, new_section, new) in ALIASES {
+        let value = match table.get_mut(*section) {
+            Some(toml::Value::Table(t)) => t.remove(*old),
+            _ => None,
+        };
+        let Some(value) = value else { continue };
+        let entry = table
+            .entry(new_section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(target) = entry else {
+            bail!("config key `{new_section}` must be a section");
+        };
+        match target.get(*new) {
+            Some(existing) if *existing != value => bail!(
+                "key `{section}.{old}` is a deprecated name of `{new_section}.{new}`, and both are set differently; keep `{new_section}.{new}`"
+            ),
+            _ => {
+                target.insert(new.to_string(), value);
+            }
+        }
+        warnings.push(format!(
+            "config key `{section}.{old}` is deprecated; use `{new_section}.{new}` (docs/limits.md)"
+        ));
+    }
+    Ok(warnings)
 }
 
 /// Turns a TOML syntax error into one line with its line number.
@@ -355,6 +494,10 @@ mod tests {
             .split([' ', '{', '(', ','])
             .filter_map(|w| w.strip_suffix(':'))
         {
+            // A field still named after its deprecated key (docs/limits.md lists both).
+            if ALIASES.iter().any(|(_, old, _, _)| *old == field) {
+                continue;
+            }
             assert!(
                 uncommented.contains(&format!("\n{field} = "))
                     || uncommented.starts_with(&format!("{field} = "))
@@ -362,6 +505,41 @@ mod tests {
                 "key `{field}` is not in the README's configuration section"
             );
         }
+    }
+
+    #[test]
+    fn deprecated_names_still_work_and_warn() {
+        let old = "[smtp]\nmax_line_len = 1000\nmax_errors = 7\n[imap]\nmax_unauthenticated_commands = 9\nlogin_timeout_secs = 11\n[pop3]\nmax_auth_failures_per_ip = 4\n[ftp]\nmax_login_failures = 4\n";
+        let mut table: toml::Table = old.parse().unwrap();
+        let warnings = apply_aliases(&mut table).unwrap();
+        assert_eq!(warnings.len(), 6, "{warnings:?}");
+        assert!(
+            warnings[0].contains("`smtp.max_line_len` is deprecated; use `smtp.max_line_length`"),
+            "{warnings:?}"
+        );
+        let c = load_str(old, &[]).unwrap();
+        assert_eq!(c.smtp.max_line_len, 1000);
+        assert_eq!(c.smtp.max_errors, 7);
+        assert_eq!(c.imap.max_unauthenticated_commands, 9);
+        assert_eq!(c.limits.login_timeout_secs, 11);
+        assert_eq!(c.limits.max_auth_failures_per_ip, 4);
+        // The same settings under their new names.
+        let new = "[smtp]\nmax_line_length = 1000\nmax_bad_commands = 7\n[imap]\nmax_commands_before_auth = 9\n[limits]\nlogin_timeout_secs = 11\nmax_auth_failures_per_ip = 4\n";
+        let mut table: toml::Table = new.parse().unwrap();
+        assert!(apply_aliases(&mut table).unwrap().is_empty());
+        let n = load_str(new, &[]).unwrap();
+        assert_eq!(format!("{n:?}"), format!("{c:?}"));
+        // Both names with different values: refused, naming both.
+        let e = load_str("[smtp]\nmax_line_len = 1\nmax_line_length = 2\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("smtp.max_line_len") && e.contains("smtp.max_line_length"),
+            "{e}"
+        );
+        // Environment variables take the old names too.
+        let c = load_str("", &[("WHARF_SMTP_MAX_LINE_LEN", "900")]).unwrap();
+        assert_eq!(c.smtp.max_line_len, 900);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
 use wharf_net::tls::TlsSource;
-use wharf_net::{IpLimiter, ListenOptions, Service, Shutdown};
+use wharf_net::{AuthThrottle, IpLimiter, ListenOptions, Service, Shutdown, ThrottleSettings};
 use wharf_store::files::{FileArea, LocalFileArea};
 use wharf_store::{DynStore, SqliteStore};
 
@@ -59,7 +59,23 @@ fn wiring(
     })
 }
 
+/// `[limits]` copied into the protocol sections that keep their own copy (the
+/// per-account throttle of submission, the IMAP login timeout for embedders).
+fn with_shared_limits(mut config: Config) -> Config {
+    let l = &config.limits;
+    config.submission.max_auth_failures_per_ip = l.max_auth_failures_per_ip;
+    config.submission.max_auth_failures_per_account = l.max_auth_failures_per_account;
+    config.submission.auth_failure_window_secs = l.auth_failure_window_secs;
+    config.submission.auth_failure_delay_ms = l.auth_failure_delay_ms;
+    config.pop3.max_auth_failures_per_ip = l.max_auth_failures_per_ip;
+    config.pop3.auth_failure_window_secs = l.auth_failure_window_secs;
+    config.pop3.auth_failure_delay_ms = l.auth_failure_delay_ms;
+    config.imap.login_timeout_secs = l.login_timeout_secs;
+    config
+}
+
 pub async fn serve(config: Config) -> Result<()> {
+    let config = with_shared_limits(config);
     // Signal handlers first: a SIGTERM that arrives right after "ready" must stop us
     // gracefully, not kill us.
     let stop = stop_signal()?;
@@ -90,7 +106,23 @@ pub async fn serve(config: Config) -> Result<()> {
     let hooks =
         crate::mailauth::hooks(&config.data_dir, &config.mailauth, &config.dns.nameservers)?;
     let shutdown = Shutdown::new();
-    let limiter = IpLimiter::new(config.limits.max_connections_per_ip);
+    let limits = &config.limits;
+    let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+    let limiter = IpLimiter::configured(
+        limits.max_connections_per_ip,
+        limits.max_connections,
+        secs(limits.line_timeout_secs),
+        secs(limits.login_timeout_secs),
+    );
+    // The one login throttle: installed before any service is built, so every protocol
+    // shares it (one failure budget per client, not one per protocol).
+    AuthThrottle::install(ThrottleSettings {
+        max_failures: limits.max_auth_failures_per_ip,
+        window: Duration::from_secs(limits.auth_failure_window_secs),
+        delay_step: Duration::from_millis(limits.auth_failure_delay_ms),
+        max_tracked: limits.max_tracked_clients,
+        concurrent_logins: limits.max_concurrent_logins,
+    });
     wharf_store::set_auth_cache_ttl(Duration::from_secs(config.limits.auth_cache_secs));
 
     let mut tasks = Vec::new();

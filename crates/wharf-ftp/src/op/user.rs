@@ -94,7 +94,7 @@ impl Session<'_> {
                 .answer(code::LOGGED_IN, "Guest login ok, read-only access.")
                 .await;
         }
-        let slot = self.server.auth_slots.acquire().await;
+        let slot = self.server.throttle.login_slot().await;
         let account = match Address::parse(&user) {
             Ok(addr) => match self.server.store.authenticate(&addr, &pass).await {
                 Ok(found) => found,
@@ -120,7 +120,7 @@ impl Session<'_> {
             self.login_failures += 1;
             tracing::info!(conn = self.conn.id, user = %user, "login failed");
             self.answer(code::NOT_LOGGED_IN, "Login incorrect.").await?;
-            if self.login_failures >= crate::session::MAX_FAILURES_PER_CONNECTION {
+            if self.login_failures >= self.server.config.max_auth_failures.max(1) {
                 self.answer(code::SERVICE_UNAVAILABLE, "Too many failed logins.")
                     .await?;
                 return Ok(Flow::Close);

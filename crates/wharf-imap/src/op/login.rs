@@ -27,7 +27,12 @@ pub async fn log_in(s: &mut Session, user: &str, password: &Secret) -> OpResult 
         ));
     }
     let account = match Address::parse(user) {
-        Ok(addr) => s.ctx.store.authenticate(&addr, password).await?,
+        Ok(addr) => {
+            // Argon2id waits for a login slot (shared with every protocol): a login
+            // flood queues here instead of filling the blocking pool store reads share.
+            let _slot = s.ctx.throttle.login_slot().await;
+            s.ctx.store.authenticate(&addr, password).await?
+        }
         Err(_) => None,
     };
     let Some(account) = account else {

@@ -95,6 +95,8 @@ pub struct Framer {
     append: Option<bool>,
     /// Skipping the rest of a refused line.
     discarding: bool,
+    /// The last `Incomplete` waits for a literal's octets (not for a line's end).
+    in_literal: bool,
 }
 
 impl Framer {
@@ -109,6 +111,13 @@ impl Framer {
         &self.limits
     }
 
+    /// Whether the last [`Frame::Incomplete`] waits for the octets of a literal (message
+    /// data, read at a minimum rate) rather than for the end of a line (read within the
+    /// line bound).
+    pub fn awaiting_literal(&self) -> bool {
+        self.in_literal
+    }
+
     fn reset(&mut self) {
         self.pos = 0;
         self.counted = 0;
@@ -121,6 +130,7 @@ impl Framer {
     /// do. After `Command`, `Discard` or `Reject`, the caller consumes the bytes it was
     /// told to before polling again.
     pub fn poll(&mut self, buf: &[u8]) -> Frame {
+        self.in_literal = false;
         if self.discarding {
             return match buf.iter().position(|&b| b == b'\n') {
                 Some(lf) => {
@@ -208,6 +218,7 @@ impl Framer {
             }
             let end = start + size as usize;
             if buf.len() < end {
+                self.in_literal = true;
                 return Frame::Incomplete;
             }
             if append {

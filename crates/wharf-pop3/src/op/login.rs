@@ -27,7 +27,7 @@ pub async fn login(
     let account = match Address::parse(user) {
         Ok(address) => {
             // Never fails: the semaphore is not closed.
-            let _slot = server.logins.slots.acquire().await;
+            let _slot = server.logins.throttle.login_slot().await;
             server.store.authenticate(&address, password).await?
         }
         Err(_) => None,

@@ -56,7 +56,8 @@ pub struct Shared {
     pub config: Config,
     pub mode: Mode,
     pub submission: SubmissionConfig,
-    /// Failed AUTH per client address.
+    /// Failed AUTH per client address, and the login slots every password check waits
+    /// for (under `serve`, the one throttle of every protocol).
     pub throttle: Arc<AuthThrottle>,
     /// Failed AUTH per account name (from any address).
     pub account_throttle: AccountThrottle,
@@ -74,11 +75,13 @@ impl Shared {
     ) -> Shared {
         let window = Duration::from_secs(submission.auth_failure_window_secs);
         Shared {
-            throttle: AuthThrottle::new(
-                submission.max_auth_failures_per_ip,
-                window,
-                Duration::from_millis(submission.auth_failure_delay_ms),
-            ),
+            throttle: AuthThrottle::shared_or(|| {
+                AuthThrottle::new(
+                    submission.max_auth_failures_per_ip,
+                    window,
+                    Duration::from_millis(submission.auth_failure_delay_ms),
+                )
+            }),
             account_throttle: AccountThrottle::new(
                 submission.max_auth_failures_per_account,
                 window,
@@ -358,6 +361,13 @@ impl Session {
 
     pub fn config(&self) -> &Config {
         &self.shared.config
+    }
+
+    /// Whether the session is still bound by the login deadline: submission before a
+    /// successful AUTH. The mail exchanger has no login; its clients are bounded per
+    /// command line and per message instead.
+    pub fn awaits_login(&self) -> bool {
+        self.shared.mode == Mode::Submission && self.auth.is_none()
     }
 
     /// RFC 5321 §4.2: the server speaks first. (RFC 2034: no enhanced code here.)

@@ -103,7 +103,12 @@ impl Session {
         let Ok(address) = Address::parse(user) else {
             return self.auth_failure(user).await;
         };
-        match self.shared.store.authenticate(&address, password).await {
+        // Argon2id waits for a login slot: a login flood queues here instead of filling
+        // the blocking pool that store reads share.
+        let slot = self.shared.throttle.login_slot().await;
+        let checked = self.shared.store.authenticate(&address, password).await;
+        drop(slot);
+        match checked {
             Ok(Some(account)) => {
                 self.shared.throttle.succeeded(self.conn.peer.ip());
                 self.shared.account_throttle.succeeded(user);
