@@ -114,8 +114,13 @@ class Wharf:
             self.output.append(line.rstrip("\n"))
 
     def port(self, service):
+        # A listener that never came up is a failure, not a skip: a skip would hide the
+        # very regression the test exists to catch (STYLE.md §17).
         if service not in self.ports:
-            pytest.skip(f"{service} is not served by this build")
+            pytest.fail(
+                f"{service} is not listening: no 'wharf: {service} listening on' line in "
+                f"{self.output} (log: {self.tmp / 'wharf.log'})"
+            )
         return self.ports[service]
 
     def stop(self, timeout=30):
