@@ -733,3 +733,46 @@ async fn grammar_search_sort_and_thread_details() {
     let r = c.cmd("NOOP").await;
     assert_eq!(status(&r), "OK");
 }
+
+/// Subscriptions as RFC 3501 §6.3.9 / RFC 5258 §3 and Dovecot 2.3 have them: CREATE
+/// does not subscribe, `%` in LSUB stops at an unsubscribed superior (`\Noselect`),
+/// DELETE leaves the name subscribed (`\Subscribed \NonExistent`).
+#[tokio::test]
+async fn subscriptions_are_names() {
+    let s = TestServer::start(Config::default()).await;
+    let mut c = s.login("alice").await;
+    assert_eq!(status(&c.cmd("CREATE a/b").await), "OK");
+    let r = c.cmd("LSUB \"\" *").await;
+    assert!(!has(&r, "\"/\" a"), "{r:?}");
+    assert!(has(&r, "* LSUB () \"/\" Sent"), "{r:?}");
+    let r = c.cmd("LIST (SUBSCRIBED) \"\" *").await;
+    assert!(!has(&r, "\"/\" a"), "{r:?}");
+    assert_eq!(status(&c.cmd("SUBSCRIBE a/b").await), "OK");
+    let r = c.cmd("LSUB \"\" %").await;
+    assert!(has(&r, "* LSUB (\\Noselect) \"/\" a"), "{r:?}");
+    assert!(!has(&r, "a/b"), "{r:?}");
+    let r = c.cmd("LSUB \"\" a/%").await;
+    assert_eq!(r[0], "* LSUB () \"/\" a/b");
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(status(&c.cmd("DELETE a/b").await), "OK");
+    let r = c.cmd("LIST (SUBSCRIBED) \"\" *").await;
+    assert!(
+        has(
+            &r,
+            "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" a/b"
+        ),
+        "{r:?}"
+    );
+    let r = c.cmd("LIST \"\" *").await;
+    assert!(!has(&r, "a/b"), "{r:?}");
+    let r = c.cmd("LSUB \"\" *").await;
+    assert!(has(&r, "* LSUB () \"/\" a/b"), "{r:?}");
+    let r = c.cmd("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %").await;
+    assert!(has(&r, "\"/\" a (\"CHILDINFO\" (\"SUBSCRIBED\"))"), "{r:?}");
+    let r = c.cmd("SUBSCRIBE nonexistent").await;
+    assert!(r[0].contains("NO [NONEXISTENT]"), "{r:?}");
+    assert_eq!(status(&c.cmd("UNSUBSCRIBE nonexistent").await), "OK");
+    assert_eq!(status(&c.cmd("UNSUBSCRIBE a/b").await), "OK");
+    let r = c.cmd("LIST (SUBSCRIBED) \"\" *").await;
+    assert!(!has(&r, "a/b"), "{r:?}");
+}

@@ -3,6 +3,12 @@
 //!
 //! Names that exist only as the parent of another mailbox (after the parent was deleted)
 //! are listed with `\NonExistent` (extended) or `\Noselect`.
+//!
+//! Subscriptions are names ([`wharf_store::Store::subscriptions`]), kept after DELETE:
+//! `LIST (SUBSCRIBED)` shows a subscribed name without a mailbox as `\Subscribed
+//! \NonExistent` (RFC 5258 §3.1), plain LIST does not show it. LSUB shows every
+//! subscribed name that matches, and, where `%` stops above a subscribed name, its
+//! unsubscribed superior as `\Noselect` (RFC 3501 §6.3.9). Both as Dovecot 2.3 answers.
 
 use crate::proto::{ListOptions, encode};
 use crate::session::{Done, ImapError, OpResult, Session, normalize_inbox};
@@ -38,34 +44,54 @@ pub fn matches(pattern: &[char], name: &[char]) -> bool {
 }
 
 /// One name to list with what is known about it.
+#[derive(Default)]
 struct Entry<'a> {
     mailbox: Option<&'a Mailbox>,
     has_children: bool,
+    subscribed: bool,
     /// A descendant is subscribed (for RECURSIVEMATCH CHILDINFO).
     subscribed_child: bool,
 }
 
-/// Every mailbox name, plus the missing parents of nested names.
-fn entries(boxes: &[Mailbox]) -> BTreeMap<String, Entry<'_>> {
-    let mut map: BTreeMap<String, Entry<'_>> = BTreeMap::new();
+/// The superiors of a name, nearest first (`a/b` and `a` for `a/b/c`).
+fn superiors(name: &str) -> impl Iterator<Item = &str> {
+    let mut rest = name;
+    std::iter::from_fn(move || {
+        let i = rest.rfind('/')?;
+        rest = &rest[..i];
+        Some(rest)
+    })
+}
+
+/// Every mailbox name, plus the missing parents of nested names; with
+/// `subscribed_names`, also the subscribed names that have no mailbox (and their
+/// superiors, for CHILDINFO).
+fn entries<'a>(
+    boxes: &'a [Mailbox],
+    subs: &BTreeSet<String>,
+    subscribed_names: bool,
+) -> BTreeMap<String, Entry<'a>> {
+    let mut map: BTreeMap<String, Entry<'a>> = BTreeMap::new();
     for b in boxes {
-        map.entry(b.name.clone())
-            .or_insert(Entry {
-                mailbox: None,
-                has_children: false,
-                subscribed_child: false,
-            })
-            .mailbox = Some(b);
-        let mut parent = b.name.as_str();
-        while let Some(i) = parent.rfind('/') {
-            parent = &parent[..i];
-            let e = map.entry(parent.to_string()).or_insert(Entry {
-                mailbox: None,
-                has_children: false,
-                subscribed_child: false,
-            });
-            e.has_children = true;
-            e.subscribed_child |= b.subscribed;
+        map.entry(b.name.clone()).or_default().mailbox = Some(b);
+        for parent in superiors(&b.name) {
+            map.entry(parent.to_string()).or_default().has_children = true;
+        }
+    }
+    for name in subs {
+        if subscribed_names {
+            map.entry(name.clone()).or_default();
+        }
+        if let Some(e) = map.get_mut(name) {
+            e.subscribed = true;
+        }
+        for parent in superiors(name) {
+            if subscribed_names {
+                map.entry(parent.to_string()).or_default();
+            }
+            if let Some(e) = map.get_mut(parent) {
+                e.subscribed_child = true;
+            }
         }
     }
     map
@@ -100,11 +126,18 @@ pub async fn handle_list(
     }
     let account = super::account(s)?;
     let boxes = s.ctx.store.mailbox_list(account.id).await?;
+    let subs: BTreeSet<String> = s
+        .ctx
+        .store
+        .subscriptions(account.id)
+        .await?
+        .into_iter()
+        .collect();
     let pats: Vec<Vec<char>> = patterns
         .iter()
         .map(|p| pattern_chars(s, reference, p))
         .collect::<Result<_, _>>()?;
-    let map = entries(&boxes);
+    let map = entries(&boxes, &subs, options.select_subscribed);
     let extended = options.extended;
     let show_subscribed = options.return_subscribed || options.select_subscribed;
     let mut lines: Vec<(Vec<u8>, Option<&Mailbox>)> = Vec::new();
@@ -117,7 +150,7 @@ pub async fn handle_list(
         if !pats.iter().any(|p| matches(p, &chars)) {
             continue;
         }
-        let subscribed = e.mailbox.is_some_and(|m| m.subscribed);
+        let subscribed = e.subscribed;
         let mut child_info = false;
         if options.select_subscribed && !subscribed {
             // RFC 5258 §3.5: with RECURSIVEMATCH a parent of subscribed names is listed
@@ -166,20 +199,39 @@ pub async fn handle_list(
     Ok(Done::text("LIST completed"))
 }
 
-/// LSUB (IMAP4rev1): subscribed names matching the pattern.
+/// LSUB (IMAP4rev1, RFC 3501 §6.3.9): subscribed names matching the pattern, whether
+/// or not a mailbox has them; where the pattern matches an unsubscribed superior of a
+/// subscribed name but not the name itself (`%`), that superior with `\Noselect`.
 pub async fn handle_lsub(s: &mut Session, reference: &str, pattern: &str) -> OpResult {
     let account = super::account(s)?;
-    let boxes = s.ctx.store.mailbox_list(account.id).await?;
+    let subs: BTreeSet<String> = s
+        .ctx
+        .store
+        .subscriptions(account.id)
+        .await?
+        .into_iter()
+        .collect();
     let pat = pattern_chars(s, reference, pattern)?;
-    let mut names: BTreeSet<&str> = BTreeSet::new();
-    for b in boxes.iter().filter(|b| b.subscribed) {
-        let chars: Vec<char> = b.name.chars().collect();
-        if matches(&pat, &chars) {
-            names.insert(&b.name);
+    let is_match = |name: &str| matches(&pat, &name.chars().collect::<Vec<_>>());
+    // name -> listed as \Noselect
+    let mut names: BTreeMap<&str, bool> = BTreeMap::new();
+    for name in &subs {
+        if is_match(name) {
+            names.insert(name, false);
+            continue;
+        }
+        for parent in superiors(name) {
+            if !subs.contains(parent) && is_match(parent) {
+                names.entry(parent).or_insert(true);
+            }
         }
     }
-    for name in names {
-        let mut data = b"LSUB () \"/\" ".to_vec();
+    for (name, noselect) in names {
+        let mut data = if noselect {
+            b"LSUB (\\Noselect) \"/\" ".to_vec()
+        } else {
+            b"LSUB () \"/\" ".to_vec()
+        };
         encode::mailbox(&mut data, name, s.enabled.utf8);
         s.untagged_bytes(&data);
     }
