@@ -209,6 +209,19 @@ pub struct MailboxSnapshot {
     pub messages: Vec<MessageMeta>,
 }
 
+/// What changed in a mailbox after a mod-sequence ([`Store::mailbox_changes_since`]).
+#[derive(Debug, Clone)]
+pub struct MailboxChanges {
+    /// The mailbox's counters, read with the changes: its HIGHESTMODSEQ is the point the
+    /// changes bring a view up to.
+    pub mailbox: Mailbox,
+    /// Messages whose modseq is above `since` (new messages and flag changes), in UID
+    /// order.
+    pub changed: Vec<MessageMeta>,
+    /// UIDs expunged with a modseq above `since`, ascending.
+    pub expunged: Vec<Uid>,
+}
+
 /// Where a recipient address leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
@@ -401,6 +414,27 @@ pub trait Store: Send + Sync + 'static {
     }
     /// The mailbox and all its messages in UID order, read in one transaction.
     async fn mailbox_snapshot(&self, mailbox: MailboxId) -> Result<MailboxSnapshot>;
+    /// What changed in a mailbox after `since` (a HIGHESTMODSEQ the caller has seen):
+    /// the messages with a higher modseq and the UIDs expunged after it, with the
+    /// mailbox row. Lets a session catch up without reading every message. This default
+    /// reads a snapshot; a backend should read only the changes, in one transaction.
+    async fn mailbox_changes_since(
+        &self,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> Result<MailboxChanges> {
+        let snap = self.mailbox_snapshot(mailbox).await?;
+        let expunged = self.expunged_since(mailbox, since).await?;
+        Ok(MailboxChanges {
+            changed: snap
+                .messages
+                .into_iter()
+                .filter(|m| m.modseq > since)
+                .collect(),
+            mailbox: snap.mailbox,
+            expunged,
+        })
+    }
 
     // ---- messages ----
     /// Delivers one message into the INBOX of each account, storing the body once.

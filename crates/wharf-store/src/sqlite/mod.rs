@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, oneshot};
 
+mod changes;
 mod queue;
 mod schema;
 mod text_index;
@@ -1479,6 +1480,15 @@ impl Store for SqliteStore {
             Ok(from)
         })
         .await
+    }
+
+    async fn mailbox_changes_since(
+        &self,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> Result<crate::MailboxChanges> {
+        self.read(move |conn| changes::changes_since(conn, mailbox, since))
+            .await
     }
 
     async fn mailbox_snapshot(&self, mailbox: MailboxId) -> Result<MailboxSnapshot> {

@@ -1,0 +1,171 @@
+//! `Store::mailbox_changes_since`: a view that was current at a HIGHESTMODSEQ, brought
+//! forward with the changes after it, equals a fresh snapshot, whatever happened in
+//! between (appends, flag changes, expunges, copies in, moves out, and nothing at all).
+
+use wharf_store::*;
+
+fn msg(i: u32) -> NewMessage {
+    NewMessage {
+        raw: format!("Subject: m{i}\r\n\r\nbody {i}\r\n").into_bytes(),
+        internal_date: Some(1_700_000_000 + i as i64),
+        flags: Flags::default(),
+        keywords: vec![],
+    }
+}
+
+fn flags(uids: Vec<Uid>, op: FlagOp, f: Flags, kw: &[&str]) -> FlagUpdate {
+    FlagUpdate {
+        uids,
+        op,
+        flags: f,
+        keywords: kw.iter().map(|k| k.to_string()).collect(),
+        unchanged_since: None,
+    }
+}
+
+/// (uid, flags, keywords, modseq, size, blob) of each message, for comparing views.
+fn key(v: &[MessageMeta]) -> Vec<(Uid, u8, Vec<String>, ModSeq, u64, i64)> {
+    v.iter()
+        .map(|m| {
+            (
+                m.uid,
+                m.flags.0,
+                m.keywords.clone(),
+                m.modseq,
+                m.size,
+                m.blob.0,
+            )
+        })
+        .collect()
+}
+
+/// Applies changes to a view the way a session does: expunged out, changed replaced or
+/// added, UID order kept.
+fn apply(view: &mut Vec<MessageMeta>, ch: &MailboxChanges) {
+    view.retain(|m| !ch.expunged.contains(&m.uid));
+    for c in &ch.changed {
+        match view.binary_search_by_key(&c.uid, |m| m.uid) {
+            Ok(i) => view[i] = c.clone(),
+            Err(i) => view.insert(i, c.clone()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn changes_since_bring_a_view_up_to_a_fresh_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store
+        .domain_add(&DomainName::parse("example.test").unwrap())
+        .await
+        .unwrap();
+    let a = store
+        .user_add(
+            &Address::parse("a@example.test").unwrap(),
+            &Secret::new("p"),
+        )
+        .await
+        .unwrap();
+    let inbox = store.mailbox_get(a.id, "INBOX").await.unwrap().unwrap().id;
+    let other = store.mailbox_get(a.id, "Sent").await.unwrap().unwrap().id;
+    for i in 0..6 {
+        store.append(inbox, msg(i)).await.unwrap();
+        store.append(other, msg(100 + i)).await.unwrap();
+    }
+
+    // Each step changes the mailbox in one way (or not at all); after each, the view of
+    // before the step, brought forward, must equal a fresh snapshot.
+    let mut n = 10;
+    for step in 0..9 {
+        let snap = store.mailbox_snapshot(inbox).await.unwrap();
+        let since = snap.mailbox.highest_modseq;
+        let mut view = snap.messages.clone();
+        let uids: Vec<Uid> = view.iter().map(|m| m.uid).collect();
+        match step {
+            0 => {} // nothing
+            1 => {
+                store.append(inbox, msg(n)).await.unwrap();
+                n += 1;
+            }
+            2 => {
+                store
+                    .store_flags(
+                        inbox,
+                        flags(vec![uids[1], uids[3]], FlagOp::Add, Flags::SEEN, &["$Work"]),
+                    )
+                    .await
+                    .unwrap();
+            }
+            3 => {
+                store.expunge(inbox, &[uids[0], uids[2]]).await.unwrap();
+            }
+            4 => {
+                // Appended and expunged after `since`: in neither list's result view.
+                let u = store.append(inbox, msg(n)).await.unwrap().uid;
+                n += 1;
+                store.expunge(inbox, &[u]).await.unwrap();
+                store
+                    .store_flags(
+                        inbox,
+                        flags(vec![uids[1]], FlagOp::Remove, Flags::SEEN, &["$work"]),
+                    )
+                    .await
+                    .unwrap();
+            }
+            5 => {
+                let sent = store.mailbox_snapshot(other).await.unwrap();
+                store
+                    .copy(other, &[sent.messages[0].uid], inbox)
+                    .await
+                    .unwrap();
+            }
+            6 => {
+                store.move_messages(inbox, &[uids[0]], other).await.unwrap();
+            }
+            7 => {
+                // Several changes of each kind at once.
+                store.append(inbox, msg(n)).await.unwrap();
+                store.append(inbox, msg(n + 1)).await.unwrap();
+                n += 2;
+                store
+                    .store_flags(inbox, flags(uids.clone(), FlagOp::Set, Flags::FLAGGED, &[]))
+                    .await
+                    .unwrap();
+                store
+                    .expunge(inbox, &[*uids.last().unwrap()])
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                // A change in another mailbox only.
+                store.append(other, msg(n)).await.unwrap();
+                n += 1;
+            }
+        }
+        let ch = store.mailbox_changes_since(inbox, since).await.unwrap();
+        let fresh = store.mailbox_snapshot(inbox).await.unwrap();
+        assert_eq!(
+            ch.mailbox.highest_modseq, fresh.mailbox.highest_modseq,
+            "step {step}"
+        );
+        assert_eq!(ch.mailbox.uidnext, fresh.mailbox.uidnext, "step {step}");
+        // Only what changed is read.
+        assert!(ch.changed.iter().all(|m| m.modseq > since), "step {step}");
+        if matches!(step, 0 | 8) {
+            assert!(
+                ch.changed.is_empty() && ch.expunged.is_empty(),
+                "step {step}"
+            );
+        }
+        if step == 3 {
+            assert_eq!(ch.expunged, vec![uids[0], uids[2]]);
+            assert!(ch.changed.is_empty());
+        }
+        apply(&mut view, &ch);
+        assert_eq!(key(&view), key(&fresh.messages), "step {step}");
+    }
+    assert!(matches!(
+        store.mailbox_changes_since(MailboxId(9999), 0).await,
+        Err(Error::NotFound(_))
+    ));
+}
