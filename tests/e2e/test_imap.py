@@ -303,7 +303,7 @@ def test_binary_append_keeps_octets_and_nul_is_never_in_a_literal(wharf):
     # RFC 3516 §4.3: literal8 content is stored as sent (Dovecot turns the bare LFs
     # into CRLF here; Wharf does not, see docs/imap.md).
     assert b"RFC822.SIZE %d " % len(msg) in out, out
-    assert b"BINARY[] ~{%d}\r\n%s)" % (len(msg), msg) in out, out
+    assert b"BINARY[] ~{%d}\r\n%s" % (len(msg), msg) in out, out
     # RFC 9051 §4.3: no NUL in a {n} literal: BODY[] sends 0x80 in its place, as Dovecot.
     s.sendall(b"e FETCH 1 (BODY.PEEK[] BODY.PEEK[TEXT])\r\n")
     out = read_tagged(f, b"e")

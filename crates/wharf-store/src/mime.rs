@@ -28,9 +28,20 @@ pub const MAX_DEPTH: usize = 32;
 /// Most parts described per message; further parts of a multipart are dropped from the tree.
 pub const MAX_PARTS: usize = 2_000;
 
+/// What [`summarize`] makes today. Raise it whenever a change to this module changes
+/// what a stored summary holds: the store makes older summaries again from the body
+/// when it reads them (so existing data directories get the fix).
+///
+/// 0 (absent from the JSON): before versions.
+/// 2: ENVELOPE addresses from [`parse_address_list`] (routes, missing domains, comments).
+pub const SUMMARY_VERSION: u32 = 2;
+
 /// The parsed shape of one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageSummary {
+    /// The [`SUMMARY_VERSION`] that made it; 0 in summaries written before versions.
+    #[serde(default)]
+    pub version: u32,
     pub envelope: Envelope,
     /// The top-level part; its `header_start` is 0 and its `end` the message size.
     pub root: Part,
@@ -245,7 +256,11 @@ fn summarize_message(
     let headers = Headers::parse(&raw[start..body_start]);
     let envelope = envelope(&headers);
     let root = build_part(raw, start, body_start, end, &headers, false, depth, budget);
-    MessageSummary { envelope, root }
+    MessageSummary {
+        version: SUMMARY_VERSION,
+        envelope,
+        root,
+    }
 }
 
 fn envelope(h: &Headers<'_>) -> Envelope {

@@ -736,6 +736,32 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// A summary written by an older [`mime::summarize`] (its version is below
+    /// [`mime::SUMMARY_VERSION`]) made again from the body, and stored, so data
+    /// directories from before a parsing fix get it message by message as they are read.
+    async fn summarize_again(&self, blob: BlobId) -> Result<MessageSummary> {
+        let raw = self.read_body(blob).await?;
+        let fresh = tokio::task::spawn_blocking(move || mime::summarize(&raw))
+            .await
+            .map_err(|e| Error::Internal(format!("summarizing: {e}")))?;
+        let json = serde_json::to_string(&fresh)
+            .map_err(|e| Error::Internal(format!("serializing summary: {e}")))?;
+        // Best effort: if the write fails, the next read summarizes again.
+        let stored = self
+            .write(move |ctx| {
+                ctx.conn.execute(
+                    "UPDATE blobs SET summary = ?1 WHERE id = ?2",
+                    params![json, blob.0],
+                )?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(blob = blob.0, "storing a remade summary failed: {e}");
+        }
+        Ok(fresh)
+    }
+
     /// Runs `f` on the writer thread inside the next batch; answers after commit.
     async fn write<R, F>(&self, f: F) -> Result<R>
     where
@@ -1731,10 +1757,12 @@ impl Store for SqliteStore {
                     .ok_or_else(|| Error::NotFound("message body".into()))
             })
             .await?;
-        let summary: Arc<MessageSummary> = Arc::new(
-            serde_json::from_str(&json)
-                .map_err(|e| Error::Internal(format!("stored summary unreadable: {e}")))?,
-        );
+        let mut summary: MessageSummary = serde_json::from_str(&json)
+            .map_err(|e| Error::Internal(format!("stored summary unreadable: {e}")))?;
+        if summary.version < mime::SUMMARY_VERSION {
+            summary = self.summarize_again(blob).await?;
+        }
+        let summary = Arc::new(summary);
         let mut cache = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= SUMMARY_CACHE {
             cache.clear();

@@ -193,6 +193,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     INSERT INTO subscriptions (account_id, name)
         SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
     "#,
+    // 8: the body index is made again, in the background, from the current
+    // `mime::SearchText` (quoted-printable decoding per RFC 2045 §6.7, parts found by
+    // `mime::summarize`); until a body is indexed again SEARCH decodes it itself.
+    // (Stored summaries carry their own version, `mime::SUMMARY_VERSION`, and are made
+    // again when read.)
+    "DELETE FROM body_text;
+     UPDATE blobs SET text_state = 0 WHERE text_state != 0;",
 ];
 
 /// The schema version this build writes.
