@@ -776,3 +776,69 @@ async fn subscriptions_are_names() {
     let r = c.cmd("LIST (SUBSCRIBED) \"\" *").await;
     assert!(!has(&r, "a/b"), "{r:?}");
 }
+
+/// ESORT (RFC 5267 §3): SORT RETURN answers ESEARCH in the sort order; PARTIAL (RFC
+/// 9394) pages SEARCH and SORT results from either end. Answers as Dovecot 2.3 gives
+/// them for the same mailbox (except negative ranges, which it does not have).
+#[tokio::test]
+async fn esort_and_partial() {
+    let s = TestServer::start(Config::default()).await;
+    for (subj, day) in [("c", 2), ("a", 3), ("b", 1), ("a", 5), ("d", 4), ("e", 6)] {
+        let m = format!("Subject: {subj}\r\nDate: {day} Jan 2024 10:00:00 +0000\r\n\r\nx\r\n");
+        s.deliver("alice@example.test", m.as_bytes()).await;
+    }
+    let mut c = s.login("alice").await;
+    let r = c.cmd("CAPABILITY").await;
+    assert!(r[0].contains(" ESORT"), "{r:?}");
+    c.cmd("SELECT INBOX").await;
+    let cases = [
+        (
+            "SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL",
+            "ESEARCH (TAG \"{t}\") MIN 2 MAX 6 ALL 2,4,3,1,5:6 COUNT 6",
+        ),
+        (
+            "SORT RETURN () (DATE) UTF-8 ALL",
+            "ESEARCH (TAG \"{t}\") ALL 3,1:2,5,4,6",
+        ),
+        (
+            "UID SORT RETURN (MIN MAX) (DATE) UTF-8 ALL",
+            "ESEARCH (TAG \"{t}\") UID MIN 3 MAX 6",
+        ),
+        (
+            "SORT RETURN (COUNT) (DATE) UTF-8 SUBJECT zzz",
+            "ESEARCH (TAG \"{t}\") COUNT 0",
+        ),
+        (
+            "SORT RETURN (MIN MAX ALL) (DATE) UTF-8 SUBJECT zzz",
+            "ESEARCH (TAG \"{t}\")",
+        ),
+        (
+            "SORT RETURN (PARTIAL 2:3) (DATE) UTF-8 ALL",
+            "ESEARCH (TAG \"{t}\") PARTIAL (2:3 1:2)",
+        ),
+        (
+            "SEARCH RETURN (PARTIAL 2:3) ALL",
+            "ESEARCH (TAG \"{t}\") PARTIAL (2:3 2:3)",
+        ),
+        (
+            "UID SEARCH RETURN (PARTIAL -1:-2 COUNT) ALL",
+            "ESEARCH (TAG \"{t}\") UID COUNT 6 PARTIAL (-1:-2 5:6)",
+        ),
+    ];
+    for (cmd, want) in cases {
+        let r = c.cmd(cmd).await;
+        let want = format!("* {}", want.replace("{t}", &c.last_tag()));
+        assert_eq!(r[0], want, "{cmd}");
+        assert_eq!(status(&r), "OK", "{cmd}");
+    }
+    // SAVE with SORT: MIN alone saves the first sorted message (RFC 5182 §2.4).
+    let r = c
+        .cmd("SORT RETURN (SAVE MIN) (REVERSE DATE) UTF-8 ALL")
+        .await;
+    assert_eq!(r[0], format!("* ESEARCH (TAG \"{}\") MIN 6", c.last_tag()));
+    let r = c.cmd("FETCH $ (UID)").await;
+    assert_eq!(r[0], "* 6 FETCH (UID 6)");
+    // Without RETURN, SORT answers SORT as before.
+    let r = c.cmd("SORT (DATE) UTF-8 ALL").await;
+    assert_eq!(r[0], "* SORT 3 1 2 5 4 6");
+}

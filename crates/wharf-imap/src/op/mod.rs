@@ -118,7 +118,12 @@ pub async fn dispatch(
         C::Move { uid, set, mailbox } => {
             cont(copy::handle_copy(s, uid, &set, &mailbox, true).await)
         }
-        C::Sort { uid, criteria, key } => cont(sort::handle_sort(s, uid, &criteria, &key).await),
+        C::Sort {
+            uid,
+            ret,
+            criteria,
+            key,
+        } => cont(sort::handle_sort(s, tag, uid, ret, &criteria, &key).await),
         C::Thread {
             uid,
             algorithm,

@@ -23,7 +23,6 @@
 //!   Those keys read the stored summary only, not the message.
 
 use crate::proto::{AddressField, SearchKey, SearchReturn, Tag, date};
-use crate::session::selected::uid_set_string;
 use crate::session::{Done, ImapError, OpResult, Output, Session, State};
 use std::collections::HashSet;
 use wharf_store::mime::{Envelope, SearchText, fold};
@@ -370,6 +369,90 @@ pub async fn matching(s: &Session, key: &SearchKey) -> Result<Vec<Hit>, ImapErro
     Ok(hits)
 }
 
+/// SEARCHRES (RFC 5182 §2.4): keeps the result (UIDs, in any order) as `$`; with MIN
+/// and/or MAX (and neither ALL nor COUNT) only those, as SEARCH and SORT pick them.
+pub fn save_result(s: &mut Session, r: &SearchReturn, uids_in_order: &[u32]) {
+    let saved: Vec<u32> = if (r.min || r.max) && !r.all && !r.count {
+        let mut v = Vec::new();
+        if r.min {
+            v.extend(uids_in_order.first());
+        }
+        if r.max {
+            v.extend(uids_in_order.last());
+        }
+        v
+    } else {
+        uids_in_order.to_vec()
+    };
+    if let State::Selected { mailbox, .. } = &mut s.state {
+        mailbox.saved = saved;
+    }
+}
+
+/// A sequence set that keeps the order of `ids`: only ascending runs become ranges
+/// (`2,4,3,1,5:6`), so a client reading it left to right gets the sorted order (RFC
+/// 5267 §3.1: ALL is in the requested sort order). For ascending ids it is the usual
+/// compressed set.
+pub fn ordered_set_string(ids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let start = ids[i];
+        let mut end = start;
+        while i + 1 < ids.len() && ids[i + 1] == end.wrapping_add(1) {
+            i += 1;
+            end = ids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The ESEARCH response (without `* `) for results in their answer order: ascending for
+/// SEARCH (RFC 4731 §3.1), the sort order for SORT (ESORT, RFC 5267 §3.1: MIN and MAX
+/// are the first and the last sorted message). PARTIAL (RFC 9394 §3) picks positions in
+/// that order; an empty pick is NIL. Empty MIN / MAX / ALL are left out.
+pub fn esearch_line(tag: &Tag, uid: bool, r: &SearchReturn, ids: &[u32]) -> String {
+    let mut line = format!("ESEARCH (TAG \"{}\")", tag.as_str());
+    if uid {
+        line.push_str(" UID");
+    }
+    if r.min
+        && let Some(v) = ids.first()
+    {
+        line.push_str(&format!(" MIN {v}"));
+    }
+    if r.max
+        && let Some(v) = ids.last()
+    {
+        line.push_str(&format!(" MAX {v}"));
+    }
+    if r.all && !ids.is_empty() {
+        line.push_str(&format!(" ALL {}", ordered_set_string(ids)));
+    }
+    if r.count {
+        line.push_str(&format!(" COUNT {}", ids.len()));
+    }
+    if let Some(range) = r.partial {
+        let picked = &ids[range.indices(ids.len())];
+        let set = if picked.is_empty() {
+            "NIL".to_string()
+        } else {
+            ordered_set_string(picked)
+        };
+        line.push_str(&format!(" PARTIAL ({range} {set})"));
+    }
+    line
+}
+
 pub async fn handle_search(
     s: &mut Session,
     tag: &Tag,
@@ -389,25 +472,9 @@ pub async fn handle_search(
         .collect();
     let ids: Vec<u32> = hits.iter().map(|h| if uid { h.1 } else { h.0 }).collect();
     if let Some(r) = ret.filter(|r| r.save) {
-        // RFC 5182 §2.4: with MIN and/or MAX (and neither ALL nor COUNT) only those
-        // are saved.
         let uids: Vec<u32> = hits.iter().map(|h| h.1).collect();
-        let saved: Vec<u32> = if (r.min || r.max) && !r.all && !r.count {
-            let mut v = Vec::new();
-            if r.min {
-                v.extend(uids.iter().min());
-            }
-            if r.max {
-                v.extend(uids.iter().max());
-            }
-            v
-        } else {
-            uids
-        };
-        if let State::Selected { mailbox, .. } = &mut s.state {
-            mailbox.saved = saved;
-        }
-        if !(r.min || r.max || r.all || r.count) {
+        save_result(s, &r, &uids);
+        if r.is_empty() {
             // SAVE alone: no ESEARCH response.
             return Ok(Done::text("SEARCH completed, result saved"));
         }
@@ -424,26 +491,8 @@ pub async fn handle_search(
             all: true,
             ..Default::default()
         });
-        let mut line = format!("ESEARCH (TAG \"{}\")", tag.as_str());
-        if uid {
-            line.push_str(" UID");
-        }
-        if r.min
-            && let Some(v) = ids.iter().min()
-        {
-            line.push_str(&format!(" MIN {v}"));
-        }
-        if r.max
-            && let Some(v) = ids.iter().max()
-        {
-            line.push_str(&format!(" MAX {v}"));
-        }
-        if r.all && !ids.is_empty() {
-            line.push_str(&format!(" ALL {}", uid_set_string(&ids)));
-        }
-        if r.count {
-            line.push_str(&format!(" COUNT {}", ids.len()));
-        }
+        // Sequence order is ascending order: MIN and MAX are the first and the last.
+        let mut line = esearch_line(tag, uid, &r, &ids);
         modseq_suffix(&mut line);
         s.untagged(&line);
     } else {
@@ -492,6 +541,60 @@ To: =?utf-8?q?J=C3=B6rg?= <j@example.org>, team: a@x.org, b@y.org;\r\n\r\nx\r\n"
         assert!(to.contains("jörg <j@example.org>"), "{to}");
         assert!(to.contains("team") && to.contains("b@y.org"), "{to}");
         assert_eq!(address_text(&env, AddressField::Bcc), "");
+    }
+
+    /// ESEARCH data for SEARCH (ascending) and SORT (sort order), with PARTIAL from
+    /// either end (RFC 4731, RFC 5267 §3.1, RFC 9394 §3), as Dovecot 2.3 writes it.
+    #[test]
+    fn esearch_lines() {
+        use crate::proto::PartialRange;
+        let tag = Tag::parse(b"t").unwrap();
+        let all = SearchReturn {
+            min: true,
+            max: true,
+            all: true,
+            count: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            esearch_line(&tag, false, &all, &[2, 4, 3, 1, 5, 6]),
+            "ESEARCH (TAG \"t\") MIN 2 MAX 6 ALL 2,4,3,1,5:6 COUNT 6"
+        );
+        assert_eq!(
+            esearch_line(&tag, true, &all, &[]),
+            "ESEARCH (TAG \"t\") UID COUNT 0"
+        );
+        assert_eq!(ordered_set_string(&[6, 5, 4]), "6,5,4");
+        assert_eq!(ordered_set_string(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        let partial = |p| SearchReturn {
+            partial: Some(p),
+            ..Default::default()
+        };
+        let ids = [3, 1, 2, 5, 4, 6];
+        assert_eq!(
+            esearch_line(&tag, false, &partial(PartialRange::First(2, 3)), &ids),
+            "ESEARCH (TAG \"t\") PARTIAL (2:3 1:2)"
+        );
+        assert_eq!(
+            esearch_line(&tag, false, &partial(PartialRange::Last(1, 2)), &ids),
+            "ESEARCH (TAG \"t\") PARTIAL (-1:-2 4,6)"
+        );
+        assert_eq!(
+            esearch_line(&tag, false, &partial(PartialRange::First(5, 100)), &ids),
+            "ESEARCH (TAG \"t\") PARTIAL (5:100 4,6)"
+        );
+        assert_eq!(
+            esearch_line(&tag, false, &partial(PartialRange::First(7, 9)), &ids),
+            "ESEARCH (TAG \"t\") PARTIAL (7:9 NIL)"
+        );
+        assert_eq!(
+            esearch_line(&tag, false, &partial(PartialRange::Last(6, 9)), &ids),
+            "ESEARCH (TAG \"t\") PARTIAL (-6:-9 3)"
+        );
+        assert_eq!(
+            esearch_line(&tag, false, &partial(PartialRange::Last(7, 9)), &ids),
+            "ESEARCH (TAG \"t\") PARTIAL (-7:-9 NIL)"
+        );
     }
 
     #[test]

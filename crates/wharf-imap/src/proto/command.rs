@@ -273,7 +273,7 @@ pub enum ThreadAlgorithm {
     References,
 }
 
-/// ESEARCH (RFC 4731) RETURN options.
+/// ESEARCH (RFC 4731) RETURN options, for SEARCH and (ESORT, RFC 5267 §3) SORT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SearchReturn {
     pub min: bool,
@@ -282,11 +282,45 @@ pub struct SearchReturn {
     pub count: bool,
     /// SEARCHRES (RFC 5182): keep the result as `$`.
     pub save: bool,
+    /// PARTIAL (RFC 9394 §3, RFC 5267 §4.4): only the results at these positions.
+    pub partial: Option<PartialRange>,
 }
 
 impl SearchReturn {
+    /// No option that produces result data (SAVE alone produces none).
     pub fn is_empty(&self) -> bool {
-        !(self.min || self.max || self.all || self.count)
+        !(self.min || self.max || self.all || self.count || self.partial.is_some())
+    }
+}
+
+/// A PARTIAL range of result positions (RFC 9394 §3): `First(a, b)` is positions a..=b
+/// counted from the first result (1), `Last(a, b)` from the last (`-1`). `a <= b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartialRange {
+    First(u32, u32),
+    Last(u32, u32),
+}
+
+impl PartialRange {
+    /// The zero-based index range it selects out of `len` results (empty if none).
+    pub fn indices(&self, len: usize) -> std::ops::Range<usize> {
+        let (a, b) = match *self {
+            PartialRange::First(a, b) => (a as usize - 1, b as usize),
+            PartialRange::Last(a, b) => (
+                len.saturating_sub(b as usize),
+                len.saturating_sub(a as usize - 1),
+            ),
+        };
+        a.min(len)..b.min(len).max(a.min(len))
+    }
+}
+
+impl std::fmt::Display for PartialRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PartialRange::First(a, b) => write!(f, "{a}:{b}"),
+            PartialRange::Last(a, b) => write!(f, "-{a}:-{b}"),
+        }
     }
 }
 
@@ -422,6 +456,8 @@ pub enum CommandBody {
     },
     Sort {
         uid: bool,
+        /// ESORT (RFC 5267 §3): answer with ESEARCH.
+        ret: Option<SearchReturn>,
         /// (key, reversed)
         criteria: Vec<(SortKey, bool)>,
         key: SearchKey,

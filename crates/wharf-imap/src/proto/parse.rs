@@ -1010,38 +1010,65 @@ fn partial(p: &mut P<'_>) -> PResult<Option<(u32, u32)>> {
     Ok(Some((offset, len)))
 }
 
+/// `RETURN (...)` of SEARCH (RFC 4731 §3) and SORT (RFC 5267 §3), with a space after
+/// it, if there is one.
+fn search_return(p: &mut P<'_>) -> PResult<Option<SearchReturn>> {
+    if !p.keyword("RETURN") {
+        return Ok(None);
+    }
+    p.sp()?;
+    p.expect(b'(')?;
+    let mut r = SearchReturn::default();
+    if !p.eat(b')') {
+        loop {
+            match p.atom_upper()?.as_str() {
+                "MIN" => r.min = true,
+                "MAX" => r.max = true,
+                "ALL" => r.all = true,
+                "COUNT" => r.count = true,
+                "SAVE" => r.save = true,
+                "PARTIAL" => {
+                    p.sp()?;
+                    r.partial = Some(partial_range(p)?);
+                }
+                o => return Err(format!("Unknown RETURN option {o}")),
+            }
+            if p.eat(b')') {
+                break;
+            }
+            p.sp()?;
+        }
+    }
+    // RFC 4731 §3.1: an empty list means ALL (RFC 5182: SAVE alone does not).
+    if r.is_empty() && !r.save {
+        r.all = true;
+    }
+    p.sp()?;
+    Ok(Some(r))
+}
+
+/// RFC 9394 §3: `partial-range = nz-number ":" nz-number / "-" nz-number ":" "-" nz-number`;
+/// `500:400` is the same as `400:500`.
+fn partial_range(p: &mut P<'_>) -> PResult<PartialRange> {
+    let last = p.eat(b'-');
+    let a = p.nz_number()?;
+    p.expect(b':')?;
+    if last {
+        p.expect(b'-')?;
+    }
+    let b = p.nz_number()?;
+    let (a, b) = (a.min(b), a.max(b));
+    Ok(if last {
+        PartialRange::Last(a, b)
+    } else {
+        PartialRange::First(a, b)
+    })
+}
+
 fn search(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
-    let mut ret = None;
     let mut keys = Vec::new();
     p.sp()?;
-    if p.keyword("RETURN") {
-        // RFC 4731 §3
-        p.sp()?;
-        p.expect(b'(')?;
-        let mut r = SearchReturn::default();
-        if !p.eat(b')') {
-            loop {
-                match p.atom_upper()?.as_str() {
-                    "MIN" => r.min = true,
-                    "MAX" => r.max = true,
-                    "ALL" => r.all = true,
-                    "COUNT" => r.count = true,
-                    "SAVE" => r.save = true,
-                    o => return Err(format!("Unknown RETURN option {o}")),
-                }
-                if p.eat(b')') {
-                    break;
-                }
-                p.sp()?;
-            }
-        }
-        // RFC 4731 §3.1: an empty list means ALL (RFC 5182: SAVE alone does not).
-        if r.is_empty() && !r.save {
-            r.all = true;
-        }
-        ret = Some(r);
-        p.sp()?;
-    }
+    let ret = search_return(p)?;
     if p.keyword("CHARSET") {
         p.sp()?;
         let cs = String::from_utf8_lossy(&p.astring()?).to_ascii_uppercase();
@@ -1079,6 +1106,7 @@ fn charset_and_keys(p: &mut P<'_>) -> PResult<SearchKey> {
 
 fn sort(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
     p.sp()?;
+    let ret = search_return(p)?;
     p.expect(b'(')?;
     let mut criteria = Vec::new();
     let mut reverse = false;
@@ -1113,7 +1141,12 @@ fn sort(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
     }
     p.sp()?;
     let key = charset_and_keys(p)?;
-    Ok(CommandBody::Sort { uid, criteria, key })
+    Ok(CommandBody::Sort {
+        uid,
+        ret,
+        criteria,
+        key,
+    })
 }
 
 fn thread(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
@@ -1550,10 +1583,43 @@ a5 SEARCH OR (FROM {3}\r\nbob) TEXT \"x y\"\r\n";
             ok("a UID SORT (REVERSE DATE SUBJECT) UTF-8 UNSEEN"),
             CommandBody::Sort {
                 uid: true,
+                ret: None,
                 criteria: vec![(SortKey::Date, true), (SortKey::Subject, false)],
                 key: SearchKey::Flag(Flags::SEEN, false)
             }
         );
+        // ESORT (RFC 5267 §3) and PARTIAL (RFC 9394).
+        let CommandBody::Sort { ret, .. } =
+            ok("a SORT RETURN (MIN COUNT PARTIAL -10:-1) (ARRIVAL) UTF-8 ALL")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            ret,
+            Some(SearchReturn {
+                min: true,
+                count: true,
+                partial: Some(PartialRange::Last(1, 10)),
+                ..Default::default()
+            })
+        );
+        let CommandBody::Sort { ret, .. } = ok("a UID SORT RETURN () (DATE) UTF-8 ALL") else {
+            panic!()
+        };
+        assert_eq!(
+            ret,
+            Some(SearchReturn {
+                all: true,
+                ..Default::default()
+            })
+        );
+        let CommandBody::Search { ret, .. } = ok("a SEARCH RETURN (PARTIAL 500:400) ALL") else {
+            panic!()
+        };
+        assert_eq!(ret.unwrap().partial, Some(PartialRange::First(400, 500)));
+        assert!(bad("a SEARCH RETURN (PARTIAL 0:5) ALL").tag.is_some());
+        assert!(bad("a SEARCH RETURN (PARTIAL -1:5) ALL").tag.is_some());
+        assert!(bad("a SORT RETURN (MIN) UTF-8 ALL").tag.is_some());
         assert_eq!(
             ok("a THREAD REFERENCES US-ASCII ALL"),
             CommandBody::Thread {

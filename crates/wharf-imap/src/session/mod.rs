@@ -394,6 +394,8 @@ impl Session {
                     "STATUS=SIZE",
                     "SORT",
                     "SORT=DISPLAY",
+                    // RFC 5267 §3: SORT RETURN (...) answers ESEARCH (op/sort.rs).
+                    "ESORT",
                     "THREAD=ORDEREDSUBJECT",
                     "THREAD=REFERENCES",
                     "MULTIAPPEND",
