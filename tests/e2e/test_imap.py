@@ -340,3 +340,41 @@ def test_a_new_message_never_gets_a_deleted_ones_structure(wharf):
     assert b'"7BIT" 7 1' in data[0][0], data
     assert data[0][1] == b"short\r\n", data
     m.logout()
+
+
+def test_envelope_addresses_and_display_sort_as_dovecot(wharf):
+    m = login(wharf)
+    odd = (
+        b"From: <@route:user@domain>\r\nTo: d, Undisclosed:;\r\n"
+        b"Cc: <user-from (c)@ (c) domain.org>\r\n\r\nx\r\n"
+    )
+    assert m.append("INBOX", None, None, odd)[0] == "OK"
+    m.select("INBOX")
+    typ, data = m.fetch("1", "ENVELOPE")
+    # Dovecot 2.3.19's answer for the same message, byte for byte.
+    assert data[0] == (
+        b'1 (ENVELOPE (NIL NIL ((NIL "@route" "user" "domain")) ((NIL "@route" "user" "domain")) '
+        b'((NIL "@route" "user" "domain")) ((NIL NIL "d" "MISSING_DOMAIN")'
+        b'(NIL NIL "Undisclosed" NIL)(NIL NIL NIL NIL)) ((NIL NIL "user-from" "domain.org")) '
+        b"NIL NIL NIL))"
+    ), data
+    # SEARCH FROM/CC read the same parse.
+    assert m.search(None, "CC", "user-from@domain.org") == ("OK", [b"1"])
+    assert m.search(None, "FROM", "user@domain") == ("OK", [b"1"])
+    m.store("1", "+FLAGS", "\\Deleted")
+    m.expunge()
+    # RFC 5957: a group sorts by its display name, an address without a domain by its
+    # mailbox; the orders are Dovecot's for the same four messages.
+    for msg in (
+        b"From: Mmm <m@x.test>\r\nTo: Bbb <b@x.test>\r\nSubject: 1\r\n\r\nb\r\n",
+        b"From: Zgroup: Aaa <a@x.test>;\r\nTo: Ygroup:;\r\nSubject: 2\r\n\r\nb\r\n",
+        b"From: d\r\nTo: c\r\nSubject: 3\r\n\r\nb\r\n",
+        b"From: bbb@x.test\r\nTo: Xyz <zz@x.test>\r\nSubject: 4\r\n\r\nb\r\n",
+    ):
+        assert m.append("INBOX", None, None, msg)[0] == "OK"
+    m.select("INBOX")
+    assert m.sort("(DISPLAYFROM)", "UTF-8", "ALL") == ("OK", [b"4 3 1 2"])
+    assert m.sort("(DISPLAYTO)", "UTF-8", "ALL") == ("OK", [b"1 3 4 2"])
+    assert m.sort("(FROM)", "UTF-8", "ALL") == ("OK", [b"4 3 1 2"])
+    assert m.sort("(TO)", "UTF-8", "ALL") == ("OK", [b"1 3 2 4"])
+    m.logout()
