@@ -2,7 +2,7 @@
 //! stored envelopes (no message is re-parsed to sort it). Also the base-subject and
 //! sent-date rules THREAD shares.
 
-use crate::proto::{SearchKey, SortKey};
+use crate::proto::{SearchKey, SearchReturn, SortKey, Tag};
 use crate::session::{Done, ImapError, OpResult, Session};
 use mail_parser::{HeaderValue, MessageParser};
 use std::cmp::Ordering;
@@ -161,7 +161,9 @@ enum Value {
 
 pub async fn handle_sort(
     s: &mut Session,
+    tag: &Tag,
     uid: bool,
+    ret: Option<SearchReturn>,
     criteria: &[(SortKey, bool)],
     key: &SearchKey,
 ) -> OpResult {
@@ -199,9 +201,21 @@ pub async fn handle_sort(
         // Ties keep sequence order (RFC 5256 §3).
         a.1.cmp(&b.1)
     });
+    let ids: Vec<u32> = rows.iter().map(|r| if uid { r.2 } else { r.1 }).collect();
+    if let Some(r) = ret {
+        // ESORT (RFC 5267 §3): ESEARCH in the sort order; SAVE as SEARCHRES (RFC 5182).
+        if r.save {
+            let uids: Vec<u32> = rows.iter().map(|r| r.2).collect();
+            super::search::save_result(s, &r, &uids);
+        }
+        if !r.is_empty() {
+            s.untagged(&super::search::esearch_line(tag, uid, &r, &ids));
+        }
+        return Ok(Done::text("SORT completed"));
+    }
     let mut line = String::from("SORT");
-    for r in &rows {
-        line.push_str(&format!(" {}", if uid { r.2 } else { r.1 }));
+    for id in &ids {
+        line.push_str(&format!(" {id}"));
     }
     s.untagged(&line);
     Ok(Done::text("SORT completed"))
