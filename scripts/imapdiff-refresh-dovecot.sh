@@ -79,6 +79,10 @@ namespace inbox {
   inbox = yes
   prefix =
   separator = /
+  # Wharf subscribes INBOX and the special-use mailboxes of a new account
+  mailbox INBOX {
+    auto = subscribe
+  }
   mailbox Drafts {
     auto = subscribe
     special_use = \Drafts
@@ -96,9 +100,10 @@ namespace inbox {
     special_use = \Sent
   }
 }
+# CREATE ... (USE (\\Archive)) keeps the attribute (RFC 6154 CREATE-SPECIAL-USE)
+mail_attribute_dict = file:%h/dovecot-attributes
 # Changes made by another session are seen at the next command; IDLE looks every second.
 mailbox_idle_check_interval = 1 secs
-imap_idle_notify_interval = 1 secs
 mail_plugins = \$mail_plugins quota
 protocol imap {
   mail_plugins = \$mail_plugins imap_quota
@@ -114,6 +119,7 @@ dovecot -c "$dir/dovecot.conf"
 pid="$(cat "$dir/run/master.pid" 2>/dev/null || true)"
 stop() {
   doveadm -c "$dir/dovecot.conf" stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
 }
 if [ "${KEEP:-0}" != 1 ]; then
   trap stop EXIT
