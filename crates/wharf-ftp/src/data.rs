@@ -536,6 +536,12 @@ impl Session<'_> {
                 code::EXCEEDED_STORAGE,
                 "Exceeded storage allocation (quota); transfer aborted.",
             ),
+            // RFC 959 §4.2.2: 452 "Insufficient storage space in system" (the server's
+            // disk, not the user's quota: transient, try again later).
+            Some(TransferEnd::FileError(FileError::NoSpace)) => Reply::new(
+                code::INSUFFICIENT_STORAGE,
+                "Insufficient storage space in system; transfer aborted.",
+            ),
             Some(TransferEnd::FileError(e)) => {
                 tracing::warn!(conn = self.conn.id, "file error during transfer: {e}");
                 Reply::new(

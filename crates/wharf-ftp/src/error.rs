@@ -21,6 +21,11 @@ pub fn file_error(e: &FileError) -> Reply {
             code::EXCEEDED_STORAGE,
             "Exceeded storage allocation (quota); the partial upload was removed.",
         ),
+        // RFC 959 §4.2.2: 452, the server's disk is full (or below its reserve).
+        FileError::NoSpace => Reply::new(
+            code::INSUFFICIENT_STORAGE,
+            "Insufficient storage space in system.",
+        ),
         FileError::ReadOnly => Reply::new(code::FILE_UNAVAILABLE, "Permission denied."),
         FileError::BadOffset => Reply::new(
             code::FILE_UNAVAILABLE,

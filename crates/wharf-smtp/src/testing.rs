@@ -22,6 +22,8 @@ pub struct Inner {
     pub delivered: Vec<(Vec<AccountId>, Vec<u8>)>,
     /// Make `deliver` fail.
     pub fail_deliver: bool,
+    /// Make `deliver` fail with this error (what the real store finds in its transaction).
+    pub deliver_error: Option<fn() -> Error>,
     /// Every `queue_add`: raw message and envelope.
     pub queued: Vec<(Vec<u8>, queue::QueueEnvelope)>,
 }
@@ -205,6 +207,9 @@ impl Store for MemStore {
         let mut i = self.inner.lock().unwrap();
         if i.fail_deliver {
             return Err(Error::Io(std::io::Error::other("disk on fire")));
+        }
+        if let Some(e) = i.deliver_error {
+            return Err(e());
         }
         i.delivered.push((accounts.to_vec(), message.raw));
         Ok(accounts

@@ -26,12 +26,25 @@
 //!   an abort stays, which is what lets a client resume again.
 //! - Names starting with [`RESERVED_PREFIX`] are Wharf's own (temporary uploads); they
 //!   are hidden from listings and cannot be named by clients.
+//! - Quota is reserved, not checked once per session: an upload with a quota joins its
+//!   home's ledger when it opens (the first one measures the home, with no other upload of
+//!   this process starting meanwhile) and reserves every write against it before the
+//!   bytes reach the disk, under one lock, so parallel uploads of one owner cannot pass
+//!   the quota together (six parallel 600 kB uploads against 1,000,000 bytes stored 3 MB
+//!   when each session checked alone). A replacing upload that is aborted gives its bytes
+//!   back; otherwise the ledger is settled when the owner's last upload ends and the next
+//!   one measures again. Within one server process: several nodes sharing a tree would
+//!   need the ledger in the database.
+//! - A full disk is [`FileError::NoSpace`] (FTP 452), not the owner's quota (552), and so
+//!   is free space below the `[limits] min_free_space` reserve ([`LocalFileArea::set_min_free`]):
+//!   uploads stop there, deletes go on.
 
 use crate::AccountId;
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
@@ -67,6 +80,9 @@ pub enum FileError {
     /// The operation would exceed the owner's storage allowance.
     #[error("storage quota exceeded")]
     QuotaExceeded,
+    /// The file system is full (or below the configured free-space reserve).
+    #[error("insufficient storage space")]
+    NoSpace,
     /// The area is read-only (the anonymous area).
     #[error("read-only file area")]
     ReadOnly,
@@ -89,7 +105,9 @@ impl From<io::Error> for FileError {
                 FileError::ReadOnly
             }
             io::ErrorKind::InvalidInput => FileError::InvalidName(e.to_string()),
-            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => FileError::QuotaExceeded,
+            // ENOSPC, and EDQUOT (the file system's own quota for the server's user): the
+            // server is out of room, which is not the owner's quota (RFC 959: 452).
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => FileError::NoSpace,
             _ => FileError::Io(e),
         }
     }
@@ -250,7 +268,8 @@ pub enum WriteMode {
 #[async_trait::async_trait]
 pub trait Upload: Send {
     /// Writes the next bytes. Fails with [`FileError::QuotaExceeded`] (writing nothing
-    /// of `data`) when the upload's allowance would be passed.
+    /// of `data`) when the owner's quota would be passed, counting every upload of the
+    /// owner in flight.
     async fn write(&mut self, data: &[u8]) -> FileResult<()>;
     /// Bytes written so far by this upload.
     fn written(&self) -> u64;
@@ -298,14 +317,15 @@ pub trait FileArea: Send + Sync + 'static {
     async fn usage(&self, owner: AccountId) -> FileResult<u64>;
     /// Opens a file for reading from `offset` (clamped to the file's size).
     async fn open_read(&self, owner: AccountId, path: &VPath, offset: u64) -> FileResult<Download>;
-    /// Starts an upload. `allowance` bounds the bytes it may write (quota); `None` =
-    /// unbounded.
+    /// Starts an upload. `quota` bounds what the owner's files may use, this upload and
+    /// every other one of the owner in flight included (see the module notes); `None` =
+    /// unbounded. Refused at once when the owner is at the quota already.
     async fn open_write(
         &self,
         owner: AccountId,
         path: &VPath,
         mode: WriteMode,
-        allowance: Option<u64>,
+        quota: Option<u64>,
     ) -> FileResult<Box<dyn Upload>>;
 }
 
@@ -317,6 +337,68 @@ pub struct LocalFileArea {
     read_only: bool,
     /// Bytes an upload writes between two early writebacks ([`WRITEBACK_EVERY`]).
     writeback_every: u64,
+    /// Quota ledgers of the homes with uploads in flight (see the module notes).
+    ledgers: Arc<Mutex<HashMap<PathBuf, Ledger>>>,
+    /// Held while an upload with a quota joins or starts its home's ledger.
+    opening: tokio::sync::Mutex<()>,
+    /// Uploads are refused while the file system has less free space than this.
+    min_free: std::sync::atomic::AtomicU64,
+}
+
+/// What a home with uploads in flight uses: `base` measured when the first of them
+/// opened, plus every byte reserved since.
+struct Ledger {
+    base: u64,
+    added: u64,
+    uploads: usize,
+}
+
+/// One upload's place in its home's ledger; dropping it ends the upload there.
+struct Reservation {
+    ledgers: Arc<Mutex<HashMap<PathBuf, Ledger>>>,
+    home: PathBuf,
+    quota: u64,
+}
+
+impl Reservation {
+    /// Reserves `n` more bytes, or refuses without reserving any.
+    fn take(&self, n: u64) -> FileResult<()> {
+        let mut ledgers = self.ledgers.lock().unwrap_or_else(|e| e.into_inner());
+        let l = ledgers
+            .get_mut(&self.home)
+            .ok_or_else(|| FileError::Io(io::Error::other("quota ledger missing")))?;
+        if l.base.saturating_add(l.added).saturating_add(n) > self.quota {
+            return Err(FileError::QuotaExceeded);
+        }
+        l.added += n;
+        Ok(())
+    }
+
+    /// Gives back bytes that never stayed on disk (an aborted replacing upload).
+    fn give_back(&self, n: u64) {
+        let mut ledgers = self.ledgers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = ledgers.get_mut(&self.home) {
+            l.added = l.added.saturating_sub(n);
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut ledgers = self.ledgers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = ledgers.get_mut(&self.home) {
+            l.uploads -= 1;
+            if l.uploads == 0 {
+                ledgers.remove(&self.home);
+            }
+        }
+    }
+}
+
+/// Free octets for unprivileged users on the file system holding `path`.
+pub fn free_space(path: &Path) -> io::Result<u64> {
+    let st = rustix::fs::statvfs(path).map_err(io::Error::from)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 impl LocalFileArea {
@@ -329,6 +411,9 @@ impl LocalFileArea {
             shared: false,
             read_only: false,
             writeback_every: WRITEBACK_EVERY,
+            ledgers: Arc::default(),
+            opening: tokio::sync::Mutex::new(()),
+            min_free: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -346,7 +431,81 @@ impl LocalFileArea {
             shared: true,
             read_only,
             writeback_every: WRITEBACK_EVERY,
+            ledgers: Arc::default(),
+            opening: tokio::sync::Mutex::new(()),
+            min_free: std::sync::atomic::AtomicU64::new(0),
         }))
+    }
+
+    /// Refuses uploads ([`FileError::NoSpace`]) while the file system holding the area
+    /// has less than `octets` free (`[limits] min_free_space`), so that a full disk
+    /// still leaves room for the database to record deletes.
+    pub fn set_min_free(&self, octets: u64) {
+        self.min_free
+            .store(octets, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Joins (or starts) the ledger of `home` for an upload under `quota`.
+    async fn reserve(&self, home: &Path, quota: u64) -> FileResult<Reservation> {
+        let _opening = self.opening.lock().await;
+        let reservation = Reservation {
+            ledgers: self.ledgers.clone(),
+            home: home.to_path_buf(),
+            quota,
+        };
+        {
+            let mut ledgers = self.ledgers.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(l) = ledgers.get_mut(home) {
+                if l.base.saturating_add(l.added) >= quota {
+                    return Err(FileError::QuotaExceeded);
+                }
+                l.uploads += 1;
+                return Ok(reservation);
+            }
+        }
+        // No upload of this home is in flight, and none can start while we hold
+        // `opening`: what the disk holds now is the whole story.
+        let dir = home.to_path_buf();
+        let used = blocking(move || match dir_usage(&dir, 0) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e.into()),
+        })
+        .await?;
+        if used >= quota {
+            return Err(FileError::QuotaExceeded);
+        }
+        self.ledgers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                home.to_path_buf(),
+                Ledger {
+                    base: used,
+                    added: 0,
+                    uploads: 1,
+                },
+            );
+        Ok(reservation)
+    }
+
+    /// [`FileError::NoSpace`] when the free space is under the reserve.
+    async fn check_free(&self) -> FileResult<()> {
+        let min = self.min_free.load(std::sync::atomic::Ordering::Relaxed);
+        if min == 0 {
+            return Ok(());
+        }
+        let root = self.root.clone();
+        let free = blocking(move || Ok(free_space(&root)?)).await?;
+        if free < min {
+            tracing::warn!(
+                free,
+                min_free_space = min,
+                "upload refused: low on disk space"
+            );
+            return Err(FileError::NoSpace);
+        }
+        Ok(())
     }
 
     fn home(&self, owner: AccountId) -> PathBuf {
@@ -666,14 +825,19 @@ impl FileArea for LocalFileArea {
         owner: AccountId,
         path: &VPath,
         mode: WriteMode,
-        allowance: Option<u64>,
+        quota: Option<u64>,
     ) -> FileResult<Box<dyn Upload>> {
         self.writable()?;
         let Some(name) = path.name() else {
             return Err(FileError::IsADirectory);
         };
         let name = name.to_string();
+        self.check_free().await?;
         let home = self.home(owner);
+        let reservation = match quota {
+            Some(q) => Some(self.reserve(&home, q).await?),
+            None => None,
+        };
         let path = path.clone();
         let (file, temp, target) = blocking(move || {
             let target = real_path(&home, &path)?;
@@ -709,11 +873,18 @@ impl FileArea for LocalFileArea {
                 }
                 WriteMode::At(offset) => {
                     use std::io::{Seek, SeekFrom};
-                    let mut file = std::fs::OpenOptions::new()
+                    // RFC 959 REST: a restart point is inside a file that exists; one
+                    // that does not is refused here, without creating an empty file.
+                    let mut file = match std::fs::OpenOptions::new()
                         .write(true)
-                        .create(true)
                         .truncate(false)
-                        .open(&target)?;
+                        .open(&target)
+                    {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            return Err(FileError::BadOffset);
+                        }
+                        r => r?,
+                    };
                     if offset > file.metadata()?.len() {
                         return Err(FileError::BadOffset);
                     }
@@ -728,7 +899,7 @@ impl FileArea for LocalFileArea {
             file,
             temp,
             target,
-            allowance,
+            reservation,
             self.writeback_every,
         )?))
     }
@@ -750,7 +921,8 @@ struct LocalUpload {
     temp: Option<PathBuf>,
     target: PathBuf,
     written: u64,
-    allowance: Option<u64>,
+    /// The upload's place in its owner's quota ledger, when there is a quota.
+    reservation: Option<Reservation>,
 }
 
 impl LocalUpload {
@@ -758,7 +930,7 @@ impl LocalUpload {
         file: std::fs::File,
         temp: Option<PathBuf>,
         target: PathBuf,
-        allowance: Option<u64>,
+        reservation: Option<Reservation>,
         writeback_every: u64,
     ) -> io::Result<LocalUpload> {
         let early = Arc::new(file.try_clone()?);
@@ -773,7 +945,7 @@ impl LocalUpload {
             temp,
             target,
             written: 0,
-            allowance,
+            reservation,
         })
     }
 
@@ -816,16 +988,21 @@ impl LocalUpload {
 #[async_trait::async_trait]
 impl Upload for LocalUpload {
     async fn write(&mut self, data: &[u8]) -> FileResult<()> {
-        if let Some(limit) = self.allowance
-            && self.written.saturating_add(data.len() as u64) > limit
-        {
-            return Err(FileError::QuotaExceeded);
+        if self.file.is_none() {
+            return Err(FileError::Io(io::Error::other("upload already finished")));
+        }
+        // Reserved before the bytes reach the disk (see the module notes).
+        if let Some(r) = &self.reservation {
+            r.take(data.len() as u64)?;
         }
         let file = self
             .file
             .as_mut()
             .ok_or_else(|| FileError::Io(io::Error::other("upload already finished")))?;
-        file.write_all(data).await?;
+        if let Err(e) = file.write_all(data).await {
+            // Part of `data` may be on disk; keep it counted (the ledger errs high).
+            return Err(e.into());
+        }
         self.written += data.len() as u64;
         self.start_writeback().await
     }
@@ -862,6 +1039,9 @@ impl Upload for LocalUpload {
         self.file = None;
         if let Some(temp) = self.temp.take() {
             let _ = tokio::fs::remove_file(&temp).await;
+            if let Some(r) = &self.reservation {
+                r.give_back(self.written);
+            }
         }
     }
 }
@@ -871,6 +1051,9 @@ impl Drop for LocalUpload {
         // An upload dropped mid-way (its task cancelled) must not leave a temp file.
         if let Some(temp) = self.temp.take() {
             let _ = std::fs::remove_file(temp);
+            if let Some(r) = &self.reservation {
+                r.give_back(self.written);
+            }
         }
     }
 }
@@ -985,6 +1168,9 @@ mod tests {
             shared: false,
             read_only: false,
             writeback_every: 4,
+            ledgers: Arc::default(),
+            opening: tokio::sync::Mutex::new(()),
+            min_free: std::sync::atomic::AtomicU64::new(0),
         });
         area.ensure_home(A).await.unwrap();
         let mut expected = Vec::new();
@@ -1095,6 +1281,117 @@ mod tests {
         assert_eq!(up.written(), 4);
         up.abort().await;
         assert_eq!(area.usage(A).await.unwrap(), 0);
+    }
+
+    /// Six parallel 600 kB uploads of one owner against a 1,000,000-byte quota: each
+    /// session alone saw room for its file, and 3 MB were stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_uploads_share_one_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        let area = LocalFileArea::new(dir.path()).unwrap();
+        area.ensure_home(A).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let area = area.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut up = area
+                    .open_write(A, &p(&format!("f{i}")), WriteMode::Replace, Some(1_000_000))
+                    .await?;
+                for _ in 0..60 {
+                    if let Err(e) = up.write(&[b'x'; 10_000]).await {
+                        up.abort().await;
+                        return Err(e);
+                    }
+                    tokio::task::yield_now().await;
+                }
+                up.commit().await
+            }));
+        }
+        let mut stored = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(n) => stored += n,
+                Err(FileError::QuotaExceeded) => {}
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(stored, 600_000, "exactly one upload fits");
+        assert_eq!(area.usage(A).await.unwrap(), 600_000);
+        // Settled: the next upload measures again and sees what is left.
+        let mut up = area
+            .open_write(A, &p("g"), WriteMode::Replace, Some(1_000_000))
+            .await
+            .unwrap();
+        up.write(&[b'y'; 400_000]).await.unwrap();
+        assert!(matches!(
+            up.write(b"z").await,
+            Err(FileError::QuotaExceeded)
+        ));
+        up.commit().await.unwrap();
+        assert!(matches!(
+            area.open_write(A, &p("h"), WriteMode::Replace, Some(1_000_000))
+                .await
+                .err(),
+            Some(FileError::QuotaExceeded)
+        ));
+    }
+
+    /// REST past the end (or into a file that does not exist) then STOR: refused, and
+    /// no empty file is left.
+    #[tokio::test]
+    async fn restart_past_the_end_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let area = LocalFileArea::new(dir.path()).unwrap();
+        area.ensure_home(A).await.unwrap();
+        assert!(matches!(
+            area.open_write(A, &p("new"), WriteMode::At(100), None)
+                .await
+                .err(),
+            Some(FileError::BadOffset)
+        ));
+        assert!(matches!(
+            area.stat(A, &p("new")).await,
+            Err(FileError::NotFound)
+        ));
+        let mut up = area
+            .open_write(A, &p("old"), WriteMode::Replace, None)
+            .await
+            .unwrap();
+        up.write(b"12345").await.unwrap();
+        up.commit().await.unwrap();
+        assert!(matches!(
+            area.open_write(A, &p("old"), WriteMode::At(6), None)
+                .await
+                .err(),
+            Some(FileError::BadOffset)
+        ));
+        assert_eq!(area.stat(A, &p("old")).await.unwrap().size, 5);
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_is_not_the_owners_quota() {
+        assert!(matches!(
+            FileError::from(io::Error::from_raw_os_error(28)),
+            FileError::NoSpace
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let area = LocalFileArea::new(dir.path()).unwrap();
+        area.ensure_home(A).await.unwrap();
+        // A reserve larger than any disk: uploads are refused, deletes still work.
+        let mut up = area
+            .open_write(A, &p("f"), WriteMode::Replace, None)
+            .await
+            .unwrap();
+        up.write(b"x").await.unwrap();
+        up.commit().await.unwrap();
+        area.set_min_free(u64::MAX);
+        assert!(matches!(
+            area.open_write(A, &p("g"), WriteMode::Replace, None)
+                .await
+                .err(),
+            Some(FileError::NoSpace)
+        ));
+        area.delete(A, &p("f")).await.unwrap();
     }
 
     #[tokio::test]

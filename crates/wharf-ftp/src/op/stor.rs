@@ -51,19 +51,13 @@ impl Session<'_> {
                 }
             },
         };
-        let allowance = match self.server.config.quota_bytes {
+        // The area reserves every write against the quota, across this owner's sessions,
+        // and refuses at once when the owner is at it already.
+        let quota = match self.server.config.quota_bytes {
             0 => None,
-            quota => match area.usage(owner).await {
-                Ok(used) if used >= quota => {
-                    return self
-                        .answer_reply(crate::error::file_error(&FileError::QuotaExceeded))
-                        .await;
-                }
-                Ok(used) => Some(quota - used),
-                Err(e) => return self.answer_reply(crate::error::file_error(&e)).await,
-            },
+            quota => Some(quota),
         };
-        let upload = match area.open_write(owner, &path, mode, allowance).await {
+        let upload = match area.open_write(owner, &path, mode, quota).await {
             Ok(u) => u,
             Err(e) => return self.answer_reply(crate::error::file_error(&e)).await,
         };

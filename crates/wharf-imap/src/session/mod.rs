@@ -182,6 +182,15 @@ impl From<wharf_store::Error> for ImapError {
             }
             E::Invalid(msg) => ImapError::no_code("CANNOT", msg),
             E::Refused(msg) => ImapError::no_code("CANNOT", msg),
+            // RFC 9208 §4.3: found by the store in the transaction that writes, so two
+            // sessions cannot pass the quota together.
+            E::OverQuota(_) => ImapError::no_code("OVERQUOTA", "Quota exceeded"),
+            // RFC 5530 LIMIT: the server's disk is full or below `min_free_space`; reads,
+            // STORE and EXPUNGE still work, so the user can make room.
+            E::NoSpace(_) => ImapError::no_code(
+                "LIMIT",
+                "Not enough disk space on the server, try again later",
+            ),
             other => {
                 tracing::error!("store error: {other}");
                 ImapError::no_code("SERVERBUG", "Internal error, try again later")

@@ -242,6 +242,16 @@ impl Reply {
             "Message size exceeds fixed maximum message size",
         )
     }
+    /// 452 4.3.1: RFC 5321 §4.2.2 "insufficient system storage", RFC 3463 X.3.1 "mail
+    /// system full": the disk is full or below `[limits] min_free_space`. Temporary, so
+    /// the sender retries once space is freed; never a 5xx.
+    pub fn insufficient_storage() -> Reply {
+        Reply::new(
+            452,
+            Status(4, 3, 1),
+            "Insufficient system storage, try again later",
+        )
+    }
     /// 552 5.2.2: the message would exceed a recipient's quota.
     pub fn quota_exceeded() -> Reply {
         Reply::new(552, Status(5, 2, 2), "Mailbox full: message exceeds quota")

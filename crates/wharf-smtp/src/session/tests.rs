@@ -5,7 +5,7 @@ use super::*;
 use crate::config::SubmissionConfig;
 use crate::proto::{Frame, LineReader};
 use crate::testing::MemStore;
-use wharf_store::AccountId;
+use wharf_store::{AccountId, Error};
 
 const SIZES: [usize; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
@@ -486,6 +486,32 @@ async fn quota_at_rcpt_and_at_end_of_data() {
         ]
     );
     assert!(store.delivered().is_empty());
+}
+
+/// The store checks quota again in the transaction that delivers (another session may
+/// have filled the mailbox after RCPT), and a full disk is temporary: 452 4.3.1, not 5xx.
+#[tokio::test]
+async fn quota_and_full_disk_found_by_the_store_at_delivery() {
+    let input = format!("{EHLO}MAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nx\r\n.\r\n");
+    for (error, reply) in [
+        (
+            (|| Error::OverQuota("alice@example.test".into())) as fn() -> Error,
+            "552 5.2.2 Mailbox full: message exceeds quota",
+        ),
+        (
+            || Error::NoSpace("below min_free_space".into()),
+            "452 4.3.1 Insufficient system storage, try again later",
+        ),
+        (
+            || Error::from(std::io::Error::from_raw_os_error(28)),
+            "452 4.3.1 Insufficient system storage, try again later",
+        ),
+    ] {
+        let store = MemStore::new();
+        store.inner.lock().unwrap().deliver_error = Some(error);
+        let t = run(&store, &Opts::default(), &input).await;
+        assert_eq!(t.lines().last(), Some(reply), "{t}");
+    }
 }
 
 #[tokio::test]

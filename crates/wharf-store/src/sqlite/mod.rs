@@ -324,6 +324,44 @@ fn bump_modseq(conn: &Connection, mailbox: MailboxId) -> Result<ModSeq> {
     .ok_or_else(|| Error::NotFound("mailbox".into()))
 }
 
+/// What an account's messages use, read in the caller's transaction.
+fn usage_of(conn: &Connection, account: AccountId) -> Result<Usage> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(m.size), 0), COUNT(*) FROM messages m
+             JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = ?1",
+        )?
+        .query_row([account.0], |r| {
+            Ok(Usage {
+                bytes: r.get::<_, i64>(0)? as u64,
+                messages: r.get::<_, i64>(1)? as u64,
+            })
+        })?)
+}
+
+/// Refuses a write that would take `account` past its quota. Runs inside the write
+/// transaction, on the one writer thread: every write before it in the batch is
+/// counted, so concurrent deliveries, APPENDs and COPYs cannot pass the quota together
+/// (a check before the write, as the protocols did, let each of them see the old usage).
+/// Accounts without a quota cost one row lookup.
+fn check_quota(conn: &Connection, account: AccountId, bytes: u64, messages: u64) -> Result<()> {
+    let (quota_bytes, quota_messages, address): (Option<i64>, Option<i64>, String) = conn
+        .prepare_cached("SELECT quota_bytes, quota_messages, address FROM accounts WHERE id = ?1")?
+        .query_row([account.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("account {}", account.0)))?;
+    if quota_bytes.is_none() && quota_messages.is_none() {
+        return Ok(());
+    }
+    let usage = usage_of(conn, account)?;
+    let over_bytes = quota_bytes.is_some_and(|q| usage.bytes + bytes > q.max(0) as u64);
+    let over_messages = quota_messages.is_some_and(|q| usage.messages + messages > q.max(0) as u64);
+    if over_bytes || over_messages {
+        return Err(Error::OverQuota(address));
+    }
+    Ok(())
+}
+
 impl WriteCtx<'_> {
     /// Drops one reference to each blob (repeat an id to drop several); bodies left with
     /// none are deleted after commit.
@@ -399,17 +437,40 @@ impl WriteCtx<'_> {
     }
 
     /// Copies messages into another mailbox, sharing bodies; returns (old, new) UID pairs.
+    /// With `quota`, refuses a copy that would take the destination's account past its
+    /// quota (a MOVE within an account, or renaming INBOX, uses nothing new).
     fn copy(
         &mut self,
         from: MailboxId,
         uids: &[Uid],
         to: MailboxId,
+        quota: bool,
     ) -> Result<(u32, Vec<(Uid, Uid)>)> {
         let dest = get_mailbox(self.conn, to)?;
         let mut pairs = Vec::new();
         let mut sorted = uids.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
+        if quota {
+            let (bytes, count): (i64, i64) = {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT size FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                )?;
+                let mut bytes = 0i64;
+                let mut count = 0i64;
+                for &uid in &sorted {
+                    if let Some(size) = stmt
+                        .query_row(params![from.0, uid], |r| r.get::<_, i64>(0))
+                        .optional()?
+                    {
+                        bytes += size;
+                        count += 1;
+                    }
+                }
+                (bytes, count)
+            };
+            check_quota(self.conn, dest.account, bytes as u64, count as u64)?;
+        }
         for uid in sorted {
             let row: Option<(i64, i64, i64, i64, String)> = self
                 .conn
@@ -916,7 +977,25 @@ struct PreparedBody {
     inline: Option<Vec<u8>>,
 }
 
+/// Removes the body file of a write that did not commit (refused over quota, disk full,
+/// a failed COMMIT): no row points to it, and waiting for the orphan sweep would hold
+/// its space for an hour.
+fn forget_unless_committed<R>(result: &Result<R>, file: Option<PathBuf>) {
+    if result.is_err()
+        && let Some(path) = file
+        && let Err(e) = std::fs::remove_file(&path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("removing the unused body {}: {e}", path.display());
+    }
+}
+
 impl PreparedBody {
+    /// The body's file, if it has one.
+    fn file(&self, root: &Path) -> Option<PathBuf> {
+        self.dir.as_ref().map(|_| blob_path(root, &self.name))
+    }
+
     /// Inserts the blob row with `refs` references (not yet in the body index: the
     /// indexer thread takes it from there); registers its directory for fsync.
     fn insert(&self, ctx: &mut WriteCtx<'_>, refs: usize) -> Result<i64> {
@@ -1207,20 +1286,7 @@ impl Store for SqliteStore {
     }
 
     async fn usage(&self, account: AccountId) -> Result<Usage> {
-        self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT COALESCE(SUM(m.size), 0), COUNT(*) FROM messages m
-                     JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = ?1",
-                )?
-                .query_row([account.0], |r| {
-                    Ok(Usage {
-                        bytes: r.get::<_, i64>(0)? as u64,
-                        messages: r.get::<_, i64>(1)? as u64,
-                    })
-                })?)
-        })
-        .await
+        self.read(move |conn| usage_of(conn, account)).await
     }
 
     async fn alias_add(&self, alias: &Address, targets: &[Address]) -> Result<()> {
@@ -1432,7 +1498,7 @@ impl Store for SqliteStore {
                     .prepare("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?
                     .query_map([src.id.0], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
-                ctx.copy(src.id, &uids, dest.id)?;
+                ctx.copy(src.id, &uids, dest.id, false)?;
                 ctx.expunge(src.id, &uids)?;
             } else {
                 ctx.conn.execute(
@@ -1561,8 +1627,14 @@ impl Store for SqliteStore {
         let flags = message.flags;
         let keywords = keywords_to_string(&message.keywords);
         let body = self.prepare_body(message.raw, BodyKind::Message).await?;
+        let file = body.file(&self.blob_root);
         let delivered = self
             .write(move |ctx| {
+                // One full mailbox refuses the message for every recipient: the caller
+                // has one reply for all of them.
+                for &account in &accounts {
+                    check_quota(ctx.conn, account, body.size, 1)?;
+                }
                 let blob = body.insert(ctx, accounts.len())?;
                 let mut out = Vec::with_capacity(accounts.len());
                 for account in accounts {
@@ -1584,6 +1656,7 @@ impl Store for SqliteStore {
                 Ok(out)
             })
             .await;
+        forget_unless_committed(&delivered, file);
         self.wake_indexer();
         delivered
     }
@@ -1593,9 +1666,11 @@ impl Store for SqliteStore {
         let flags = message.flags;
         let keywords = keywords_to_string(&message.keywords);
         let body = self.prepare_body(message.raw, BodyKind::Message).await?;
+        let file = body.file(&self.blob_root);
         let appended = self
             .write(move |ctx| {
                 let account = get_mailbox(ctx.conn, mailbox)?.account;
+                check_quota(ctx.conn, account, body.size, 1)?;
                 let blob = body.insert(ctx, 1)?;
                 let (uid, uidvalidity) =
                     insert_message(ctx, mailbox, blob, body.size, date, flags, &keywords)?;
@@ -1612,6 +1687,7 @@ impl Store for SqliteStore {
                 })
             })
             .await;
+        forget_unless_committed(&appended, file);
         self.wake_indexer();
         appended
     }
@@ -1706,7 +1782,7 @@ impl Store for SqliteStore {
         to: MailboxId,
     ) -> Result<(u32, Vec<(Uid, Uid)>)> {
         let uids = uids.to_vec();
-        self.write(move |ctx| ctx.copy(from, &uids, to)).await
+        self.write(move |ctx| ctx.copy(from, &uids, to, true)).await
     }
 
     async fn move_messages(
@@ -1717,7 +1793,9 @@ impl Store for SqliteStore {
     ) -> Result<(u32, Vec<(Uid, Uid)>)> {
         let uids = uids.to_vec();
         self.write(move |ctx| {
-            let (validity, pairs) = ctx.copy(from, &uids, to)?;
+            // Within one account a move uses nothing new.
+            let across = get_mailbox(ctx.conn, from)?.account != get_mailbox(ctx.conn, to)?.account;
+            let (validity, pairs) = ctx.copy(from, &uids, to, across)?;
             let moved: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
             ctx.expunge(from, &moved)?;
             Ok((validity, pairs))

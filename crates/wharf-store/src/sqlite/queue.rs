@@ -103,7 +103,8 @@ impl SqliteStore {
             ));
         }
         let body = self.prepare_body(raw, BodyKind::Queue).await?;
-        self.write(move |ctx| {
+        let file = body.file(&self.blob_root);
+        let queued = self.write(move |ctx| {
             let blob = body.insert(ctx, 1)?;
             let created = now();
             ctx.conn
@@ -128,7 +129,9 @@ impl SqliteStore {
             }
             Ok(id)
         })
-        .await
+        .await;
+        super::forget_unless_committed(&queued, file);
+        queued
     }
 
     /// Up to `limit` messages with a recipient due at `at`, the longest due first, other

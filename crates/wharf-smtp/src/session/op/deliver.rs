@@ -134,6 +134,10 @@ impl Session {
                     tracing::info!(conn = self.conn.id, queue_id = %id, recipients = tx.remote.len(), "queued for outbound delivery");
                     crate::outbound::kick();
                 }
+                Err(wharf_store::Error::NoSpace(why)) => {
+                    tracing::warn!(conn = self.conn.id, queue_id = %id, "refused: {why}");
+                    return Reply::insufficient_storage();
+                }
                 Err(e) => {
                     tracing::warn!(conn = self.conn.id, queue_id = %id, "queueing failed: {e}");
                     return Reply::local_error();
@@ -187,6 +191,16 @@ impl Session {
         };
         match self.shared.store.deliver(&ids, message).await {
             Ok(_) => Ok(()),
+            // The store checks quota again in the transaction that delivers: another
+            // session may have filled the mailbox since the check above.
+            Err(wharf_store::Error::OverQuota(who)) => {
+                tracing::info!(conn = self.conn.id, queue_id = %id, account = %who, size, "refused: over quota");
+                Err(Reply::quota_exceeded())
+            }
+            Err(wharf_store::Error::NoSpace(why)) => {
+                tracing::warn!(conn = self.conn.id, queue_id = %id, "refused: {why}");
+                Err(Reply::insufficient_storage())
+            }
             Err(e) => {
                 tracing::warn!(conn = self.conn.id, queue_id = %id, "delivery failed: {e}");
                 Err(Reply::local_error())
