@@ -842,3 +842,117 @@ async fn esort_and_partial() {
     let r = c.cmd("SORT (DATE) UTF-8 ALL").await;
     assert_eq!(r[0], "* SORT 3 1 2 5 4 6");
 }
+
+/// CATENATE (RFC 4469): a message built from TEXT literals and URLs of this account's
+/// messages and sections; bad URLs are NO [BADURL url], too big is NO [TOOBIG]. The
+/// parts and codes are those Dovecot 2.3 gives for the same commands.
+#[tokio::test]
+async fn append_catenate() {
+    let s = TestServer::start(Config::default()).await;
+    let plain: &[u8] = b"Subject: hi\r\nContent-Type: text/plain\r\n\r\nbody line 1\r\nbody\r\n";
+    s.deliver("alice@example.test", plain).await;
+    let mut c = s.login("alice").await;
+    let r = c.cmd("CAPABILITY").await;
+    assert!(r[0].contains(" CATENATE"), "{r:?}");
+    let r = c.cmd("SELECT INBOX").await;
+    let uv = r
+        .iter()
+        .find_map(|l| l.split("[UIDVALIDITY ").nth(1))
+        .and_then(|x| x.split(']').next())
+        .unwrap()
+        .to_string();
+    let url = format!("/INBOX;UIDVALIDITY={uv}/;UID=1");
+    // A synchronizing literal in the middle of the list gets its continuation.
+    let tag = c.take_tag();
+    c.send(format!(
+        "{tag} APPEND INBOX CATENATE (URL \"{url}/;SECTION=HEADER\" TEXT {{5}}\r\n"
+    ))
+    .await;
+    assert!(c.line().await.unwrap().starts_with('+'));
+    c.send(format!("xyz\r\n URL \"{url}/;SECTION=TEXT\")\r\n"))
+        .await;
+    let r = c.until_tag(&tag).await;
+    assert!(
+        r.last()
+            .unwrap()
+            .contains(&format!("OK [APPENDUID {uv} 2]")),
+        "{r:?}"
+    );
+    let cases = [
+        // Relative to the mailbox appended to, the whole message.
+        ("APPEND INBOX CATENATE (URL \";UID=1\")".to_string(), "3"),
+        (
+            format!("APPEND INBOX CATENATE (URL \"{url}/;SECTION=HEADER.FIELDS%20(SUBJECT)\")"),
+            "4",
+        ),
+        // With MULTIAPPEND and flags.
+        (
+            format!(
+                "APPEND INBOX (\\Seen) CATENATE (TEXT {{9+}}\r\nA: b\r\n\r\nx) CATENATE (URL \"{url}/;SECTION=1\")"
+            ),
+            "5:6",
+        ),
+    ];
+    for (cmd, uids) in cases {
+        let r = c.cmd(&cmd).await;
+        assert!(
+            r.last()
+                .unwrap()
+                .contains(&format!("OK [APPENDUID {uv} {uids}]")),
+            "{cmd}: {r:?}"
+        );
+    }
+    let r = c.cmd("UID FETCH 2:* (BODY.PEEK[])").await;
+    let bodies: Vec<&str> = r
+        .iter()
+        .filter_map(|l| l.split_once("BODY[] ").map(|x| x.1))
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            "{65}Subject: hi\r\nContent-Type: text/plain\r\n\r\nxyz\r\nbody line 1\r\nbody\r\n)",
+            "{60}Subject: hi\r\nContent-Type: text/plain\r\n\r\nbody line 1\r\nbody\r\n)",
+            "{15}Subject: hi\r\n\r\n)",
+            "{9}A: b\r\n\r\nx)",
+            "{19}body line 1\r\nbody\r\n)",
+        ],
+        "{r:?}"
+    );
+    for (u, why) in [
+        (format!("/INBOX;UIDVALIDITY={uv}/;UID=99"), "message"),
+        ("/INBOX;UIDVALIDITY=1/;UID=1".to_string(), "UIDVALIDITY"),
+        (format!("/NoSuch;UIDVALIDITY={uv}/;UID=1"), "mailbox"),
+        (
+            format!("imap://alice@example.test/INBOX;UIDVALIDITY={uv}/;UID=1"),
+            "URL",
+        ),
+        (format!("{url}/;SECTION=BOGUS"), "section"),
+    ] {
+        let r = c.cmd(&format!("APPEND INBOX CATENATE (URL \"{u}\")")).await;
+        assert!(
+            r.last().unwrap().contains(&format!("NO [BADURL {u}]"))
+                && r.last().unwrap().contains(why),
+            "{u}: {r:?}"
+        );
+    }
+    let r = c.cmd("APPEND INBOX CATENATE (FILE \"x\")").await;
+    assert_eq!(status(&r), "BAD", "{r:?}");
+    let r = c.cmd("NOOP").await;
+    assert_eq!(status(&r), "OK");
+
+    // Built past APPENDLIMIT: NO [TOOBIG], nothing stored.
+    let s = TestServer::start(Config {
+        append_limit: 100,
+        ..Config::default()
+    })
+    .await;
+    s.deliver("alice@example.test", plain).await;
+    let mut c = s.login("alice").await;
+    c.cmd("SELECT INBOX").await;
+    let r = c
+        .cmd("APPEND INBOX CATENATE (URL \";UID=1\" URL \";UID=1\")")
+        .await;
+    assert!(r.last().unwrap().contains("NO [TOOBIG]"), "{r:?}");
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(r[0], "* STATUS INBOX (MESSAGES 1)");
+}

@@ -1,5 +1,6 @@
-//! APPEND (RFC 9051 §6.3.12) with UIDPLUS APPENDUID (RFC 4315) and APPENDLIMIT
-//! (RFC 7889). Over-limit literals were refused while framing, before being read.
+//! APPEND (RFC 9051 §6.3.12) with UIDPLUS APPENDUID (RFC 4315), APPENDLIMIT
+//! (RFC 7889) and CATENATE (RFC 4469, assembled in `catenate.rs`). Over-limit literals
+//! were refused while framing, before being read.
 
 use crate::proto::{AppendMessage, split_flags};
 use crate::session::selected::uid_set_string;
@@ -61,9 +62,11 @@ pub fn mark_dirty(s: &mut Session, mailbox: wharf_store::MailboxId) {
 pub async fn handle_append(
     s: &mut Session,
     raw_name: &str,
-    messages: Vec<AppendMessage>,
+    mut messages: Vec<AppendMessage>,
 ) -> OpResult {
     let name = s.mailbox_name(raw_name)?;
+    // RFC 4469: CATENATE messages are built from their parts first.
+    super::catenate::assemble(s, &name, &mut messages).await?;
     let account = super::account(s)?;
     let limit = s.ctx.config.append_limit;
     if messages.iter().any(|m| m.message.len() as u64 > limit) {

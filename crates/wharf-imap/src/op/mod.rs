@@ -17,6 +17,7 @@
 pub mod append;
 pub mod authenticate;
 pub mod capability;
+pub mod catenate;
 pub mod close;
 pub mod copy;
 pub mod create;

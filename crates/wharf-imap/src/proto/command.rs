@@ -355,6 +355,18 @@ pub struct AppendMessage {
     pub message: Vec<u8>,
     /// Sent as a `literal8` (`~{n}`, RFC 3516 §4.3): binary content, stored unchanged.
     pub binary: bool,
+    /// CATENATE (RFC 4469 §5): the parts the message is made of (then `message` is
+    /// empty until `op/catenate.rs` assembles it). Empty for a plain APPEND.
+    pub catenate: Vec<CatPart>,
+}
+
+/// One part of a CATENATE list (RFC 4469 §5: `cat-part = text-literal / url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    /// `TEXT literal`: octets as given.
+    Text(Vec<u8>),
+    /// `URL astring`: an IMAP URL (RFC 5092) naming a message or a section of one.
+    Url(String),
 }
 
 /// A parsed command.

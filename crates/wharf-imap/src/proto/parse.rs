@@ -14,6 +14,8 @@ use wharf_store::{FlagOp, Flags, Secret};
 pub const MAX_NESTING: usize = 32;
 /// Most search keys in one SEARCH.
 pub const MAX_SEARCH_KEYS: usize = 1_000;
+/// Most parts in one CATENATE list.
+pub const MAX_CATENATE_PARTS: usize = 1_000;
 
 /// A command that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -727,6 +729,41 @@ fn append(p: &mut P<'_>) -> PResult<CommandBody> {
             date = Some(super::date::parse_date_time(s).ok_or("Invalid date-time")?);
             p.sp()?;
         }
+        // RFC 4469 §5: CATENATE (cat-part *(SP cat-part)).
+        if p.keyword("CATENATE") {
+            p.sp()?;
+            p.expect(b'(')?;
+            let mut parts = Vec::new();
+            loop {
+                if p.keyword("TEXT") {
+                    p.sp()?;
+                    parts.push(CatPart::Text(p.literal()?));
+                } else if p.keyword("URL") {
+                    p.sp()?;
+                    parts.push(CatPart::Url(p.astring_utf8()?));
+                } else {
+                    return Err("Expected TEXT or URL".into());
+                }
+                if parts.len() > MAX_CATENATE_PARTS {
+                    return Err("Too many CATENATE parts".into());
+                }
+                if p.eat(b')') {
+                    break;
+                }
+                p.sp()?;
+            }
+            messages.push(AppendMessage {
+                flags,
+                date,
+                message: Vec::new(),
+                binary: false,
+                catenate: parts,
+            });
+            if messages.len() > 1000 {
+                return Err("Too many messages in one APPEND".into());
+            }
+            continue;
+        }
         // RFC 6855 §4: UTF8 (literal8) carries an internationalized message.
         let utf8 = p.keyword("UTF8");
         if utf8 {
@@ -743,6 +780,7 @@ fn append(p: &mut P<'_>) -> PResult<CommandBody> {
             date,
             message,
             binary,
+            catenate: Vec::new(),
         });
         if messages.len() > 1000 {
             return Err("Too many messages in one APPEND".into());
@@ -1702,6 +1740,32 @@ a5 SEARCH OR (FROM {3}\r\nbob) TEXT \"x y\"\r\n";
             panic!()
         };
         assert_eq!(key, SearchKey::Header("Subject".into(), "caf\u{e9}".into()));
+    }
+
+    /// RFC 4469 §5: APPEND with CATENATE, beside plain messages (MULTIAPPEND).
+    #[test]
+    fn append_catenate() {
+        let CommandBody::Append { messages, .. } = ok(
+            "a APPEND Drafts (\\Seen) CATENATE (URL \"/Drafts;UIDVALIDITY=3/;UID=20/;section=HEADER\" TEXT {4}\r\nab\r\n url ;UID=2) {1+}\r\nx",
+        ) else {
+            panic!()
+        };
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].flags, vec![Flag::System(Flags::SEEN)]);
+        assert_eq!(
+            messages[0].catenate,
+            vec![
+                CatPart::Url("/Drafts;UIDVALIDITY=3/;UID=20/;section=HEADER".into()),
+                CatPart::Text(b"ab\r\n".to_vec()),
+                CatPart::Url(";UID=2".into()),
+            ]
+        );
+        assert!(messages[0].message.is_empty());
+        assert_eq!(messages[1].message, b"x");
+        assert!(messages[1].catenate.is_empty());
+        assert!(bad("a APPEND x CATENATE ()").tag.is_some());
+        assert!(bad("a APPEND x CATENATE (FILE \"y\")").tag.is_some());
+        assert!(bad("a APPEND x CATENATE (TEXT \"y\")").tag.is_some());
     }
 
     #[test]

@@ -408,6 +408,8 @@ impl Session {
                     "THREAD=ORDEREDSUBJECT",
                     "THREAD=REFERENCES",
                     "MULTIAPPEND",
+                    // RFC 4469 (op/catenate.rs).
+                    "CATENATE",
                     "BINARY",
                     "SEARCHRES",
                 ]);
