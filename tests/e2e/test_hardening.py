@@ -394,3 +394,37 @@ def test_new_config_names_work_without_warnings(wharf_factory):
     read_line(s)
     s.sendall(b"a NOOP\r\nb NOOP\r\nc NOOP\r\nd NOOP\r\n")
     assert b"BYE" in read_until_closed(s)
+
+
+# -- 5. anti-spoofing on submission ------------------------------------------------------
+
+
+def submit(w, header_from, envelope="alice@example.test", sender=None, user=(ALICE, ALICE_PW)):
+    head = f"From: {header_from}\r\n" + (f"Sender: {sender}\r\n" if sender else "")
+    msg = head + "To: bob@example.test\r\nSubject: who am I\r\n\r\nhello\r\n"
+    with smtplib.SMTP(w.host, w.port("submission"), timeout=10) as s:
+        s.login(*user)
+        return s.sendmail(envelope, ["bob@example.test"], msg)
+
+
+def test_submission_refuses_a_header_from_the_user_does_not_own(wharf):
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        submit(wharf, "Bob <bob@example.test>")
+    assert e.value.smtp_code == 550, e.value
+    assert b"5.7.1 From header address bob@example.test" in e.value.smtp_error, e.value
+    # Sender is checked too, and every mailbox of a From list.
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        submit(wharf, "Alice <alice@example.test>", sender="bob@example.test")
+    assert e.value.smtp_code == 550 and b"Sender header" in e.value.smtp_error, e.value
+    with pytest.raises(smtplib.SMTPDataError):
+        submit(wharf, "alice@example.test, bob@example.test")
+    # The user's own address, however written, is fine; the session goes on.
+    assert submit(wharf, "Alice Liddell <ALICE@Example.Test>") == {}
+    assert submit(wharf, "alice@example.test (Alice)", sender="alice@example.test") == {}
+
+
+def test_an_account_listed_for_any_header_from_may_use_one(wharf_factory):
+    w = wharf_factory('[submission]\nallow_any_header_from = ["alice@example.test"]\n').start()
+    assert submit(w, "List <list-owner@example.net>") == {}
+    with pytest.raises(smtplib.SMTPDataError):
+        submit(w, "Alice <alice@example.test>", envelope="bob@example.test", user=("bob@example.test", "bob-pw-2"))

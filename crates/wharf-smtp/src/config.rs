@@ -92,6 +92,10 @@ pub struct SubmissionConfig {
     /// failure from the same address (capped at 5 s). Set from `[limits]`.
     #[serde(skip)]
     pub auth_failure_delay_ms: u64,
+    /// Accounts (their login addresses) whose messages may carry any address in the
+    /// header `From:`/`Sender:`, e.g. a mailing-list manager. Everyone else may use only
+    /// the addresses they may send as in the envelope (`550 5.7.1` after the data).
+    pub allow_any_header_from: Vec<String>,
 }
 
 impl Default for SubmissionConfig {
@@ -104,6 +108,7 @@ impl Default for SubmissionConfig {
             max_auth_failures_per_account: 20,
             auth_failure_window_secs: 300,
             auth_failure_delay_ms: 1000,
+            allow_any_header_from: Vec::new(),
         }
     }
 }

@@ -60,6 +60,64 @@ pub fn count_received(message: &[u8]) -> usize {
         .count()
 }
 
+/// The author and sender addresses a message's header claims: every mailbox of every
+/// `From:` field and of every `Sender:` field (RFC 5322 §3.6.2), each as
+/// (field name, address as `local@domain`, or `None` when a mailbox has no usable
+/// address). Group markers are left out. Submission checks these against the addresses
+/// the authenticated user may send as (anti-spoofing).
+pub fn header_senders(message: &[u8]) -> Vec<(&'static str, Option<String>)> {
+    let (header, _) = split_header(message);
+    let mut fields: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    let mut current: Option<usize> = None;
+    for line in header_lines(header) {
+        let continuation = line.first().is_some_and(|&b| b == b' ' || b == b'\t');
+        if continuation {
+            if let Some(i) = current {
+                fields[i].1.extend_from_slice(line);
+            }
+            continue;
+        }
+        current = None;
+        let Some(name) = field_name(line) else {
+            continue;
+        };
+        let which = if name.eq_ignore_ascii_case(b"from") {
+            "From"
+        } else if name.eq_ignore_ascii_case(b"sender") {
+            "Sender"
+        } else {
+            continue;
+        };
+        let colon = memchr::memchr(b':', line).unwrap_or(line.len() - 1);
+        fields.push((which, line[colon + 1..].to_vec()));
+        current = Some(fields.len() - 1);
+    }
+    let mut out = Vec::new();
+    for (which, value) in fields {
+        // RFC 5322 §2.2.3: unfolding removes the CRLFs of folded lines.
+        let value: Vec<u8> = value
+            .into_iter()
+            .filter(|&b| b != b'\r' && b != b'\n')
+            .collect();
+        let value = String::from_utf8_lossy(&value);
+        for a in wharf_store::mime::parse_address_list(&value) {
+            match (&a.mailbox, &a.host) {
+                // A group's start (name, no host) or end (nothing) marker.
+                (_, None) => continue,
+                (Some(m), Some(h))
+                    if h != wharf_store::mime::MISSING_DOMAIN
+                        && h != wharf_store::mime::SYNTAX_ERROR
+                        && m != wharf_store::mime::MISSING_MAILBOX =>
+                {
+                    out.push((which, Some(format!("{m}@{h}"))))
+                }
+                _ => out.push((which, None)),
+            }
+        }
+    }
+    out
+}
+
 /// A new globally unique Message-ID (RFC 5322 §3.6.4): random left side, our host name
 /// on the right.
 pub fn message_id(hostname: &str) -> String {
@@ -151,6 +209,26 @@ mod tests {
         let m = "Received: a\r\n\tfolded\r\nreceived: b\r\nSubject: x\r\n\r\nReceived: body\r\n";
         assert_eq!(count_received(m.as_bytes()), 2);
         assert_eq!(count_received(b"\r\nReceived: x\r\n"), 0);
+    }
+
+    #[test]
+    fn header_senders_are_every_from_and_sender_mailbox() {
+        let m = b"From: Bob <bob@example.test>,\r\n carol@example.test (Carol)\r\nSender: alice@example.test\r\nTo: x@y.test\r\nReply-To: z@z.test\r\n\r\nFrom: body@example.test\r\n";
+        assert_eq!(
+            header_senders(m),
+            vec![
+                ("From", Some("bob@example.test".into())),
+                ("From", Some("carol@example.test".into())),
+                ("Sender", Some("alice@example.test".into())),
+            ]
+        );
+        assert_eq!(header_senders(b"Subject: none\r\n\r\n"), vec![]);
+        // A mailbox without a domain, or a phrase alone, is no usable address.
+        assert_eq!(header_senders(b"from: bob\r\n\r\n"), vec![("From", None)]);
+        assert_eq!(
+            header_senders(b"From: Undisclosed: ;\r\nFROM : <a@b.test>\r\n\r\n"),
+            vec![("From", Some("a@b.test".into()))]
+        );
     }
 
     #[test]

@@ -655,14 +655,14 @@ async fn smarthost_with_auth_gets_everything() {
     config.smarthost_user = Some("bob@example.test".into());
     config.smarthost_password = Some(wharf_store::Secret::new("pw"));
     let w = e.worker(Zone::default(), config).await;
-    // The smarthost only lets bob send as bob.
+    // The smarthost only lets bob send as bob, in the envelope and in the header.
     let id = e
         .queue(
             "bob@example.test",
             &[("alice@example.test", None)],
             None,
             None,
-            BODY,
+            &BODY.replace("From: alice@", "From: bob@"),
         )
         .await;
     w.run_once().await.unwrap();

@@ -315,6 +315,18 @@ impl Reply {
         )
     }
     /// 553 5.7.1: the sender address is not one the authenticated user owns.
+    /// 550 5.7.1 after the data: a header `From:`/`Sender:` address the authenticated
+    /// user may not send as (anti-spoofing on submission).
+    pub fn header_sender_not_owned(field: &str, address: &str) -> Reply {
+        Reply::new(
+            550,
+            Status(5, 7, 1),
+            format!(
+                "{field} header address {address} is not one the authenticated user may send as"
+            ),
+        )
+    }
+
     pub fn sender_not_owned() -> Reply {
         Reply::new(
             553,

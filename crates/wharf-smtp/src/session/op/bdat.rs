@@ -69,6 +69,9 @@ impl Session {
         if tx.params.body != Some(Body::BinaryMime) && has_bare_line_ending(&message) {
             return Step::reply(Reply::bare_line_ending());
         }
+        if let Err(reply) = self.check_header_senders(&message).await {
+            return Step::reply(reply);
+        }
         Step::reply(self.deliver(tx, message).await)
     }
 }

@@ -24,7 +24,10 @@ impl Session {
             return Step::reply(Reply::bad_sequence("No transaction"));
         };
         let reply = match rx.finish() {
-            Ok(body) => self.deliver(tx, body).await,
+            Ok(body) => match self.check_header_senders(&body).await {
+                Ok(()) => self.deliver(tx, body).await,
+                Err(reply) => reply,
+            },
             Err(e) => {
                 tracing::info!(conn = self.conn.id, size, "message refused: {e:?}");
                 match e {
