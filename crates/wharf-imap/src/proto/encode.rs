@@ -151,10 +151,11 @@ fn disposition(out: &mut Vec<u8>, d: &Option<(String, Vec<(String, String)>)>) {
     }
 }
 
+/// `body-fld-lang`: NIL or a list, also of one tag (as Dovecot sends it; the grammar
+/// allows a bare string too, which some client parsers do not expect).
 fn language(out: &mut Vec<u8>, l: &[String]) {
     match l {
         [] => out.extend_from_slice(b"NIL"),
-        [one] => string(out, one.as_bytes()),
         many => {
             out.push(b'(');
             for (i, s) in many.iter().enumerate() {
@@ -194,7 +195,14 @@ pub fn body_structure(out: &mut Vec<u8>, p: &Part, extensible: bool) {
         out.push(b' ');
         string(out, p.media_subtype.as_bytes());
         out.push(b' ');
-        params(out, &p.params);
+        if p.media_type == "text" && p.param("charset").is_none() {
+            // RFC 2045 §5.2: text without a charset is US-ASCII; say so, as Dovecot does.
+            let mut with_charset = p.params.clone();
+            with_charset.push(("charset".into(), "us-ascii".into()));
+            params(out, &with_charset);
+        } else {
+            params(out, &p.params);
+        }
         out.push(b' ');
         nstring(out, p.id.as_deref());
         out.push(b' ');
@@ -209,6 +217,19 @@ pub fn body_structure(out: &mut Vec<u8>, p: &Part, extensible: bool) {
             out.push(b' ');
             body_structure(out, &m.root, extensible);
             out.extend_from_slice(format!(" {}", p.lines).as_bytes());
+        } else if p.media_type == "message" && p.media_subtype == "rfc822" {
+            // RFC 9051 §7.5.2 body-type-msg: message/rfc822 always has an envelope, a body
+            // and a line count. One that is not described (encoded with base64 or QP, or
+            // nested past mime::MAX_DEPTH) gets an empty envelope and an empty text body,
+            // so that the client's parser does not read them from the extension data.
+            out.extend_from_slice(
+                b" (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) \
+                  (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0",
+            );
+            if extensible {
+                out.extend_from_slice(b" NIL NIL NIL NIL");
+            }
+            out.extend_from_slice(format!(") {}", p.lines).as_bytes());
         } else if p.media_type == "text" {
             out.extend_from_slice(format!(" {}", p.lines).as_bytes());
         }
@@ -302,6 +323,31 @@ Cc: <user-from (c)@ (c) domain.org>\r\n\r\nx\r\n";
              ((NIL \"@route\" \"user\" \"domain\")) ((NIL NIL \"d\" \"MISSING_DOMAIN\")\
              (NIL NIL \"Undisclosed\" NIL)(NIL NIL NIL NIL)) ((NIL NIL \"user-from\" \"domain.org\")) \
              NIL NIL NIL)"
+        );
+    }
+
+    #[test]
+    fn message_rfc822_is_always_complete_and_text_has_a_charset() {
+        let raw = b"Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n\
+Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+U3ViamVjdDogaQ0KDQppbm5lciB0ZXh0DQo=\r\n--m\r\nContent-Type: text/html\r\n\
+Content-Language: fr\r\n\r\nx\r\n--m--\r\n";
+        let sum = summarize(raw);
+        assert_eq!(
+            s(|o| message_structure(o, &sum, true)),
+            "((\"message\" \"rfc822\" NIL NIL NIL \"base64\" 36 \
+             (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) \
+             (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) 1 \
+             NIL NIL NIL NIL)\
+             (\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 1 1 NIL NIL (\"fr\") NIL) \
+             \"mixed\" (\"boundary\" \"m\") NIL NIL NIL)"
+        );
+        assert_eq!(
+            s(|o| message_structure(o, &sum, false)),
+            "((\"message\" \"rfc822\" NIL NIL NIL \"base64\" 36 \
+             (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) \
+             (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0) 1)\
+             (\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 1 1) \"mixed\")"
         );
     }
 
