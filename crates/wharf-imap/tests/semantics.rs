@@ -214,10 +214,11 @@ async fn new_keywords_are_announced_before_the_fetch_that_carries_them() {
     assert!(!has(&r, "* FLAGS"), "{r:?}");
 
     // The other session hears of it before its FETCH of the change.
+    // (A selected first: the messages are \Recent there.)
     let r = a.cmd("NOOP").await;
     let flags = pos(&r, "* FLAGS (");
     let perm = pos(&r, "* OK [PERMANENTFLAGS (");
-    let fetch = pos(&r, "* 1 FETCH (UID 1 FLAGS ($Important))");
+    let fetch = pos(&r, "* 1 FETCH (UID 1 FLAGS ($Important \\Recent))");
     assert!(flags < perm && perm < fetch, "{r:?}");
     assert!(r[flags].contains("$Important"), "{r:?}");
 
@@ -236,7 +237,7 @@ async fn new_keywords_are_announced_before_the_fetch_that_carries_them() {
         "{l}"
     );
     let l = a.line().await.unwrap();
-    assert_eq!(l, "* 2 FETCH (UID 2 FLAGS ($Important $Later))");
+    assert_eq!(l, "* 2 FETCH (UID 2 FLAGS ($Important $Later \\Recent))");
     a.send("DONE\r\n").await;
     a.until_tag("i1").await;
 
@@ -272,8 +273,14 @@ async fn store_and_copy_of_a_message_expunged_elsewhere() {
     b.cmd("EXPUNGE").await;
 
     let r = a.cmd("STORE 1:3 +FLAGS (\\Flagged)").await;
-    assert!(has(&r, "* 1 FETCH (UID 1 FLAGS (\\Flagged))"), "{r:?}");
-    assert!(has(&r, "* 3 FETCH (UID 3 FLAGS (\\Flagged))"), "{r:?}");
+    assert!(
+        has(&r, "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))"),
+        "{r:?}"
+    );
+    assert!(
+        has(&r, "* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent))"),
+        "{r:?}"
+    );
     assert!(r.last().unwrap().contains("NO [EXPUNGEISSUED]"), "{r:?}");
     let r = a.cmd("STORE 1:3 +FLAGS.SILENT (\\Answered)").await;
     assert_eq!(status(&r), "OK", "{r:?}");
@@ -344,4 +351,63 @@ async fn recent_belongs_to_the_next_session_that_selects() {
     // The EXAMINE session saw 1 and 2 as recent; 3 was claimed before it looked.
     let r = e.cmd("NOOP").await;
     assert!(has(&r, "* 3 EXISTS") && has(&r, "* 2 RECENT"), "{r:?}");
+}
+
+/// RFC 9051 §6.4.3 / §6.4.1: EXPUNGE, UID EXPUNGE and CLOSE remove every message that
+/// has \Deleted in the mailbox, also when another session set the flag and this one
+/// has not been told yet.
+#[tokio::test]
+async fn expunge_and_close_act_on_deleted_flags_set_elsewhere() {
+    let s = TestServer::start(Config::default()).await;
+    for n in 1..=4 {
+        s.deliver("alice@example.test", &msg(n)).await;
+    }
+    let mut a = s.login("alice").await;
+    let mut b = s.login("alice").await;
+    a.cmd("SELECT INBOX").await;
+    b.cmd("SELECT INBOX").await;
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    let r = a.cmd("EXPUNGE").await;
+    let fetch = pos(&r, "* 1 FETCH (UID 1 FLAGS (\\Deleted");
+    let expunge = pos(&r, "* 1 EXPUNGE");
+    assert!(fetch < expunge, "{r:?}");
+    assert_eq!(status(&r), "OK", "{r:?}");
+
+    // B was not told of UID 1's expunge yet: it names the messages by UID.
+    b.cmd("UID STORE 2 +FLAGS.SILENT (\\Deleted)").await;
+    let r = a.cmd("UID EXPUNGE 2").await;
+    assert!(has(&r, "* 1 EXPUNGE"), "{r:?}");
+
+    b.cmd("UID STORE 3 +FLAGS.SILENT (\\Deleted)").await;
+    let r = a.cmd("CLOSE").await;
+    assert_eq!(status(&r), "OK", "{r:?}");
+    assert!(
+        !r.iter().any(|l| l.ends_with(" EXPUNGE")),
+        "CLOSE is silent: {r:?}"
+    );
+    let r = a.cmd("STATUS INBOX (MESSAGES)").await;
+    assert!(has(&r, "(MESSAGES 1)"), "{r:?}");
+}
+
+/// RFC 7162 §3.1 / §3.2.4: a FETCH that sets \Seen reports the change as any flag
+/// change is reported once CONDSTORE (MODSEQ) or QRESYNC (UID) is enabled.
+#[tokio::test]
+async fn implicit_seen_carries_modseq_and_uid_when_enabled() {
+    let s = TestServer::start(Config::default()).await;
+    for n in 1..=2 {
+        s.deliver("alice@example.test", &msg(n)).await;
+    }
+    let mut c = s.login("alice").await;
+    c.cmd("ENABLE QRESYNC").await;
+    c.cmd("SELECT INBOX").await;
+    let r = c.cmd("FETCH 1 BODY[HEADER.FIELDS (SUBJECT)]").await;
+    assert!(
+        r[0].contains("\r\n\r\n UID 1 FLAGS (\\Seen \\Recent) MODSEQ (") && r[0].ends_with("))"),
+        "{r:?}"
+    );
+    let r = c
+        .cmd("FETCH 2 (UID MODSEQ BODY[HEADER.FIELDS (SUBJECT)])")
+        .await;
+    assert!(r[0].starts_with("* 2 FETCH (UID 2 MODSEQ ("), "{r:?}");
+    assert!(r[0].ends_with("\r\n\r\n FLAGS (\\Seen \\Recent))"), "{r:?}");
 }

@@ -114,7 +114,18 @@ pub async fn handle_fetch(
             items.push(FetchAtt::ModSeq);
         }
     }
-    let flags_asked = items.contains(&FetchAtt::Flags);
+    // What a FETCH that sets \Seen adds for that change (RFC 9051 §6.4.5: FLAGS; RFC 7162
+    // §3.1: MODSEQ once CONDSTORE is enabled, §3.2.4: UID under QRESYNC), if not asked.
+    let mut implied = Vec::new();
+    if enabled.qresync && !items.contains(&FetchAtt::Uid) {
+        implied.push(FetchAtt::Uid);
+    }
+    if !items.contains(&FetchAtt::Flags) {
+        implied.push(FetchAtt::Flags);
+    }
+    if enabled.condstore && !items.contains(&FetchAtt::ModSeq) {
+        implied.push(FetchAtt::ModSeq);
+    }
 
     let State::Selected { mailbox: sel, .. } = &mut s.state else {
         return Err(ImapError::bad("No mailbox selected"));
@@ -275,7 +286,7 @@ pub async fn handle_fetch(
             let sum = summary.as_deref().unwrap_or(&empty);
             let raw_ref = raw.as_deref().unwrap_or_default();
             let mark = s.out.len();
-            if let Err(e) = write_message(&mut s.out, &t, &items, flags_asked, sum, raw_ref) {
+            if let Err(e) = write_message(&mut s.out, &t, &items, &implied, sum, raw_ref) {
                 s.out.truncate(mark);
                 return Err(e);
             }
@@ -303,7 +314,7 @@ fn write_message(
     out: &mut Vec<u8>,
     t: &Target,
     items: &[FetchAtt],
-    flags_asked: bool,
+    implied: &[FetchAtt],
     sum: &MessageSummary,
     raw_ref: &[u8],
 ) -> Result<(), ImapError> {
@@ -406,9 +417,17 @@ fn write_message(
             }
         }
     }
-    if t.seen_now && !flags_asked {
-        sep(out);
-        out.extend_from_slice(format!("FLAGS {}", t.flags).as_bytes());
+    if t.seen_now {
+        for item in implied {
+            sep(out);
+            match item {
+                FetchAtt::Uid => out.extend_from_slice(format!("UID {}", t.meta.uid).as_bytes()),
+                FetchAtt::ModSeq => {
+                    out.extend_from_slice(format!("MODSEQ ({})", t.meta.modseq).as_bytes())
+                }
+                _ => out.extend_from_slice(format!("FLAGS {}", t.flags).as_bytes()),
+            }
+        }
     }
     out.extend_from_slice(b")\r\n");
     Ok(())

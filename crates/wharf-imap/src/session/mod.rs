@@ -534,11 +534,12 @@ impl Session {
         let name = body.name();
         if matches!(
             name,
-            "FETCH" | "STORE" | "SEARCH" | "SORT" | "THREAD" | "COPY" | "MOVE"
+            "FETCH" | "STORE" | "SEARCH" | "SORT" | "THREAD" | "COPY" | "MOVE" | "EXPUNGE"
         ) {
             // Learn of new messages, flag changes and expunges before acting (the
             // expunges are reported only after the command, RFC 9051 §7.5.1), so a
-            // message another session removed is not served from a stale view.
+            // message another session removed is not served from a stale view, and
+            // EXPUNGE removes what has \Deleted now, whoever set it (§6.4.3).
             if let Err(e) = self.sync(false).await {
                 return self.fail(&tag, e);
             }
