@@ -229,7 +229,10 @@ async fn store_and_search() {
         )
     );
     let r = c.cmd("SEARCH CHARSET KOI8-R ALL").await;
-    assert!(r[0].contains("BAD [BADCHARSET"), "{r:?}");
+    // RFC 9051 §6.4.4: NO [BADCHARSET], not BAD.
+    assert!(r[0].contains("NO [BADCHARSET"), "{r:?}");
+    let r = c.cmd("SORT (DATE) KOI8-R ALL").await;
+    assert!(r[0].contains("NO [BADCHARSET"), "{r:?}");
 }
 
 #[tokio::test]
@@ -730,6 +733,20 @@ async fn grammar_search_sort_and_thread_details() {
         .cmd("SEARCH CHARSET ISO-8859-1 SUBJECT {5+}\r\ncaf\u{e9}")
         .await;
     assert_eq!(status(&r), "OK", "{r:?}");
+    // RFC 9051 §6.4.4, RFC 5256 §3: an unknown charset is NO [BADCHARSET], not BAD.
+    for cmd in [
+        "SEARCH CHARSET KOI8-Q ALL",
+        "SORT (DATE) KOI8-Q ALL",
+        "THREAD REFERENCES KOI8-Q ALL",
+    ] {
+        let r = c.cmd(cmd).await;
+        assert!(
+            r.last()
+                .unwrap()
+                .contains("NO [BADCHARSET (UTF-8 US-ASCII ISO-8859-1)]"),
+            "{cmd}: {r:?}"
+        );
+    }
     let r = c.cmd("NOOP").await;
     assert_eq!(status(&r), "OK");
 }

@@ -1206,7 +1206,7 @@ fn thread(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
 
 /// RFC 9051 §6.4.4: US-ASCII and UTF-8 are required; ISO-8859-1 is accepted too (some
 /// clients still send it). Others are refused with BADCHARSET (the session turns this
-/// message prefix into the response code).
+/// message prefix into the response code of a tagged NO).
 fn set_charset(p: &mut P<'_>, cs: &str) -> PResult<()> {
     match cs {
         "UTF-8" | "US-ASCII" => Ok(()),

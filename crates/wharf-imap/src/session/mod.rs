@@ -464,8 +464,15 @@ impl Session {
             Some((code, text)) => (Some(code.to_string()), text.to_string()),
             None => (None, e.message),
         };
+        // RFC 9051 §6.4.4 (and RFC 5256 §3 for SORT/THREAD): an unsupported charset is
+        // a tagged NO [BADCHARSET], not BAD; the parser found it, so it arrives here.
+        let status = if code.as_deref().is_some_and(|c| c.starts_with("BADCHARSET")) {
+            "NO"
+        } else {
+            "BAD"
+        };
         match e.tag {
-            Some(tag) => self.tagged(&tag, "BAD", code.as_deref(), &text),
+            Some(tag) => self.tagged(&tag, status, code.as_deref(), &text),
             None => self.untagged(&format!("BAD {text}")),
         }
     }
