@@ -154,9 +154,9 @@ async fn bodystructure_and_sections_of_a_mime_message() {
     let r = c.cmd("FETCH 1 BODYSTRUCTURE").await;
     assert_eq!(
         r[0],
-        "* 1 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 27 1 NIL NIL NIL NIL)\
+        "* 1 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 27 0 NIL NIL NIL NIL)\
 (\"message\" \"rfc822\" NIL NIL NIL \"7BIT\" 28 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) \
-(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 10 1 NIL NIL NIL NIL) 3 NIL NIL NIL NIL)\
+(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 10 0 NIL NIL NIL NIL) 2 NIL NIL NIL NIL)\
 (\"application\" \"octet-stream\" (\"name\" \"a.bin\") NIL NIL \"base64\" 8 NIL (\"attachment\" (\"filename\" \"a.bin\")) NIL NIL) \
 \"mixed\" (\"boundary\" \"o\") NIL NIL NIL))"
     );

@@ -34,7 +34,8 @@ pub const MAX_PARTS: usize = 2_000;
 ///
 /// 0 (absent from the JSON): before versions.
 /// 2: ENVELOPE addresses from [`parse_address_list`] (routes, missing domains, comments).
-pub const SUMMARY_VERSION: u32 = 2;
+/// 3: `lines` counts line ends only ([`count_lines`]).
+pub const SUMMARY_VERSION: u32 = 3;
 
 /// The parsed shape of one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,14 +187,12 @@ pub fn header_end(raw: &[u8]) -> usize {
     raw.len()
 }
 
-/// Number of lines in a body: CRLF-terminated lines, plus a last unterminated one.
+/// BODYSTRUCTURE's body-fld-lines: the number of line ends in the body. A last line
+/// without its own line end is not counted, as Dovecot counts; this matters for nearly
+/// every part of a multipart, whose last CRLF belongs to the next delimiter
+/// (RFC 2046 §5.1.1): `hello CRLF world` before a delimiter is 1 line.
 pub fn count_lines(body: &[u8]) -> u64 {
-    let n = body.iter().filter(|&&b| b == b'\n').count() as u64;
-    if body.is_empty() || body.ends_with(b"\n") {
-        n
-    } else {
-        n + 1
-    }
+    body.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// Header block of one part, parsed once and kept with its raw bytes.
@@ -1245,7 +1244,7 @@ epilogue\n";
             slice(&raw, p1.body_start, p1.end),
             "caf=C3=A9\r\nsecond line"
         );
-        assert_eq!(p1.lines, 2);
+        assert_eq!(p1.lines, 1);
         assert_eq!(p1.encoding.as_deref(), Some("quoted-printable"));
         assert_eq!(p1.param("charset"), Some("utf-8"));
         let p2 = &r.children[1];
@@ -1429,7 +1428,9 @@ epilogue\n";
         assert_eq!(s.root.body_start, 26);
         let s = summarize(b"\r\nbody");
         assert_eq!(s.root.body_start, 2);
-        assert_eq!(s.root.lines, 1);
+        assert_eq!(s.root.lines, 0);
+        assert_eq!(count_lines(b"a\r\nb\r\n"), 2);
+        assert_eq!(count_lines(b"a\r\nb"), 1);
         let s = summarize(b"");
         assert_eq!(s.root.end, 0);
     }

@@ -337,17 +337,17 @@ Content-Language: fr\r\n\r\nx\r\n--m--\r\n";
             s(|o| message_structure(o, &sum, true)),
             "((\"message\" \"rfc822\" NIL NIL NIL \"base64\" 36 \
              (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) \
-             (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) 1 \
+             (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) 0 \
              NIL NIL NIL NIL)\
-             (\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 1 1 NIL NIL (\"fr\") NIL) \
+             (\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 1 0 NIL NIL (\"fr\") NIL) \
              \"mixed\" (\"boundary\" \"m\") NIL NIL NIL)"
         );
         assert_eq!(
             s(|o| message_structure(o, &sum, false)),
             "((\"message\" \"rfc822\" NIL NIL NIL \"base64\" 36 \
              (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) \
-             (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0) 1)\
-             (\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 1 1) \"mixed\")"
+             (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0) 0)\
+             (\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 1 0) \"mixed\")"
         );
     }
 
@@ -358,9 +358,9 @@ Content-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n--x--\r\n";
         let sum = summarize(raw);
         assert_eq!(
             s(|o| message_structure(o, &sum, false)),
-            "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 2 1)\
+            "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 2 0)\
 (\"message\" \"rfc822\" NIL NIL NIL \"7BIT\" 19 (NIL \"in\" NIL NIL NIL NIL NIL NIL NIL NIL) \
-(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 4 1) 3) \"mixed\")"
+(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 4 0) 2) \"mixed\")"
         );
     }
 }
