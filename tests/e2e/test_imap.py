@@ -378,3 +378,101 @@ def test_envelope_addresses_and_display_sort_as_dovecot(wharf):
     assert m.sort("(FROM)", "UTF-8", "ALL") == ("OK", [b"4 3 1 2"])
     assert m.sort("(TO)", "UTF-8", "ALL") == ("OK", [b"1 3 2 4"])
     m.logout()
+
+
+# ---- grammar, SORT/THREAD, subscriptions, ESORT, CATENATE (docs/imap.md) ----
+
+
+def test_tilde_atoms_and_invalid_utf8_search_strings(wharf):
+    m = login(wharf)
+    # RFC 9051 §9: `~` is an ATOM-CHAR: no such mailbox is NO, not BAD.
+    typ, data = m.select("~foo")
+    assert typ == "NO" and b"NONEXISTENT" in data[0], data
+    assert m.create("~foo")[0] == "OK"
+    assert m.select("~foo")[0] == "OK"
+    bad = b"Subject: caf\xe9\r\n\r\nlatin-1 octet in a header\r\n"
+    assert m.append("~foo", None, None, bad)[0] == "OK"
+    m.logout()
+    s, f = raw_session(wharf)
+    s.sendall(b"b SELECT ~foo\r\n")
+    read_tagged(f, b"b")
+    # RFC 9051 §6.4.4: a string that is not valid UTF-8 is BAD (it used to become
+    # U+FFFD and match the message above, whose bad octet had become U+FFFD too).
+    s.sendall(b"c SEARCH CHARSET UTF-8 SUBJECT {4+}\r\ncaf\xe9\r\n")
+    assert read_tagged(f, b"c").startswith(b"c BAD"), "invalid UTF-8 accepted"
+    s.sendall(b"d SEARCH SUBJECT \xef\xbf\xbd\r\n")
+    out = read_tagged(f, b"d")
+    assert out.endswith(b"OK SEARCH completed\r\n"), out
+    s.sendall(b"e LOGOUT\r\n")
+    s.close()
+
+
+def test_orderedsubject_thread_of_two_and_subject_order(wharf):
+    m = login(wharf)
+    for msg in (
+        b"Subject: _\r\nDate: Tue, 2 Jan 2024 10:00:00 +0000\r\n\r\n1\r\n",
+        b"Subject: Re: _\r\nDate: Wed, 3 Jan 2024 10:00:00 +0000\r\n\r\n2\r\n",
+        b"Subject: [xyz]\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n3\r\n",
+        b"Subject: apple\r\nDate: Thu, 4 Jan 2024 10:00:00 +0000\r\n\r\n4\r\n",
+    ):
+        assert m.append("INBOX", None, None, msg)[0] == "OK"
+    m.select("INBOX")
+    # RFC 5256 §5: a two-message thread is (1 2), never (1 (2)).
+    assert m.thread("ORDEREDSUBJECT", "UTF-8", "ALL") == ("OK", [b"(3)(1 2)(4)"])
+    # i;ascii-casemap: letters before `[` before `_` (Dovecot's order).
+    assert m.sort("(SUBJECT)", "UTF-8", "ALL") == ("OK", [b"4 3 1 2"])
+    m.logout()
+
+
+def test_subscriptions_are_names_as_in_dovecot(wharf):
+    m = login(wharf)
+    assert m.create("a/b")[0] == "OK"
+    # CREATE does not subscribe.
+    assert not any(b"a/b" in x for x in m.lsub()[1] if x)
+    assert m.subscribe("a/b")[0] == "OK"
+    # RFC 3501 §6.3.9: `%` stops at the unsubscribed superior, shown \Noselect.
+    typ, data = m.lsub('""', "%")
+    assert b'(\\Noselect) "/" a' in data, data
+    assert m.delete("a/b")[0] == "OK"
+    # RFC 5258 §3.1: the name stays subscribed, \NonExistent.
+    typ, data = m.list('""', "*")
+    assert not any(b"a/b" in x for x in data), data
+    typ, data = m._simple_command("LIST", "(SUBSCRIBED)", '""', "*")
+    subscribed = m.untagged_responses.pop("LIST", [])
+    assert any(b"\\NonExistent" in x and b"\\Subscribed" in x and x.endswith(b"a/b") for x in subscribed), subscribed
+    assert m.subscribe("nonexistent")[0] == "NO"
+    assert m.unsubscribe("a/b")[0] == "OK"
+    m.logout()
+
+
+def test_esort_and_catenate(wharf):
+    m = login(wharf)
+    caps = m.capability()[1][0].split()
+    assert b"ESORT" in caps and b"CATENATE" in caps, caps
+    for subj, day in (("c", 2), ("a", 3), ("b", 1)):
+        msg = f"Subject: {subj}\r\nDate: {day} Jan 2024 10:00:00 +0000\r\n\r\nbody {subj}\r\n"
+        assert m.append("INBOX", None, None, msg.encode())[0] == "OK"
+    m.select("INBOX")
+    typ, _ = m._simple_command("SORT", "RETURN (MIN MAX ALL COUNT)", "(SUBJECT)", "UTF-8", "ALL")
+    assert typ == "OK"
+    esearch = m.untagged_responses.pop("ESEARCH")
+    assert esearch[0].endswith(b"MIN 2 MAX 1 ALL 2:3,1 COUNT 3"), esearch
+    typ, data = m.response("UIDVALIDITY")
+    uidvalidity = data[0].decode()
+    m.logout()
+    s, f = raw_session(wharf)
+    s.sendall(b"b SELECT INBOX\r\n")
+    read_tagged(f, b"b")
+    url = f"/INBOX;UIDVALIDITY={uidvalidity}/;UID=1".encode()
+    s.sendall(
+        b'c APPEND INBOX CATENATE (URL "' + url + b'/;SECTION=HEADER" TEXT {5+}\r\nnew\r\n URL "'
+        + url + b'/;SECTION=TEXT")\r\n'
+    )
+    assert b"c OK [APPENDUID " in read_tagged(f, b"c")
+    s.sendall(b"d UID FETCH 4 BODY.PEEK[]\r\n")
+    out = read_tagged(f, b"d")
+    assert b"Subject: c\r\nDate: 2 Jan 2024 10:00:00 +0000\r\n\r\nnew\r\nbody c\r\n)" in out, out
+    s.sendall(b'e APPEND INBOX CATENATE (URL "/INBOX;UIDVALIDITY=1/;UID=1")\r\n')
+    assert b"e NO [BADURL /INBOX;UIDVALIDITY=1/;UID=1]" in read_tagged(f, b"e")
+    s.sendall(b"f LOGOUT\r\n")
+    s.close()
