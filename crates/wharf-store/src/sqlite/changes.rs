@@ -14,6 +14,14 @@ use super::{get_mailbox, keywords_from_string};
 use crate::{BlobId, Flags, MailboxChanges, MailboxId, MessageMeta, ModSeq, Result};
 use rusqlite::{Connection, params};
 
+/// The messages changed after a modseq. No `ORDER BY uid`: with it SQLite walks the
+/// primary key (every message of the mailbox) to skip a sort; without it, it takes the
+/// `messages_modseq` index (migration 9) to the changed rows only, sorted here.
+const CHANGED_SQL: &str = "SELECT uid, flags, keywords, modseq, size, internal_date, blob_id
+     FROM messages WHERE mailbox_id = ?1 AND modseq > ?2";
+/// The expunges after a modseq, by the `expunged_modseq` index (migration 9).
+const EXPUNGED_SQL: &str = "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2";
+
 /// Reads the changes after `since` and the mailbox row in one read transaction.
 pub(super) fn changes_since(
     conn: &Connection,
@@ -36,11 +44,8 @@ fn read(conn: &Connection, mailbox: MailboxId, since: i64) -> Result<MailboxChan
             expunged: Vec::new(),
         });
     }
-    let changed = conn
-        .prepare_cached(
-            "SELECT uid, flags, keywords, modseq, size, internal_date, blob_id
-             FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
-        )?
+    let mut changed: Vec<MessageMeta> = conn
+        .prepare_cached(CHANGED_SQL)?
         .query_map(params![mailbox.0, since], |r| {
             Ok(MessageMeta {
                 uid: r.get(0)?,
@@ -53,15 +58,48 @@ fn read(conn: &Connection, mailbox: MailboxId, since: i64) -> Result<MailboxChan
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let expunged = conn
-        .prepare_cached(
-            "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
-        )?
+    let mut expunged: Vec<crate::Uid> = conn
+        .prepare_cached(EXPUNGED_SQL)?
         .query_map(params![mailbox.0, since], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    changed.sort_unstable_by_key(|m| m.uid);
+    expunged.sort_unstable();
     Ok(MailboxChanges {
         mailbox: mb,
         changed,
         expunged,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both reads go by the modseq indexes, not over every row of the mailbox: a
+    /// session's catch-up costs what changed, however large the mailbox and its
+    /// expunge history (issue 11; before migration 9 both walked the primary key).
+    #[test]
+    fn changes_are_read_by_the_modseq_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let _store = crate::SqliteStore::open(dir.path()).unwrap();
+        let conn = Connection::open(dir.path().join("wharf.db")).unwrap();
+        for (sql, index) in [
+            (CHANGED_SQL, "messages_modseq"),
+            (EXPUNGED_SQL, "expunged_modseq"),
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params![1, 5], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let plan = plan.join(" | ");
+            assert!(
+                plan.contains(&format!("INDEX {index} (mailbox_id=? AND modseq>?)")),
+                "{sql}: {plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
+    }
 }

@@ -200,6 +200,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // again when read.)
     "DELETE FROM body_text;
      UPDATE blobs SET text_state = 0 WHERE text_state != 0;",
+    // 9: a session catches up from the changes after the HIGHESTMODSEQ it last saw
+    // (`Store::mailbox_changes_since`, changes.rs): messages and expunge records found by
+    // mailbox and modseq, not by scanning the mailbox's every row and every expunge
+    // since it was made (the `expunged` rows are kept for QRESYNC and only grow).
+    "CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
+     CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);",
 ];
 
 /// The schema version this build writes.
