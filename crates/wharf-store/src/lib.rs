@@ -34,7 +34,7 @@ pub use error::{Error, Result};
 pub use mime::MessageSummary;
 pub use password::{DEFAULT_AUTH_CACHE_SECS, set_auth_cache_ttl};
 pub use secret::Secret;
-pub use sqlite::SqliteStore;
+pub use sqlite::{DEFAULT_MIN_FREE_CAP, SqliteStore, default_min_free, disk_space};
 
 /// Shared handle that protocol crates hold.
 pub type DynStore = Arc<dyn Store>;

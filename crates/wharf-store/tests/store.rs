@@ -474,28 +474,6 @@ async fn reopening_keeps_data_and_a_newer_schema_is_refused() {
     }
 }
 
-#[tokio::test]
-async fn old_orphaned_bodies_are_swept_fresh_ones_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(SqliteStore::open(dir.path()).unwrap());
-    // One in the current layout (day/bucket/name), one in the older shard layout.
-    std::fs::create_dir_all(dir.path().join("blobs/20000/0001")).unwrap();
-    std::fs::create_dir_all(dir.path().join("blobs/cd")).unwrap();
-    let old = dir
-        .path()
-        .join("blobs/20000/0001/ab000000000000000000000000000000");
-    let fresh = dir.path().join("blobs/cd/cd000000000000000000000000000000");
-    std::fs::write(&old, b"x").unwrap();
-    std::fs::write(&fresh, b"x").unwrap();
-    let f = std::fs::File::options().write(true).open(&old).unwrap();
-    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200))
-        .unwrap();
-    drop(f);
-    drop(SqliteStore::open(dir.path()).unwrap());
-    assert!(!old.exists());
-    assert!(fresh.exists());
-}
-
 mod outbound_queue {
     use super::*;
     use wharf_store::queue::*;

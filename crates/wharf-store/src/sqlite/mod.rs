@@ -8,8 +8,8 @@
 //!   WAL fsync for many concurrent deliveries. A caller is answered only after COMMIT.
 //! - A body file is written and fsynced before its job is queued; the directories of new
 //!   files are fsynced before the COMMIT that makes them visible. A crash in between leaves
-//!   an unreferenced file, removed by the sweep at the next open (only files older than
-//!   an hour, so a CLI opening the store never touches a running server's fresh files).
+//!   an unreferenced file, removed by `wharf serve`'s background sweep (`maintain.rs`);
+//!   a write refused before its COMMIT removes its file at once.
 //! - Queue bodies up to [`INLINE_MAX`] live in their `blobs` row instead of a file,
 //!   durable with the transaction's WAL fsync.
 //! - Body files have unique random names and are never rewritten; a body shared by several
@@ -33,22 +33,23 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 
 mod changes;
+mod maintain;
 mod queue;
 mod schema;
 mod text_index;
 
 use schema::migrate;
 
+pub use maintain::{DEFAULT_MIN_FREE_CAP, default_min_free, disk_space};
+
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
 /// Deepest alias chain followed.
 const MAX_ALIAS_DEPTH: usize = 10;
-/// Orphaned body files younger than this are left alone by the sweep.
-const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 /// Read connections kept open for reuse, and the most reads that run at once.
 const READ_POOL: usize = 16;
 /// Parsed summaries kept in memory.
@@ -70,9 +71,39 @@ struct WriteCtx<'a> {
     sync_dirs: HashSet<PathBuf>,
     unlink: Vec<PathBuf>,
     blob_root: &'a Path,
+    /// A job of this batch failed for want of space (SQLite may then have rolled the
+    /// whole batch back: its other jobs are told `NoSpace` too).
+    no_space: bool,
 }
 
-type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+/// Why a batch did not commit, told to every job in it.
+#[derive(Clone, Debug)]
+struct BatchFailed {
+    /// The disk (or the database's room on it) is full: [`Error::NoSpace`].
+    no_space: bool,
+    message: String,
+}
+
+impl BatchFailed {
+    fn new(message: String, no_space: bool) -> BatchFailed {
+        BatchFailed { no_space, message }
+    }
+
+    fn of_sqlite(context: &str, e: &rusqlite::Error) -> BatchFailed {
+        let no_space = matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull);
+        BatchFailed::new(format!("{context}: {e}"), no_space)
+    }
+
+    fn into_error(self) -> Error {
+        if self.no_space {
+            Error::NoSpace(self.message)
+        } else {
+            Error::Internal(self.message)
+        }
+    }
+}
+
+type Completion = Box<dyn FnOnce(std::result::Result<(), BatchFailed>) + Send>;
 type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Completion + Send>;
 
 /// The embedded store.
@@ -97,6 +128,8 @@ pub struct SqliteStore {
     index_wake: Mutex<Option<mpsc::SyncSender<()>>>,
     /// When the last message was stored (unix ms): the indexer yields to deliveries.
     last_stored: Arc<std::sync::atomic::AtomicI64>,
+    /// `[limits] min_free_space`: below it new mail is refused (`maintain.rs`).
+    reserve: maintain::Reserve,
 }
 
 pub(crate) fn now() -> i64 {
@@ -586,32 +619,61 @@ where
     Box::new(move |ctx: &mut WriteCtx<'_>| {
         let events_before = ctx.events.len();
         let unlink_before = ctx.unlink.len();
-        let r = match exec(ctx.conn, "SAVEPOINT job") {
-            Ok(()) => {
-                let r = f(ctx);
-                let end = if r.is_ok() {
-                    exec(ctx.conn, "RELEASE job")
-                } else {
-                    exec(ctx.conn, "ROLLBACK TO job").and_then(|()| exec(ctx.conn, "RELEASE job"))
-                };
-                match end {
-                    Ok(()) => r,
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
+        // SQLite rolls a whole transaction back by itself on some errors (SQLITE_FULL
+        // among them). Past that point a SAVEPOINT would open a new transaction and the
+        // job's statements would commit one by one, outside the batch: it must not run.
+        let skipped = ctx.conn.is_autocommit();
+        let r = if skipped {
+            Err(Error::Internal(
+                "the batch's transaction was rolled back by an earlier failure".into(),
+            ))
+        } else {
+            run_in_savepoint(ctx, f)
         };
         if r.is_err() {
             ctx.events.truncate(events_before);
             ctx.unlink.truncate(unlink_before);
         }
-        Box::new(move |commit: std::result::Result<(), String>| {
-            reply(match commit {
-                Ok(()) => r,
-                Err(e) => Err(Error::Internal(e)),
+        if matches!(r, Err(Error::NoSpace(_))) {
+            ctx.no_space = true;
+        }
+        Box::new(move |commit: std::result::Result<(), BatchFailed>| {
+            reply(match (commit, r) {
+                (Ok(()), r) => r,
+                // A job that did not run is told why the batch failed.
+                (Err(e), _) if skipped => Err(e.into_error()),
+                // A job's own error says more than the batch's (e.g. its NoSpace).
+                (Err(e), r) => Err(r.err().unwrap_or_else(|| e.into_error())),
             })
         })
     })
+}
+
+/// Runs `f` inside its own SAVEPOINT: released if it succeeds, rolled back alone if not.
+/// A failing job keeps its own error even if the rollback fails too (after SQLite gave
+/// the transaction up by itself there is no savepoint left to roll back to).
+fn run_in_savepoint<R>(
+    ctx: &mut WriteCtx<'_>,
+    f: impl FnOnce(&mut WriteCtx<'_>) -> Result<R>,
+) -> Result<R> {
+    exec(ctx.conn, "SAVEPOINT job")?;
+    match f(ctx) {
+        Ok(r) => {
+            exec(ctx.conn, "RELEASE job")?;
+            Ok(r)
+        }
+        Err(e) => {
+            if !ctx.conn.is_autocommit()
+                && exec(ctx.conn, "ROLLBACK TO job")
+                    .and_then(|()| exec(ctx.conn, "RELEASE job"))
+                    .is_err()
+            {
+                // The job's changes cannot be taken back alone: give the batch up.
+                let _ = exec(ctx.conn, "ROLLBACK");
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Runs one of the writer's constant statements (transaction control) from the statement
@@ -621,56 +683,64 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 /// Runs one batch of jobs in one transaction; answers every job after the commit.
+///
+/// A batch that does not commit is rolled back whole and every job in it is told so;
+/// the connection is left outside any transaction, ready for the next batch (a failed
+/// COMMIT on a full disk used to leave later jobs running in autocommit mode and answer
+/// "cannot commit - no transaction is active").
 fn run_batch(
     conn: &Connection,
     blob_root: &Path,
     jobs: Vec<Job>,
     events: &broadcast::Sender<Change>,
 ) {
-    let begin = exec(conn, "BEGIN IMMEDIATE");
-    if let Err(e) = begin {
-        let msg = format!("starting a write transaction: {e}");
-        tracing::error!("{msg}");
-        let mut ctx = WriteCtx {
-            conn,
-            events: Vec::new(),
-            sync_dirs: HashSet::new(),
-            unlink: Vec::new(),
-            blob_root,
-        };
-        // Jobs still need to be answered; they run against no transaction and are told
-        // the batch failed, so nothing they did is reported as done.
-        let _ = conn.execute_batch("BEGIN");
-        let done: Vec<Completion> = jobs.into_iter().map(|j| j(&mut ctx)).collect();
-        let _ = conn.execute_batch("ROLLBACK");
-        for d in done {
-            d(Err(msg.clone()));
-        }
-        return;
-    }
     let mut ctx = WriteCtx {
         conn,
         events: Vec::new(),
         sync_dirs: HashSet::new(),
         unlink: Vec::new(),
         blob_root,
+        no_space: false,
     };
+    let mut result: std::result::Result<(), BatchFailed> = match exec(conn, "BEGIN IMMEDIATE") {
+        Ok(()) => Ok(()),
+        Err(e) => Err(BatchFailed::of_sqlite("starting a write transaction", &e)),
+    };
+    // Jobs of a batch that could not begin do not run (see `job`): they are answered
+    // with the batch's failure.
     let done: Vec<Completion> = jobs.into_iter().map(|job| job(&mut ctx)).collect();
-    let mut result: std::result::Result<(), String> = Ok(());
-    for dir in &ctx.sync_dirs {
-        if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
-            result = Err(format!("syncing {}: {e}", dir.display()));
-            break;
+    if result.is_ok() && conn.is_autocommit() {
+        result = Err(BatchFailed::new(
+            "the write transaction was rolled back by SQLite after an error".into(),
+            // SQLite gives up a transaction by itself on a full disk (and on I/O errors):
+            // a full disk is what it is in practice.
+            ctx.no_space || disk_is_full(blob_root),
+        ));
+    }
+    if result.is_ok() {
+        for dir in &ctx.sync_dirs {
+            if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+                let no_space = crate::error::is_no_space(&e);
+                result = Err(BatchFailed::new(
+                    format!("syncing {}: {e}", dir.display()),
+                    no_space,
+                ));
+                break;
+            }
         }
     }
     if result.is_ok()
         && let Err(e) = exec(conn, "COMMIT")
     {
-        result = Err(format!("commit failed: {e}"));
+        result = Err(BatchFailed::of_sqlite("commit failed", &e));
     }
-    if result.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-        tracing::error!("write batch failed: {:?}", result);
+    if let Err(e) = &result {
+        if !conn.is_autocommit()
+            && let Err(re) = exec(conn, "ROLLBACK")
+        {
+            tracing::error!("rolling back a failed batch: {re}");
+        }
+        tracing::error!("write batch failed: {}", e.message);
     } else {
         for path in ctx.unlink.drain(..) {
             if let Err(e) = std::fs::remove_file(&path)
@@ -692,14 +762,21 @@ fn run_batch(
     }
 }
 
+/// Whether the file system holding `dir` has (next to) nothing free.
+fn disk_is_full(dir: &Path) -> bool {
+    maintain::disk_space(dir).is_ok_and(|(free, _)| free < (1 << 20))
+}
+
 fn writer_loop(
     conn: Connection,
+    db_path: PathBuf,
     blob_root: PathBuf,
     rx: mpsc::Receiver<Job>,
     events: broadcast::Sender<Change>,
 ) {
     // The write connection keeps its statement cache warm across batches.
     conn.set_prepared_statement_cache_capacity(64);
+    let mut wal_trimmed = std::time::Instant::now();
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -709,12 +786,15 @@ fn writer_loop(
             }
         }
         run_batch(&conn, &blob_root, jobs, &events);
+        // A stat of the WAL per batch; a checkpoint only when it is large or old.
+        maintain::trim_wal(&conn, &db_path, &mut wal_trimmed);
     }
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store in `data_dir`, runs pending migrations, and
-    /// sweeps body files left behind by a crash.
+    /// Opens (creating if needed) the store in `data_dir` and runs pending migrations. It
+    /// walks no body files: body files left by a crash are swept by a serving store
+    /// ([`SqliteStore::start_maintenance`]).
     pub fn open(data_dir: &Path) -> Result<Arc<SqliteStore>> {
         std::fs::create_dir_all(data_dir)?;
         let blob_root = data_dir.join("blobs");
@@ -726,6 +806,12 @@ impl SqliteStore {
         let db_path = data_dir.join("wharf.db");
         let mut conn = open_conn(&db_path)?;
         migrate(&mut conn)?;
+        // What the WAL is cut back to after a checkpoint (see `maintain.rs`).
+        conn.execute_batch(&format!(
+            "PRAGMA journal_size_limit = {}",
+            maintain::WAL_SIZE_LIMIT
+        ))?;
+        let writer_db = db_path.clone();
         let (events, _) = broadcast::channel(4096);
         let (tx, rx) = mpsc::channel::<Job>();
         // No Argon2 run (and no 19 MiB) at startup: see `unmatchable_hash`.
@@ -742,59 +828,14 @@ impl SqliteStore {
             dummy_hash,
             index_wake: Mutex::new(None),
             last_stored: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+            reserve: maintain::Reserve::default(),
         });
-        store.sweep_orphans(&conn)?;
         std::thread::Builder::new()
             .name("wharf-store-writer".into())
-            .spawn(move || writer_loop(conn, blob_root, rx, events))?;
+            .spawn(move || writer_loop(conn, writer_db, blob_root, rx, events))?;
         let wake = text_index::spawn_indexer(Arc::downgrade(&store));
         *store.index_wake.lock().unwrap_or_else(|e| e.into_inner()) = wake;
         Ok(store)
-    }
-
-    /// Deletes body files that no row references and that are older than [`ORPHAN_AGE`].
-    fn sweep_orphans(&self, conn: &Connection) -> Result<()> {
-        let known: HashSet<String> = conn
-            .prepare("SELECT name FROM blobs WHERE data IS NULL")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let cutoff = SystemTime::now() - ORPHAN_AGE;
-        let mut removed = 0;
-        // Bodies live two levels down (day/bucket/name); older stores used one (xx/name).
-        let mut dirs = vec![(self.blob_root.clone(), 0)];
-        while let Some((dir, depth)) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir)? {
-                let entry = entry?;
-                let path = entry.path();
-                if entry.file_type()?.is_dir() {
-                    if depth < 2 {
-                        dirs.push((path, depth + 1));
-                    }
-                    continue;
-                }
-                let rel = path
-                    .strip_prefix(&self.blob_root)
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let file = entry.file_name().to_string_lossy().into_owned();
-                if known.contains(&rel) || known.contains(&file) {
-                    continue;
-                }
-                let old = entry
-                    .metadata()?
-                    .modified()
-                    .map(|m| m < cutoff)
-                    .unwrap_or(false);
-                if old {
-                    std::fs::remove_file(&path)?;
-                    removed += 1;
-                }
-            }
-        }
-        if removed > 0 {
-            tracing::info!("removed {removed} orphaned body files");
-        }
-        Ok(())
     }
 
     /// A summary written by an older [`mime::summarize`] (its version is below
@@ -1626,6 +1667,8 @@ impl Store for SqliteStore {
         let date = message.internal_date.unwrap_or_else(now);
         let flags = message.flags;
         let keywords = keywords_to_string(&message.keywords);
+        self.reserve
+            .check(&self.blob_root, message.raw.len() as u64)?;
         let body = self.prepare_body(message.raw, BodyKind::Message).await?;
         let file = body.file(&self.blob_root);
         let delivered = self
@@ -1665,6 +1708,8 @@ impl Store for SqliteStore {
         let date = message.internal_date.unwrap_or_else(now);
         let flags = message.flags;
         let keywords = keywords_to_string(&message.keywords);
+        self.reserve
+            .check(&self.blob_root, message.raw.len() as u64)?;
         let body = self.prepare_body(message.raw, BodyKind::Message).await?;
         let file = body.file(&self.blob_root);
         let appended = self

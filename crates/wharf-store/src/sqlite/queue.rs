@@ -102,6 +102,7 @@ impl SqliteStore {
                 "a queued message needs at least one recipient".into(),
             ));
         }
+        self.reserve.check(&self.blob_root, raw.len() as u64)?;
         let body = self.prepare_body(raw, BodyKind::Queue).await?;
         let file = body.file(&self.blob_root);
         let queued = self.write(move |ctx| {

@@ -276,6 +276,15 @@ fn index_pending(store: &Weak<SqliteStore>, conn: &Connection, blob_root: &Path)
         if pending.is_empty() {
             return Ok(done);
         }
+        // Low on disk: leave the room to mail and to deletes (see `maintain.rs`).
+        match store.upgrade() {
+            Some(s) if !s.reserve.room_to_index(&s.blob_root) => {
+                tracing::warn!("body index: low on disk space; indexing paused");
+                return Ok(done);
+            }
+            Some(_) => {}
+            None => return Ok(done),
+        }
         // Let deliveries go first.
         let waited = std::time::Instant::now();
         while waited.elapsed() < BUSY_WAIT {
