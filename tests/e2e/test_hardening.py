@@ -386,10 +386,22 @@ def test_old_config_names_still_work_and_warn(wharf_factory):
 
 def test_new_config_names_work_without_warnings(wharf_factory):
     w = wharf_factory("[smtp]\nmax_line_length = 600\nmax_bad_commands = 5\n"
-                      "[imap]\nmax_commands_before_auth = 3\n[limits]\nlogin_timeout_secs = 30\n").start()
+                      "[imap]\nmax_commands_before_auth = 3\n[limits]\nlogin_timeout_secs = 30\n"
+                      "[pop3]\nmax_line_length = 100\n[ftp]\nmax_line_length = 100\n").start()
     assert "deprecated" not in (w.tmp / "wharf.log").read_text()
     with smtplib.SMTP(w.host, w.port("smtp"), timeout=10) as s:
         assert s.docmd("NOOP " + "x" * 700)[0] == 500
+    # The same key in every section that has command lines.
+    p = poplib.POP3(w.host, w.port("pop3"), timeout=10)
+    with pytest.raises(poplib.error_proto, match="Line too long"):
+        p._shortcmd("NOOP " + "x" * 150)
+    assert p.user(ALICE).startswith(b"+OK")  # the session goes on
+    p.quit()
+    with ftplib.FTP() as f:
+        f.connect(w.host, w.port("ftp"), timeout=10)
+        with pytest.raises(ftplib.error_perm, match="500 Command line too long"):
+            f.sendcmd("NOOP " + "x" * 150)
+        assert f.sendcmd("NOOP").startswith("200")
     s = connect(w, "imap")
     read_line(s)
     s.sendall(b"a NOOP\r\nb NOOP\r\nc NOOP\r\nd NOOP\r\n")

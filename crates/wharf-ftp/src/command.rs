@@ -99,7 +99,7 @@ pub enum ParseError {
 pub enum Frame {
     /// A complete line (terminator and Telnet commands removed).
     Line(Vec<u8>),
-    /// A line over [`MAX_LINE`] was skipped up to its end.
+    /// A line over the framer's limit was skipped up to its end.
     TooLong,
 }
 
@@ -107,13 +107,30 @@ pub enum Frame {
 /// a CRLF right after a CR is skipped, even in the next chunk): an ABOR sent as urgent
 /// data arrives without its LF. It remembers only that and whether it is skipping an
 /// over-long line, so it never needs more than [`MAX_LINE`] + 1 buffered octets.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Framer {
     skipping: bool,
     skip_lf: bool,
+    /// Longest line accepted (`[ftp] max_line_length`, default [`MAX_LINE`]).
+    max: usize,
+}
+
+impl Default for Framer {
+    fn default() -> Framer {
+        Framer::new(MAX_LINE)
+    }
 }
 
 impl Framer {
+    /// A framer for lines of at most `max` octets (terminator not counted).
+    pub fn new(max: usize) -> Framer {
+        Framer {
+            skipping: false,
+            skip_lf: false,
+            max: max.max(1),
+        }
+    }
+
     /// Looks at `buf` and returns how many octets to consume and the frame found, if
     /// any. `(0, None)` means: read more; `(n, None)` with n > 0: consume and call again.
     pub fn next(&mut self, buf: &[u8]) -> (usize, Option<Frame>) {
@@ -138,12 +155,12 @@ impl Framer {
                 // band (BSD ftp's "IAC IP IAC DM ABOR").
                 let dm = line.iter().take_while(|&&b| b == 0xF2).count();
                 line.drain(..dm);
-                if line.len() > MAX_LINE {
+                if line.len() > self.max {
                     return (start + end + 1, Some(Frame::TooLong));
                 }
                 (start + end + 1, Some(Frame::Line(line)))
             }
-            None if rest.len() > MAX_LINE || (self.skipping && !rest.is_empty()) => {
+            None if rest.len() > self.max || (self.skipping && !rest.is_empty()) => {
                 // Drop what we have of an over-long line; keep skipping to its end.
                 self.skipping = true;
                 (buf.len(), None)

@@ -16,7 +16,7 @@
 //!   framer ends a line at CR as well as LF and drops Telnet IP/DM, so such an ABOR still
 //!   parses at once. (SO_OOBINLINE is not used: a read that stops at the urgent mark is a
 //!   short read, after which tokio waits for an edge that never comes.)
-//! - Every reader is bounded: command lines at [`command::MAX_LINE`], copies in
+//! - Every reader is bounded: command lines at `max_line_length`, copies in
 //!   fixed-size chunks, listings at `op::list::MAX_ENTRIES`, commands before login.
 #![forbid(unsafe_code)]
 
@@ -105,6 +105,9 @@ pub struct Config {
     /// Commands accepted before login; past this the connection is closed (`421`).
     /// Default 50.
     pub max_commands_before_auth: u32,
+    /// Longest control line accepted, in octets without CRLF (`500` over it). Default
+    /// 4096.
+    pub max_line_length: usize,
     /// Text of the 220 greeting. Default: `<hostname> Wharf FTP server ready.`
     pub banner: Option<String>,
 }
@@ -124,6 +127,7 @@ impl Default for Config {
             allow_active: true,
             max_auth_failures: 3,
             max_commands_before_auth: 50,
+            max_line_length: command::MAX_LINE,
             banner: None,
         }
     }

@@ -132,7 +132,7 @@ impl<'a> Session<'a> {
         Session {
             server,
             conn,
-            framer: Framer::default(),
+            framer: Framer::new(server.config.max_line_length),
             queued: None,
             state: State::Fresh,
             cwd: VPath::root(),

@@ -36,6 +36,10 @@ pub struct Config {
     pub max_bad_commands: u32,
     /// Commands accepted before a successful login; past this the connection is closed.
     pub max_commands_before_auth: u32,
+    /// Longest command line accepted, in octets without CRLF (`-ERR Line too long`,
+    /// counted as a bad command). RFC 2449 §4 allows 255; clients send longer. SASL
+    /// responses may be up to 8192.
+    pub max_line_length: usize,
 }
 
 impl Default for Config {
@@ -50,6 +54,7 @@ impl Default for Config {
             auth_failure_delay_ms: 1000,
             max_bad_commands: 20,
             max_commands_before_auth: 50,
+            max_line_length: crate::parse::MAX_COMMAND_LINE,
         }
     }
 }

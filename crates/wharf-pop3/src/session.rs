@@ -118,7 +118,7 @@ impl<'a> Session<'a> {
     pub fn line_limit(&self) -> usize {
         match self.state {
             State::Sasl(_) => parse::MAX_SASL_LINE,
-            _ => parse::MAX_COMMAND_LINE,
+            _ => self.server.config.max_line_length,
         }
     }
 
