@@ -144,6 +144,11 @@ pub struct Limits {
     /// Seconds a successful password check is remembered, so that the next login with
     /// the same password skips Argon2id (0 = every login runs it).
     pub auth_cache_secs: u64,
+    /// Octets the file system holding `data_dir` keeps free: below it new mail (SMTP
+    /// `452 4.3.1`, IMAP APPEND `NO [LIMIT]`) and uploads (FTP `452`) are refused while
+    /// reads and deletes go on. Absent: 1% of the file system, at most 100 MiB
+    /// (`wharf_store::default_min_free`); 0 = no reserve.
+    pub min_free_space: Option<u64>,
 }
 
 impl Default for Limits {
@@ -161,6 +166,7 @@ impl Default for Limits {
             max_concurrent_logins: 0,
             shutdown_grace_secs: 30,
             auth_cache_secs: wharf_store::DEFAULT_AUTH_CACHE_SECS,
+            min_free_space: None,
         }
     }
 }

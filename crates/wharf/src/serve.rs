@@ -79,8 +79,17 @@ pub async fn serve(config: Config) -> Result<()> {
     // Signal handlers first: a SIGTERM that arrives right after "ready" must stop us
     // gracefully, not kill us.
     let stop = stop_signal()?;
-    let store: DynStore = SqliteStore::open(&config.data_dir)
+    let sqlite = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    // The free-space reserve (new mail and uploads stop there; deletes go on) and the
+    // store's upkeep (orphaned bodies swept in the background): `serve` only.
+    let min_free = config
+        .limits
+        .min_free_space
+        .unwrap_or_else(|| wharf_store::default_min_free(&config.data_dir));
+    sqlite.set_min_free_space(min_free);
+    sqlite.start_maintenance();
+    let store: DynStore = sqlite;
     let source = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => TlsSource::Files {
             cert: cert.clone(),
@@ -99,6 +108,7 @@ pub async fn serve(config: Config) -> Result<()> {
     {
         let area = LocalFileArea::new(config.data_dir.join("files"))
             .with_context(|| format!("creating {}", config.data_dir.join("files").display()))?;
+        area.set_min_free(min_free);
         Some(area)
     } else {
         None
