@@ -400,6 +400,30 @@ mod tests {
         assert_eq!(f.poll(b"t1 NOOP\r\n"), Frame::Command(9));
     }
 
+    /// The driver reads literal octets at a minimum rate and lines within a bound; the
+    /// framer says which one an `Incomplete` waits for.
+    #[test]
+    fn incomplete_says_whether_it_waits_for_a_literal() {
+        let mut f = Framer::new(Limits::default());
+        assert_eq!(f.poll(b"a1 NOOP"), Frame::Incomplete);
+        assert!(!f.awaiting_literal());
+        assert_eq!(f.poll(b"a1 APPEND INBOX {10}\r\n"), Frame::Continue);
+        assert_eq!(f.poll(b"a1 APPEND INBOX {10}\r\n"), Frame::Incomplete);
+        assert!(f.awaiting_literal());
+        assert_eq!(
+            f.poll(b"a1 APPEND INBOX {10}\r\n0123456789"),
+            Frame::Incomplete
+        );
+        assert!(
+            !f.awaiting_literal(),
+            "the rest of the line is a line again"
+        );
+        assert_eq!(
+            f.poll(b"a1 APPEND INBOX {10}\r\n0123456789\r\n"),
+            Frame::Command(34)
+        );
+    }
+
     #[test]
     fn oversized_literals_are_refused_before_reading() {
         let limits = Limits {
