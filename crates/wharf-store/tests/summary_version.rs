@@ -74,3 +74,74 @@ async fn an_old_summary_is_made_again_and_stored() {
     assert_eq!(stored.version, mime::SUMMARY_VERSION);
     assert_eq!(stored, mime::summarize(&raw));
 }
+
+/// Schema migration 8: a body index made by an older `SearchText` (here: the QP soft
+/// break `= ` before CRLF not undone) is emptied and made again in the background.
+#[tokio::test]
+async fn the_body_index_is_rebuilt_after_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = || rusqlite::Connection::open(dir.path().join("wharf.db")).unwrap();
+    let indexed = |conn: &rusqlite::Connection| -> Vec<String> {
+        let mut stmt = conn.prepare("SELECT body FROM body_text").unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        rows
+    };
+    {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .domain_add(&DomainName::parse("example.test").unwrap())
+            .await
+            .unwrap();
+        let alice = store
+            .user_add(
+                &Address::parse("alice@example.test").unwrap(),
+                &Secret::new("pw-a"),
+            )
+            .await
+            .unwrap();
+        let inbox = store.mailbox_get(alice.id, "INBOX").await.unwrap().unwrap();
+        let raw = b"Content-Transfer-Encoding: quoted-printable\r\n\r\nhello  \r\nfoo= \r\nbar\r\n";
+        store
+            .append(
+                inbox.id,
+                NewMessage {
+                    raw: raw.to_vec(),
+                    internal_date: None,
+                    flags: Flags::default(),
+                    keywords: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        let mut waited = 0;
+        while indexed(&db()).is_empty() {
+            waited += 1;
+            assert!(waited < 200, "not indexed");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(indexed(&db()), vec!["hello\r\nfoobar\r\n\n".to_string()]);
+    }
+    // Back to schema 7 (what migration 9 added dropped), its index holding the old
+    // decoding's text.
+    db().execute_batch(
+        "UPDATE body_text SET body = 'hello  \r\nfoo= \r\nbar\r\n\n';
+         DROP INDEX messages_modseq; DROP INDEX expunged_modseq;
+         PRAGMA user_version = 7;",
+    )
+    .unwrap();
+    let _store = SqliteStore::open(dir.path()).unwrap();
+    let mut waited = 0;
+    loop {
+        let rows = indexed(&db());
+        if rows == vec!["hello\r\nfoobar\r\n\n".to_string()] {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 200, "index not rebuilt: {rows:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
