@@ -98,6 +98,8 @@ async fn select_fetch_and_implicit_seen() {
     let s = TestServer::start(Config::default()).await;
     s.deliver("alice@example.test", PLAIN).await;
     s.deliver("alice@example.test", MIME).await;
+    // An earlier session claims the new messages' \Recent (tests/semantics.rs covers it).
+    s.login("alice").await.cmd("SELECT INBOX").await;
     let mut c = s.login("alice").await;
     let r = c.cmd("SELECT INBOX").await;
     assert!(has(&r, "* 2 EXISTS"), "{r:?}");
@@ -170,9 +172,9 @@ BODY[2.1] {10}inner body BODY[3.MIME] {142}Content-Type: application/octet-strea
 Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"a.bin\"\r\n\r\n \
 BINARY[3] {5}hello BODY[1]<4> {6}3=A8me)"
     );
-    // EXAMINE is read-only: no \Seen.
+    // EXAMINE is read-only: no \Seen (and \Recent shown, not claimed).
     let r = c.cmd("FETCH 1 FLAGS").await;
-    assert_eq!(r[0], "* 1 FETCH (FLAGS ())");
+    assert_eq!(r[0], "* 1 FETCH (FLAGS (\\Recent))");
     assert!(has(
         &c.cmd("STORE 1 +FLAGS (\\Seen)").await,
         "NO [READ-ONLY]"
@@ -192,8 +194,14 @@ async fn store_and_search() {
     let mut c = s.login("alice").await;
     c.cmd("SELECT INBOX").await;
     let r = c.cmd("STORE 2:3 +FLAGS (\\Flagged $Work)").await;
-    assert_eq!(r[0], "* 2 FETCH (UID 2 FLAGS (\\Flagged $Work))");
-    assert_eq!(r[1], "* 3 FETCH (UID 3 FLAGS (\\Flagged $Work))");
+    // RFC 9051 §7.3.5: the new keyword is announced before the FETCH carrying it.
+    assert_eq!(
+        r[0],
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)"
+    );
+    assert!(r[1].starts_with("* OK [PERMANENTFLAGS ("), "{r:?}");
+    assert_eq!(r[2], "* 2 FETCH (UID 2 FLAGS (\\Flagged $Work \\Recent))");
+    assert_eq!(r[3], "* 3 FETCH (UID 3 FLAGS (\\Flagged $Work \\Recent))");
     let r = c.cmd("STORE 3 -FLAGS.SILENT (\\Flagged)").await;
     assert_eq!(r.len(), 1, "{r:?}");
     let cases = [
@@ -285,7 +293,7 @@ async fn append_copy_move_expunge_with_uidplus() {
     let r = c.cmd("FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE)").await;
     assert_eq!(
         r[0],
-        "* 1 FETCH (FLAGS (\\Draft) INTERNALDATE \"05-Jan-2024 09:00:00 +0000\" RFC822.SIZE 24)"
+        "* 1 FETCH (FLAGS (\\Draft \\Recent) INTERNALDATE \"05-Jan-2024 09:00:00 +0000\" RFC822.SIZE 24)"
     );
 }
 
@@ -384,7 +392,10 @@ async fn two_sessions_see_each_others_changes_at_the_right_time() {
     let r = a.cmd("FETCH 1:* UID").await;
     assert!(!has(&r, "EXPUNGE"), "{r:?}");
     assert!(has(&r, "* 4 EXISTS"), "{r:?}");
-    assert!(has(&r, "* 2 FETCH (UID 2 FLAGS (\\Answered))"), "{r:?}");
+    assert!(
+        has(&r, "* 2 FETCH (UID 2 FLAGS (\\Answered \\Recent))"),
+        "{r:?}"
+    );
     // Numbers held still, and message 1 (UID 1), gone but not reported yet, is still
     // served (RFC 2180 §4.1.1).
     assert!(
@@ -407,8 +418,9 @@ async fn two_sessions_see_each_others_changes_at_the_right_time() {
     s.deliver("alice@example.test", PLAIN).await;
     let l = a.line().await.unwrap();
     assert_eq!(l, "* 4 EXISTS");
+    // Recent here: UIDs 2 and 3 (from SELECT), 4 and 5 (told of them first).
     let l = a.line().await.unwrap();
-    assert_eq!(l, "* 2 RECENT");
+    assert_eq!(l, "* 4 RECENT");
     b.cmd("STORE 1 +FLAGS (\\Deleted)").await;
     b.cmd("EXPUNGE").await;
     assert_eq!(a.line().await.unwrap(), "* 1 EXPUNGE");
@@ -478,7 +490,7 @@ async fn condstore_and_qresync() {
         .to_string();
     let r = c.cmd("STORE 1 +FLAGS (\\Seen)").await;
     assert!(
-        r[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ ("),
+        r[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) MODSEQ ("),
         "{r:?}"
     );
     let r = c
@@ -495,7 +507,7 @@ async fn condstore_and_qresync() {
         .cmd(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})"))
         .await;
     assert!(
-        r[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ ("),
+        r[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) MODSEQ ("),
         "{r:?}"
     );
     c.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)").await;
@@ -568,16 +580,16 @@ async fn multiappend_and_utf8_append() {
         .await;
     assert_eq!(
         r[0],
-        "* 1 FETCH (FLAGS (\\Seen) BODY[HEADER.FIELDS (SUBJECT)] {14}Subject: 1\r\n\r\n)"
+        "* 1 FETCH (FLAGS (\\Seen \\Recent) BODY[HEADER.FIELDS (SUBJECT)] {14}Subject: 1\r\n\r\n)"
     );
     assert_eq!(
         r[1],
-        "* 2 FETCH (FLAGS (\\Flagged) BODY[HEADER.FIELDS (SUBJECT)] {14}Subject: 2\r\n\r\n)"
+        "* 2 FETCH (FLAGS (\\Flagged \\Recent) BODY[HEADER.FIELDS (SUBJECT)] {14}Subject: 2\r\n\r\n)"
     );
     assert_eq!(
         r[2],
         format!(
-            "* 3 FETCH (FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {{18}}Subject: caf\u{e9}\r\n\r\n)"
+            "* 3 FETCH (FLAGS (\\Recent) BODY[HEADER.FIELDS (SUBJECT)] {{18}}Subject: caf\u{e9}\r\n\r\n)"
         )
     );
 }
@@ -644,7 +656,7 @@ async fn searchres_saves_results_as_dollar() {
     let r = c.cmd("SEARCH RETURN (SAVE MAX) ALL").await;
     assert_eq!(r[0], format!("* ESEARCH (TAG \"{}\") MAX 3", c.last_tag()));
     let r = c.cmd("UID FETCH $ FLAGS").await;
-    assert_eq!(r[0], "* 3 FETCH (UID 4 FLAGS ())");
+    assert_eq!(r[0], "* 3 FETCH (UID 4 FLAGS (\\Recent))");
     // A new SELECT forgets the result.
     c.cmd("SELECT INBOX").await;
     let r = c.cmd("FETCH $ (UID)").await;
