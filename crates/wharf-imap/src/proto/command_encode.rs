@@ -879,6 +879,78 @@ mod tests {
         }
     }
 
+    /// A small deterministic mutation fuzzer over the table above (the `imap_command`
+    /// fuzz target does this at scale): whatever mutant parses must round-trip.
+    #[test]
+    fn encode_command_round_trips_mutated_commands() {
+        let seeds: &[&[u8]] = &[
+            b"a SELECT INBOX (CONDSTORE QRESYNC (1 0 1:* (1:3 4:6)))",
+            b"a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (INBOX %) RETURN (CHILDREN STATUS (SIZE))",
+            b"a APPEND INBOX (\\Seen) \" 8-Feb-1994 10:00:00 +0100\" ~{3}\r\na\x00c {1}\r\nx",
+            b"a UID SEARCH RETURN (MIN PARTIAL 1:5) CHARSET ISO-8859-1 OR BODY \xe9 NOT (SEEN 1:*)",
+            b"a FETCH 1 (BODY.PEEK[1.HEADER.FIELDS (A \"b c\")]<0.5> BINARY[2]<1.2>) (CHANGEDSINCE 3)",
+            b"a UID STORE 1 (UNCHANGEDSINCE 5) -FLAGS.SILENT (\\Deleted $Junk)",
+            b"a SORT RETURN (COUNT) (REVERSE DATE) UTF-8 SUBJECT {2}\r\nx\ny",
+            b"a ID (\"name\" NIL) ",
+        ];
+        let tokens: &[&[u8]] = &[
+            b" ",
+            b"(",
+            b")",
+            b"\"",
+            b"\\",
+            b"{1}\r\n",
+            b"~{1}\r\n",
+            b"*",
+            b"%",
+            b"$",
+            b":",
+            b",",
+            b"NIL",
+            b"1",
+            b"0",
+            b"\r\n",
+            b"\x00",
+            b"\xff",
+            b"~",
+            b"]",
+            b"[",
+            b"<",
+            b">",
+            b".",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let mut parsed = 0;
+        for _ in 0..50_000 {
+            let mut v = seeds[next(seeds.len())].to_vec();
+            for _ in 0..=next(3) {
+                let at = next(v.len() + 1);
+                match next(3) {
+                    0 => {
+                        let t = tokens[next(tokens.len())];
+                        v.splice(at..at, t.iter().copied());
+                    }
+                    1 if at < v.len() => {
+                        v.remove(at);
+                    }
+                    _ if at < v.len() => v[at] = tokens[next(tokens.len())][0],
+                    _ => {}
+                }
+            }
+            if parse_command(&v).is_ok() {
+                parsed += 1;
+                round_trip(&v);
+            }
+        }
+        assert!(parsed > 1_000, "only {parsed} mutants parsed");
+    }
+
     #[test]
     fn encode_command_keeps_octets_that_only_a_literal_can_carry() {
         let wire = encode_command(&parse_command(b"t LOGIN {3}\r\na\r\n {1}\r\n\x00").unwrap());
