@@ -52,7 +52,8 @@ def test_append_fetch_search_store_expunge(wharf):
     assert typ == "OK" and data == [b"1"]
     typ, data = m.fetch("1", "(FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
     assert typ == "OK"
-    assert data[0][0].startswith(b"1 (FLAGS (\\Flagged) RFC822.SIZE %d" % len(MESSAGE)), data
+    # Appended with no mailbox selected: \\Recent for this first SELECT (RFC 3501 §2.3.2).
+    assert data[0][0].startswith(b"1 (FLAGS (\\Flagged \\Recent) RFC822.SIZE %d" % len(MESSAGE)), data
     assert data[0][1] == b"Message-ID: <m1@example.org>\r\n\r\n"
     typ, data = m.fetch("1", "(BODY[1] BODYSTRUCTURE)")
     assert data[0][1] == b"On se voit =C3=A0 midi."
