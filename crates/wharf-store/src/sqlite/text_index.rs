@@ -279,7 +279,7 @@ fn index_pending(store: &Weak<SqliteStore>, conn: &Connection, blob_root: &Path)
         // Low on disk: leave the room to mail and to deletes (see `maintain.rs`).
         match store.upgrade() {
             Some(s) if !s.reserve.room_to_index(&s.blob_root) => {
-                tracing::warn!("body index: low on disk space; indexing paused");
+                tracing::debug!("body index: low on disk space; indexing paused");
                 return Ok(done);
             }
             Some(_) => {}
