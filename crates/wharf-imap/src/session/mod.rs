@@ -6,6 +6,7 @@
 //! grows large, so a FETCH of many bodies streams), and returns an [`Outcome`] telling
 //! the driver what to do next (go on, close, start TLS, idle, continue a SASL exchange).
 
+mod changes;
 pub mod section;
 pub mod selected;
 
@@ -630,8 +631,12 @@ impl Session {
         if !(mailbox.dirty || allow_expunge && mailbox.has_pending_expunges()) {
             return Ok(());
         }
-        let snapshot = match store.mailbox_snapshot(mailbox.id).await {
-            Ok(s) => s,
+        // Only what changed after the view's sync point (issue 11: not every message).
+        let changes = match store
+            .mailbox_changes_since(mailbox.id, mailbox.synced)
+            .await
+        {
+            Ok(c) => c,
             Err(wharf_store::Error::NotFound(_)) => {
                 return Err(ImapError::bye("The selected mailbox was deleted"));
             }
@@ -640,14 +645,14 @@ impl Session {
         // Which of the new messages are \Recent for this session (claimed before the
         // EXISTS that announces them).
         let max = mailbox.max_uid();
-        let new: Vec<wharf_store::Uid> = snapshot
-            .messages
+        let new: Vec<wharf_store::Uid> = changes
+            .changed
             .iter()
             .map(|m| m.uid)
             .filter(|&u| u > max)
             .collect();
         let recent = claim_recent(&store, mailbox.id, &new, mailbox.read_only).await?;
-        mailbox.apply(snapshot, allow_expunge, enabled, &mut self.out, &recent);
+        mailbox.apply_changes(changes, allow_expunge, enabled, &mut self.out, &recent);
         Ok(())
     }
 

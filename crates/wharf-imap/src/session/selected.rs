@@ -43,6 +43,10 @@ pub struct Selected {
     pub saved: Vec<Uid>,
     /// Keywords announced to the client in FLAGS (and PERMANENTFLAGS), in order.
     pub keywords: Vec<String>,
+    /// The store's HIGHESTMODSEQ the view has caught up with (every change up to it is
+    /// in `messages`); unlike `highest_modseq` not raised by this session's own STOREs,
+    /// so a catch-up from it misses nothing (see `changes.rs`).
+    pub synced: ModSeq,
 }
 
 /// The system flags, always in FLAGS and PERMANENTFLAGS.
@@ -73,6 +77,7 @@ impl Selected {
             dirty: false,
             saved: Vec::new(),
             keywords,
+            synced: m.highest_modseq,
         }
     }
 
@@ -337,6 +342,7 @@ impl Selected {
         }
         self.uidnext = snapshot.mailbox.uidnext.max(self.uidnext);
         self.highest_modseq = snapshot.mailbox.highest_modseq.max(self.highest_modseq);
+        self.synced = snapshot.mailbox.highest_modseq;
     }
 }
 
