@@ -31,12 +31,14 @@
 # IDLE_MEM_CAP_MIB [10240],
 # RUNS [2], MIXED_SECS [30], ROUNDS [5], SEARCH_REPS [5], IMAP_WHARF_PORT [12143],
 # IMAP_DOVECOT_PORT [11143], BENCH_DIR [/var/lib/wharf-bench-imap], RESULTS [bench/RESULTS.md],
-# SKIP_BUILD=1, SKIP_LOAD=1 (reuse the data of the previous run), RESUME=1 LOAD_SERVERS="wharf"
+# BENCH_WHARF_BIN [target/release/wharf] BENCH_WHARF_HEAD (not WHARF_*: wharf reads those as settings), SKIP_BUILD=1, SKIP_LOAD=1 (reuse the data of the previous run), RESUME=1 LOAD_SERVERS="wharf"
 # (keep the data, load only the servers named), WRITE_RESULTS=0,
 # DOVECOT_BIG_LOAD [maildir] (big@'s messages are written into Dovecot's maildir directly
 # and indexed with doveadm before timing; "append" loads them with IMAP APPEND, ~45 msg/s),
 # SEARCH_EXTRA_WORDS [""] (more SEARCH BODY strings after zebrafish, raw results only),
-# ROUNDS_LONG [50], PHASES ["mixed mixed-long search idle"], IDLE_SERVERS ["wharf dovecot"], KEEP_OUT=1 (add to the
+# ROUNDS_LONG [50], PHASES ["mixed mixed-long search idle"; also "longsession append append-selected"],
+# LONG_CLIENTS [10], LONG_USERS [2] (LONG_CLIENTS/LONG_USERS clients share each INBOX),
+# LONG_SECS [30], LONG_RUNS [2], APPEND_CLIENTS [10], APPEND_SECS [20], APPEND_MAILBOX [Sent], IDLE_SERVERS ["wharf dovecot"], KEEP_OUT=1 (add to the
 # previous run's raw results, e.g. PHASES=idle IDLE_SERVERS=dovecot).
 set -euo pipefail
 
@@ -51,6 +53,13 @@ MIXED_SECS=${MIXED_SECS:-30}
 ROUNDS=${ROUNDS:-5}
 ROUNDS_LONG=${ROUNDS_LONG:-50}
 SEARCH_REPS=${SEARCH_REPS:-5}
+LONG_CLIENTS=${LONG_CLIENTS:-10}
+LONG_USERS=${LONG_USERS:-2}
+LONG_SECS=${LONG_SECS:-30}
+LONG_RUNS=${LONG_RUNS:-2}
+APPEND_CLIENTS=${APPEND_CLIENTS:-10}
+APPEND_SECS=${APPEND_SECS:-20}
+APPEND_MAILBOX=${APPEND_MAILBOX:-Sent}
 IMAP_WHARF_PORT=${IMAP_WHARF_PORT:-12143}
 IMAP_DOVECOT_PORT=${IMAP_DOVECOT_PORT:-11143}
 BENCH_DIR=${BENCH_DIR:-/var/lib/wharf-bench-imap}
@@ -63,7 +72,9 @@ WRITE_RESULTS=${WRITE_RESULTS:-1}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 PASS=bench-pw
 
-WHARF_BUILT=$CARGO_TARGET_DIR/release/wharf
+# BENCH_WHARF_BIN: measure another wharf binary (e.g. one built from an older commit in a
+# worktree, for a before/after comparison; BENCH_WHARF_HEAD names its commit in the report).
+WHARF_BUILT=${BENCH_WHARF_BIN:-$CARGO_TARGET_DIR/release/wharf}
 WHARF_BIN=$BENCH_DIR/wharf
 GEN=$CARGO_TARGET_DIR/release/imapbench
 WHARF_CONF=$BENCH_DIR/wharf.toml
@@ -302,8 +313,13 @@ build() {
     cp "$WHARF_BUILT" "$WHARF_BIN"
     {
         echo "binary-mtime: $(date -u -r "$WHARF_BUILT" '+%Y-%m-%d %H:%M:%S UTC')"
-        echo "head: $(git -C "$REPO" rev-parse --short HEAD)"
-        echo "dirty: $(git -C "$REPO" status --porcelain --untracked-files=no -- crates | wc -l)"
+        if [ -n "${BENCH_WHARF_HEAD:-}" ]; then
+            echo "head: $BENCH_WHARF_HEAD"
+            echo "dirty: 0"
+        else
+            echo "head: $(git -C "$REPO" rev-parse --short HEAD)"
+            echo "dirty: $(git -C "$REPO" status --porcelain --untracked-files=no -- crates | wc -l)"
+        fi
         echo "dovecot: $(dovecot --version)"
     } >>"$OUT/build.txt"
 }
@@ -466,6 +482,34 @@ search_run() { # server
     done
 }
 
+# Issue 11: long sessions (no re-login) on shared INBOXes, and pure APPEND. Each writes
+# per-command lines (`*-op: NAME count= per_s= mean_ms= p50_ms= p99_ms= failed=`) and a
+# `*-check: ... consistent=true|false` line (message counts before and after).
+longsession_run() { # server run
+    local port la
+    port=$(port_of "$1")
+    la=$(loadavg)
+    log "$1: long sessions run $2 ($LONG_CLIENTS clients on $LONG_USERS INBOXes, $LONG_SECS s; load average $la)"
+    "$GEN" longsession --addr "127.0.0.1:$port" --users u --first 1 --count "$LONG_USERS" --pass "$PASS" \
+        --clients "$LONG_CLIENTS" --secs "$LONG_SECS" >"$OUT/longsession-$1-$2.txt"
+    echo "loadavg: $la" >>"$OUT/longsession-$1-$2.txt"
+    echo "loadavg-end: $(loadavg)" >>"$OUT/longsession-$1-$2.txt"
+    cat "$OUT/longsession-$1-$2.txt" >&2
+}
+append_run() { # server run [select: 0|1] (1: every client has the mailbox selected)
+    local port la sel=${3:-0} kind=append
+    [ "$sel" = 1 ] && kind=appendsel
+    port=$(port_of "$1")
+    la=$(loadavg)
+    log "$1: APPEND run $2 ($APPEND_CLIENTS clients into $APPEND_MAILBOX of $LONG_USERS users, selected=$sel, $APPEND_SECS s; load average $la)"
+    "$GEN" append --addr "127.0.0.1:$port" --users u --first 1 --count "$LONG_USERS" --pass "$PASS" \
+        --clients "$APPEND_CLIENTS" --secs "$APPEND_SECS" --mailbox "$APPEND_MAILBOX" --select "$sel" \
+        | sed "s/^append/$kind/" >"$OUT/$kind-$1-$2.txt"
+    echo "loadavg: $la" >>"$OUT/$kind-$1-$2.txt"
+    echo "loadavg-end: $(loadavg)" >>"$OUT/$kind-$1-$2.txt"
+    cat "$OUT/$kind-$1-$2.txt" >&2
+}
+
 mem_avail_kib() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
 
 # idle_run SERVER LABEL: for each N of $IDLE_STEPS, memory before, N connections in IDLE,
@@ -559,6 +603,24 @@ for phase in $PHASES; do
             cat "$OUT/mixedlong-$s.txt" >&2
         done
         ;;
+    longsession)
+        for r in $(seq 1 "$LONG_RUNS"); do
+            longsession_run dovecot "$r"
+            longsession_run wharf "$r"
+        done
+        ;;
+    append)
+        for r in $(seq 1 "$LONG_RUNS"); do
+            append_run dovecot "$r"
+            append_run wharf "$r"
+        done
+        ;;
+    append-selected)
+        for r in $(seq 1 "$LONG_RUNS"); do
+            append_run dovecot "$r" 1
+            append_run wharf "$r" 1
+        done
+        ;;
     search)
         search_run dovecot
         search_run wharf
@@ -582,6 +644,9 @@ if ! kill -0 "$WHARF_PID" 2>/dev/null; then
 fi
 log "raw results in $OUT"
 if [ "$WRITE_RESULTS" = 1 ]; then
-    python3 "$REPO/bench/imap/report.py" "$OUT" "$RESULTS" \
-        "clients=$CLIENTS mailbox=$MAILBOX_MSGS big=$BIG_MSGS idle_steps=$IDLE_STEPS runs=$RUNS secs=$MIXED_SECS rounds=$ROUNDS rounds_long=$ROUNDS_LONG reps=$SEARCH_REPS"
+    # Only the issue-11 phases: splice their subsection into the existing `## IMAP` section.
+    long_only=1
+    for phase in $PHASES; do case $phase in longsession | append | append-selected) ;; *) long_only=0 ;; esac; done
+    LONG_ONLY=$long_only python3 "$REPO/bench/imap/report.py" "$OUT" "$RESULTS" \
+        "clients=$CLIENTS mailbox=$MAILBOX_MSGS big=$BIG_MSGS idle_steps=$IDLE_STEPS runs=$RUNS secs=$MIXED_SECS rounds=$ROUNDS rounds_long=$ROUNDS_LONG reps=$SEARCH_REPS long_clients=$LONG_CLIENTS long_users=$LONG_USERS long_secs=$LONG_SECS long_runs=$LONG_RUNS append_clients=$APPEND_CLIENTS append_secs=$APPEND_SECS append_mailbox=$APPEND_MAILBOX phases=${PHASES// /,}"
 fi

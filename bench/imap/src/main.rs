@@ -10,6 +10,13 @@
 //!   sessions of LOGIN, SELECT, then rounds of FETCH headers (10 messages), FETCH 2 bodies,
 //!   STORE flags, APPEND, STORE \Deleted + EXPUNGE (the mailbox keeps its size), LOGOUT.
 //!   Reports commands (operations) per second and per-command latency.
+//! - `longsession` (issue 11): C clients over fewer mailboxes (several on each, so each
+//!   sees the others' changes), each logged in once for the whole run: FETCH headers,
+//!   FETCH body, STORE, APPEND, UID STORE \Deleted + UID EXPUNGE of that message, LIST,
+//!   STATUS; per-command rate, mean, p50, p99; checks the INBOXes end as they began.
+//! - `append`: C clients logged in once, APPENDing to a mailbox (optionally selected by
+//!   all of them) for a duration; checks
+//!   each mailbox grew by exactly the APPENDs answered OK.
 //! - `search`: SELECT a mailbox, then times `SEARCH BODY <word>` several times.
 //! - `maildir`: writes the same generated messages straight into a maildir (Dovecot's
 //!   store), for loading large mailboxes without Dovecot's slow APPEND.
@@ -107,6 +114,10 @@ struct Client {
     exists: u64,
     /// Last `* SEARCH` line, if any, of the last command.
     search: Option<String>,
+    /// Last `* STATUS` line, if any, of the last command.
+    status: Option<String>,
+    /// The tagged reply line of the last command (for `[APPENDUID v uid]`).
+    tagged: String,
     line: Vec<u8>,
 }
 
@@ -139,6 +150,8 @@ impl Client {
             tag: 0,
             exists: 0,
             search: None,
+            status: None,
+            tagged: String::new(),
             line: Vec::new(),
         };
         c.read_line().await?;
@@ -179,6 +192,7 @@ impl Client {
         out.extend_from_slice(b"\r\n");
         self.w.write_all(&out).await?;
         self.search = None;
+        self.status = None;
         self.read_to_tag(&tag).await
     }
 
@@ -208,6 +222,8 @@ impl Client {
                     }
                 } else if a.eq_ignore_ascii_case("SEARCH") || a.eq_ignore_ascii_case("ESEARCH") {
                     self.search = Some(s.to_string());
+                } else if a.eq_ignore_ascii_case("STATUS") {
+                    self.status = Some(s.to_string());
                 } else if a.eq_ignore_ascii_case("BYE") {
                     // The tagged reply may still follow (LOGOUT).
                 }
@@ -220,6 +236,7 @@ impl Client {
                 )));
             }
             if let Some(rest) = first.strip_prefix(tag.as_bytes()) {
+                self.tagged = String::from_utf8_lossy(rest).into_owned();
                 if rest.len() >= 3 && rest[1..3].eq_ignore_ascii_case(b"OK") {
                     return Ok(());
                 }
@@ -459,6 +476,336 @@ async fn mixed(a: Args) -> io::Result<()> {
     Ok(())
 }
 
+// ---- long sessions (issue 11) ------------------------------------------------------------
+
+const LONG_OPS: &[&str] = &[
+    "FETCH-headers",
+    "FETCH-body",
+    "STORE",
+    "APPEND",
+    "EXPUNGE",
+    "LIST",
+    "STATUS",
+];
+
+/// Per-command counts, latencies (µs, every sample, for percentiles) and failures.
+struct OpStats {
+    lat: Vec<Vec<u32>>,
+    fails: Vec<u64>,
+    first_errors: Vec<String>,
+}
+
+impl OpStats {
+    fn new(n: usize) -> OpStats {
+        OpStats {
+            lat: vec![Vec::new(); n],
+            fails: vec![0; n],
+            first_errors: Vec::new(),
+        }
+    }
+    fn merge(&mut self, o: OpStats) {
+        for (a, b) in self.lat.iter_mut().zip(o.lat) {
+            a.extend(b);
+        }
+        for (a, b) in self.fails.iter_mut().zip(o.fails) {
+            *a += b;
+        }
+        for e in o.first_errors {
+            if self.first_errors.len() < 10 {
+                self.first_errors.push(e);
+            }
+        }
+    }
+    /// Times one command; a tagged NO/BAD is counted as a failure of that command and
+    /// the session goes on; a broken connection ends it.
+    async fn time(
+        &mut self,
+        op: usize,
+        names: &[&str],
+        r: io::Result<()>,
+        t: Instant,
+    ) -> io::Result<bool> {
+        match r {
+            Ok(()) => {
+                self.lat[op].push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Other => {
+                self.fails[op] += 1;
+                if self.first_errors.len() < 10 {
+                    self.first_errors.push(format!("{}: {e}", names[op]));
+                }
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+    /// One line per command: `name count rate/s mean p50 p99 failures`.
+    fn print(&self, kind: &str, names: &[&str], secs: f64) {
+        for (i, name) in names.iter().enumerate() {
+            let mut v = self.lat[i].clone();
+            v.sort_unstable();
+            let n = v.len();
+            let mean = if n > 0 {
+                v.iter().map(|&x| x as f64).sum::<f64>() / n as f64 / 1000.0
+            } else {
+                0.0
+            };
+            let pct = |p: f64| {
+                if n == 0 {
+                    0.0
+                } else {
+                    v[((n as f64 * p) as usize).min(n - 1)] as f64 / 1000.0
+                }
+            };
+            println!(
+                "{kind}-op: {name} count={n} per_s={:.1} mean_ms={mean:.2} p50_ms={:.2} p99_ms={:.2} failed={}",
+                n as f64 / secs,
+                pct(0.5),
+                pct(0.99),
+                self.fails[i]
+            );
+        }
+        for e in &self.first_errors {
+            println!("{kind}-error: {e}");
+        }
+    }
+}
+
+/// `[APPENDUID v uid]` of a tagged OK.
+fn appenduid(tagged: &str) -> Option<u32> {
+    let i = tagged.find("APPENDUID ")?;
+    let rest = &tagged[i + "APPENDUID ".len()..];
+    let uid = rest.split(' ').nth(1)?;
+    uid.trim_end_matches(']').parse().ok()
+}
+
+/// `MESSAGES n` of the last `* STATUS` line.
+fn status_messages(c: &Client) -> Option<u64> {
+    let s = c.status.as_deref()?;
+    let i = s.find("MESSAGES ")?;
+    s[i + "MESSAGES ".len()..]
+        .split(|ch: char| !ch.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// MESSAGES of one mailbox of each user, in one session per user.
+async fn counts(addr: &str, users: &[String], pass: &str, mailbox: &str) -> io::Result<Vec<u64>> {
+    let mut v = Vec::new();
+    for u in users {
+        let mut c = Client::connect(addr).await?;
+        c.login(u, pass).await?;
+        c.cmd(&format!("STATUS \"{mailbox}\" (MESSAGES)"), None)
+            .await?;
+        v.push(status_messages(&c).ok_or_else(|| err(format!("no STATUS for {u}")))?);
+        c.cmd("LOGOUT", None).await?;
+    }
+    Ok(v)
+}
+
+/// One long session: LOGIN and SELECT once, then rounds until the deadline (a round
+/// started is finished, so the mailbox ends as it began): FETCH 10 header sets, FETCH a
+/// body, STORE a flag on a random message (set or cleared: it changes every time), APPEND
+/// a message, UID STORE \Deleted + UID EXPUNGE of exactly that message (UIDPLUS), LIST,
+/// STATUS of the selected mailbox. Several clients share each mailbox, so each sees the
+/// others' EXISTS, EXPUNGE and FETCH FLAGS.
+async fn long_client(
+    addr: String,
+    user: String,
+    pass: String,
+    deadline: Instant,
+    seed: u64,
+) -> io::Result<(OpStats, u64)> {
+    let mut st = OpStats::new(LONG_OPS.len());
+    let mut rng = Rng::new(seed);
+    let mut c = Client::connect(&addr).await?;
+    c.login(&user, &pass).await?;
+    c.cmd("SELECT INBOX", None).await?;
+    let mut rounds = 0u64;
+    while Instant::now() < deadline {
+        let n = c.exists.max(1);
+        let a = 1 + rng.below(n);
+        let b = (a + 9).min(n);
+        let t = Instant::now();
+        let r = c
+            .cmd(&format!("FETCH {a}:{b} (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)])"), None)
+            .await;
+        st.time(0, LONG_OPS, r, t).await?;
+        let x = 1 + rng.below(c.exists.max(1));
+        let t = Instant::now();
+        let r = c.cmd(&format!("FETCH {x} (UID BODY.PEEK[])"), None).await;
+        st.time(1, LONG_OPS, r, t).await?;
+        let x = 1 + rng.below(c.exists.max(1));
+        let sign = if rng.below(2) == 0 { '+' } else { '-' };
+        let t = Instant::now();
+        let r = c
+            .cmd(&format!("STORE {x} {sign}FLAGS (\\Flagged)"), None)
+            .await;
+        st.time(2, LONG_OPS, r, t).await?;
+        let m = message(1_000_000 + rng.below(1_000_000));
+        let t = Instant::now();
+        let r = c.cmd("APPEND INBOX (\\Seen)", Some(&m)).await;
+        if st.time(3, LONG_OPS, r, t).await? {
+            let uid = appenduid(&c.tagged)
+                .ok_or_else(|| err(format!("APPEND: no APPENDUID in {:?}", c.tagged)))?;
+            let t = Instant::now();
+            let r = c
+                .cmd(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), None)
+                .await;
+            st.time(2, LONG_OPS, r, t).await?;
+            let t = Instant::now();
+            let r = c.cmd(&format!("UID EXPUNGE {uid}"), None).await;
+            st.time(4, LONG_OPS, r, t).await?;
+        }
+        let t = Instant::now();
+        let r = c.cmd("LIST \"\" \"*\"", None).await;
+        st.time(5, LONG_OPS, r, t).await?;
+        let t = Instant::now();
+        let r = c.cmd("STATUS INBOX (MESSAGES UIDNEXT UNSEEN)", None).await;
+        st.time(6, LONG_OPS, r, t).await?;
+        rounds += 1;
+    }
+    c.cmd("LOGOUT", None).await?;
+    Ok((st, rounds))
+}
+
+/// `longsession`: `--clients C` connections spread over the users (`--users/--first/
+/// --count`: C / count clients per mailbox), each logged in once for `--secs`. Checks
+/// that every INBOX ends with the messages it had at the start.
+async fn longsession(a: Args) -> io::Result<()> {
+    let addr = a.s("addr", "127.0.0.1:143");
+    let pass = a.s("pass", "bench-pw");
+    let secs = a.n("secs", 30);
+    let clients = a.n("clients", 10);
+    let users = users(&a);
+    let before = counts(&addr, &users, &pass, "INBOX").await?;
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for k in 0..clients {
+        let user = users[k as usize % users.len()].clone();
+        tasks.push(tokio::spawn(long_client(
+            addr.clone(),
+            user,
+            pass.clone(),
+            deadline,
+            k * 7919 + 17,
+        )));
+    }
+    let mut st = OpStats::new(LONG_OPS.len());
+    let (mut rounds, mut broken) = (0u64, Vec::new());
+    for t in tasks {
+        match t.await.map_err(|e| err(e.to_string()))? {
+            Ok((s, r)) => {
+                st.merge(s);
+                rounds += r;
+            }
+            Err(e) => broken.push(e.to_string()),
+        }
+    }
+    let s = t0.elapsed().as_secs_f64();
+    let after = counts(&addr, &users, &pass, "INBOX").await?;
+    let total: usize = st.lat.iter().map(|v| v.len()).sum();
+    let failed: u64 = st.fails.iter().sum();
+    println!(
+        "longsession: clients={clients} mailboxes={} secs={s:.2} rounds={rounds} ops={total} ops_per_s={:.1} failed={failed} broken_sessions={}",
+        users.len(),
+        total as f64 / s,
+        broken.len()
+    );
+    st.print("longsession", LONG_OPS, s);
+    for e in &broken {
+        println!("longsession-broken: {e}");
+    }
+    println!(
+        "longsession-check: inbox_before={before:?} inbox_after={after:?} consistent={}",
+        before == after
+    );
+    Ok(())
+}
+
+/// `append`: `--clients C` connections spread over the users, each logged in once,
+/// APPENDing generated messages to `--mailbox` for `--secs` (with `--select 1` every
+/// client has that mailbox selected, so each APPEND is news to the others on it). Checks that
+/// the mailboxes grew by exactly the APPENDs answered OK.
+async fn append_run(a: Args) -> io::Result<()> {
+    let addr = a.s("addr", "127.0.0.1:143");
+    let pass = a.s("pass", "bench-pw");
+    let secs = a.n("secs", 30);
+    let clients = a.n("clients", 10);
+    let mailbox = a.s("mailbox", "Sent");
+    let select = a.n("select", 0) == 1;
+    let users = users(&a);
+    let before = counts(&addr, &users, &pass, &mailbox).await?;
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for k in 0..clients {
+        let (addr, pass, mailbox) = (addr.clone(), pass.clone(), mailbox.clone());
+        let ui = k as usize % users.len();
+        let user = users[ui].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut st = OpStats::new(1);
+            let mut rng = Rng::new(k * 104_729 + 3);
+            let mut c = Client::connect(&addr).await?;
+            c.login(&user, &pass).await?;
+            if select {
+                // Every client has the mailbox selected: each APPEND is news (EXISTS)
+                // to the other sessions on it.
+                c.cmd(&format!("SELECT \"{mailbox}\""), None).await?;
+            }
+            while Instant::now() < deadline {
+                let m = message(2_000_000 + rng.below(1_000_000));
+                let t = Instant::now();
+                let r = c
+                    .cmd(&format!("APPEND \"{mailbox}\" (\\Seen)"), Some(&m))
+                    .await;
+                st.time(0, &["APPEND"], r, t).await?;
+            }
+            c.cmd("LOGOUT", None).await?;
+            Ok::<_, io::Error>((ui, st))
+        }));
+    }
+    let mut st = OpStats::new(1);
+    let mut ok_per_user = vec![0u64; users.len()];
+    let mut broken = Vec::new();
+    for t in tasks {
+        match t.await.map_err(|e| err(e.to_string()))? {
+            Ok((ui, s)) => {
+                ok_per_user[ui] += s.lat[0].len() as u64;
+                st.merge(s);
+            }
+            Err(e) => broken.push(e.to_string()),
+        }
+    }
+    let s = t0.elapsed().as_secs_f64();
+    let after = counts(&addr, &users, &pass, &mailbox).await?;
+    let expected: Vec<u64> = before
+        .iter()
+        .zip(&ok_per_user)
+        .map(|(b, o)| b + o)
+        .collect();
+    println!(
+        "append: clients={clients} mailboxes={} selected={select} secs={s:.2} ops={} ops_per_s={:.1} failed={} broken_sessions={}",
+        users.len(),
+        st.lat[0].len(),
+        st.lat[0].len() as f64 / s,
+        st.fails[0],
+        broken.len()
+    );
+    st.print("append", &["APPEND"], s);
+    for e in &broken {
+        println!("append-broken: {e}");
+    }
+    println!(
+        "append-check: {mailbox}_before={before:?} {mailbox}_after={after:?} expected={expected:?} consistent={}",
+        after == expected && broken.is_empty()
+    );
+    Ok(())
+}
+
 // ---- search ------------------------------------------------------------------------------
 
 async fn search(a: Args) -> io::Result<()> {
@@ -652,6 +999,8 @@ fn main() -> io::Result<()> {
         match sub.as_str() {
             "load" => load(a).await,
             "mixed" => mixed(a).await,
+            "longsession" => longsession(a).await,
+            "append" => append_run(a).await,
             "search" => search(a).await,
             "idle" => idle(a).await,
             "maildir" => maildir(a),
@@ -660,7 +1009,7 @@ fn main() -> io::Result<()> {
                 std::io::stdout().write_all(&message(a.n("i", 1)))
             }
             _ => Err(err(
-                "usage: imapbench load|mixed|search|idle|maildir|message [--key value ...]".into(),
+                "usage: imapbench load|mixed|longsession|append|search|idle|maildir|message [--key value ...]".into(),
             )),
         }
     })
