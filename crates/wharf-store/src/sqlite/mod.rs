@@ -130,6 +130,8 @@ pub struct SqliteStore {
     last_stored: Arc<std::sync::atomic::AtomicI64>,
     /// `[limits] min_free_space`: below it new mail is refused (`maintain.rs`).
     reserve: maintain::Reserve,
+    /// Body indexer passes (started, finished), for [`SqliteStore::index_settled`].
+    index_passes: tokio::sync::watch::Sender<(u64, u64)>,
 }
 
 pub(crate) fn now() -> i64 {
@@ -829,6 +831,7 @@ impl SqliteStore {
             index_wake: Mutex::new(None),
             last_stored: Arc::new(std::sync::atomic::AtomicI64::new(0)),
             reserve: maintain::Reserve::default(),
+            index_passes: tokio::sync::watch::channel((0, 0)).0,
         });
         std::thread::Builder::new()
             .name("wharf-store-writer".into())

@@ -241,16 +241,51 @@ fn indexer(store: Weak<SqliteStore>, woken: mpsc::Receiver<()>) {
             return;
         }
     };
+    let passes = |f: fn(&mut (u64, u64))| {
+        if let Some(s) = store.upgrade() {
+            s.index_passes.send_modify(f);
+        }
+    };
     loop {
+        passes(|p| p.0 += 1);
         match index_pending(&store, &conn, &blob_root) {
             Ok(n) if n >= 10_000 => tracing::info!("body index: {n} bodies indexed"),
             Ok(n) => tracing::debug!("body index: {n} bodies indexed"),
             Err(e) => tracing::warn!("body index: {e}; retrying later"),
         }
+        passes(|p| p.1 += 1);
         match woken.recv_timeout(IDLE_RECHECK) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
+    }
+}
+
+impl SqliteStore {
+    /// Wakes the body indexer and waits until it has finished a pass that began after
+    /// this call: whatever was committed before the call and is to be indexed, is then.
+    /// For tests and tools; answers never depend on it (SEARCH decodes what is not
+    /// indexed yet).
+    pub async fn index_settled(&self) -> Result<()> {
+        let mut passes = self.index_passes.subscribe();
+        // A pass already running may have looked before the caller's writes: wait for
+        // the next one to start and end (the wake below is kept until it does).
+        let target = passes.borrow_and_update().0 + 1;
+        match &*self.index_wake.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(w) => {
+                let _ = w.try_send(());
+            }
+            None => {
+                return Err(crate::Error::Internal(
+                    "the body indexer is not running".into(),
+                ));
+            }
+        }
+        passes
+            .wait_for(|p| p.1 >= target)
+            .await
+            .map_err(|_| crate::Error::Internal("the body indexer stopped".into()))?;
+        Ok(())
     }
 }
 
