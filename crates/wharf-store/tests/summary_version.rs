@@ -83,12 +83,10 @@ async fn the_body_index_is_rebuilt_after_upgrade() {
     let db = || rusqlite::Connection::open(dir.path().join("wharf.db")).unwrap();
     let indexed = |conn: &rusqlite::Connection| -> Vec<String> {
         let mut stmt = conn.prepare("SELECT body FROM body_text").unwrap();
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
+        stmt.query_map([], |r| r.get::<_, String>(0))
             .unwrap()
             .map(|r| r.unwrap())
-            .collect();
-        rows
+            .collect::<Vec<_>>()
     };
     {
         let store = SqliteStore::open(dir.path()).unwrap();
