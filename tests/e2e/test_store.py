@@ -306,3 +306,58 @@ def test_a_disk_filled_to_the_last_block_still_answers_4xx(wharf_factory):
     finally:
         w.close()
         subprocess.run(["umount", "-l", str(w.data_dir)], check=False)
+
+
+def test_one_queue_id_per_message_everywhere(wharf_factory):
+    # Outside report: the SMTP reply, the log and `wharf queue list/show` showed
+    # different ids for one message, and one log showed ten messages as queue_id=1.
+    import socket
+    import ssl
+
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    w = wharf_factory(
+        '\n[outbound]\npoll_interval_secs = 1\nretry = ["1s"]\n'
+        f'routes = {{ "remote.test" = "127.0.0.1:{dead_port}" }}\n'
+    ).start()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ids = []
+    for i in range(4):
+        with smtplib.SMTP("127.0.0.1", w.port("submission"), timeout=30) as s:
+            s.ehlo("client.test")
+            s.starttls(context=ctx)
+            s.ehlo("client.test")
+            s.login(*ALICE)
+            s.mail(ALICE[0])
+            s.rcpt(f"carol{i}@remote.test")
+            code, text = s.data(b"Subject: out %d\r\n\r\nHello\r\n" % i)
+            assert code == 250, (code, text)
+            ids.append(text.decode().rsplit(" ", 1)[1])
+        if i == 1:
+            # A deleted entry's id never comes back.
+            w.cli("queue", "delete", ids[0])
+    assert len(set(ids)) == 4, ids
+    listed = [line.split("\t")[0] for line in w.cli("queue", "list").stdout.splitlines()]
+    assert listed == ids[1:], (listed, ids)
+    for qid in ids[1:]:
+        shown = w.cli("queue", "show", qid).stdout
+        assert f"id: {qid}" in shown, shown
+    # Every log line about a message names it by the same id: the session's acceptance
+    # and the outbound worker's attempt.
+    deadline = time.monotonic() + 20
+    log = ""
+    while time.monotonic() < deadline:
+        log = (w.tmp / "wharf.log").read_text(errors="replace")
+        if all(f"queue_id={q}" in log and log.count(f"queue_id={q}") >= 3 for q in ids[1:]):
+            break
+        time.sleep(0.3)
+    for q in ids[1:]:
+        lines = [l for l in log.splitlines() if f"queue_id={q}" in l]
+        assert any("message accepted" in l for l in lines), lines
+        assert any("outbound" in l for l in lines), lines
+    ids_in_log = set(re.findall(r"queue_id=([0-9A-F]+)", log))
+    assert ids_in_log <= set(ids), ids_in_log - set(ids)
