@@ -102,6 +102,9 @@ pub struct Conn {
     line_start: Option<Instant>,
     /// Message octets received in the current data window.
     data_progress: usize,
+    /// The last read was for message data ([`Conn::fill_data`]): there, only the data
+    /// rate counts, and a consumed LF does not restart the clock.
+    data_mode: bool,
     /// Reads fail after this instant (the session's deadline, e.g. for login).
     deadline: Option<Instant>,
 }
@@ -127,6 +130,7 @@ impl Conn {
             line_timeout: None,
             line_start: None,
             data_progress: 0,
+            data_mode: false,
             deadline: None,
         }
     }
@@ -185,7 +189,7 @@ impl Conn {
     /// clock stops until the next octet).
     pub fn consume(&mut self, n: usize) {
         let end = (self.pos + n).min(self.buf.len());
-        if end > self.pos && self.buf[end - 1] == b'\n' {
+        if !self.data_mode && end > self.pos && self.buf[end - 1] == b'\n' {
             self.line_start = None;
         }
         self.pos = end;
@@ -234,6 +238,11 @@ impl Conn {
 
     async fn fill_mode(&mut self, data: bool) -> io::Result<usize> {
         let now = Instant::now();
+        if data != self.data_mode {
+            // A message began or ended: its clock starts afresh.
+            self.data_mode = data;
+            self.line_start = None;
+        }
         if self.line_start.is_none() && (data || !self.buffer().is_empty()) {
             // A partial line waits for its end, or a data window opens.
             self.line_start = Some(now);
@@ -600,6 +609,7 @@ mod tests {
         });
         let mut got = 0;
         let err = loop {
+            // Message data that ends its chunks in LF must not restart the clock.
             match conn.fill_data().await {
                 Ok(n) => {
                     got += n;
@@ -611,6 +621,41 @@ mod tests {
         };
         assert!(got >= 10 * MIN_DATA_PROGRESS, "cut off after {got} octets");
         assert_eq!(timeout_of(&err), Some(Timeout::Line));
+    }
+
+    /// A trickle of short "lines" inside message data (each chunk consumed ending in
+    /// LF) is still held to the data rate.
+    #[tokio::test]
+    async fn line_feeds_inside_data_do_not_restart_the_clock() {
+        let (mut conn, mut client) = pair().await;
+        conn.line_timeout = Some(Duration::from_millis(200));
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                if client.write_all(b"x\n").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let started = std::time::Instant::now();
+        let err = loop {
+            match conn.fill_data().await {
+                Ok(_) => {
+                    let all = conn.buffer().len();
+                    conn.consume(all);
+                }
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(timeout_of(&err), Some(Timeout::Line));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        // Back to commands after the message: a fresh clock, not the data window's.
+        conn.line_timeout = Some(Duration::from_secs(5));
+        assert!(conn.fill().await.is_ok());
     }
 
     #[tokio::test]
