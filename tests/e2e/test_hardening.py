@@ -274,6 +274,17 @@ def test_slow_message_data_is_dropped_but_a_steady_upload_is_not(wharf_factory):
     data = read_until_closed(s, limit=15)
     stop.set()
     assert b"421 4.4.2" in data, data
+    # So is DATA trickled as many short lines (each line end used to restart the clock).
+    s = connect(w, "smtp")
+    read_line(s)
+    s.sendall(b"EHLO a\r\nMAIL FROM:<bob@example.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+    stop = threading.Event()
+    threading.Thread(target=trickle, args=(s, b"y\r\n" * 3000, 0.05, stop), daemon=True).start()
+    start = time.monotonic()
+    data = read_until_closed(s, limit=15)
+    stop.set()
+    assert b"421 4.4.2" in data, data
+    assert time.monotonic() - start < 8
 
 
 # -- the global connection cap -----------------------------------------------------------
