@@ -35,7 +35,8 @@ pub const MAX_PARTS: usize = 2_000;
 /// 0 (absent from the JSON): before versions.
 /// 2: ENVELOPE addresses from [`parse_address_list`] (routes, missing domains, comments).
 /// 3: `lines` counts line ends only ([`count_lines`]).
-pub const SUMMARY_VERSION: u32 = 3;
+/// 4: an unterminated route (`<@x.test>`) is [`INVALID_ROUTE`].
+pub const SUMMARY_VERSION: u32 = 4;
 
 /// The parsed shape of one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,6 +306,9 @@ pub const MISSING_DOMAIN: &str = "MISSING_DOMAIN";
 pub const MISSING_MAILBOX: &str = "MISSING_MAILBOX";
 /// Host written when an angle address is not closed (`Name <a@b`).
 pub const SYNTAX_ERROR: &str = "SYNTAX_ERROR";
+/// Route written for an angle address that starts like a route but has no `:` ending
+/// it (`<@x.test>`), as Dovecot does; its mailbox and host are then missing.
+pub const INVALID_ROUTE: &str = "INVALID_ROUTE";
 /// Most addresses kept of one header field; a longer list is cut (bounded summaries).
 pub const MAX_ADDRESSES: usize = 1_000;
 
@@ -543,7 +547,8 @@ fn element_address(elem: &[(AddrTok, bool)]) -> EnvelopeAddress {
         let (adl, spec) = match inner.first() {
             Some(t) if is_special(t, '@') => match inner.iter().position(|t| is_special(t, ':')) {
                 Some(colon) => (Some(tight_text(&inner[..colon])), &inner[colon + 1..]),
-                None => (None, inner),
+                // `<@x.test>`: a route that never ends; nothing usable follows.
+                None => (Some(INVALID_ROUTE.to_string()), &[][..]),
             },
             _ => (None, inner),
         };
@@ -1674,6 +1679,15 @@ epilogue\n";
         ("Foo <bar>", &["Foo|-|bar|MISSING_DOMAIN"]),
         ("\"\" <e@f.test>", &["-|-|e|f.test"]),
         ("Name <x@y.test", &["Name|-|x|SYNTAX_ERROR"]),
+        (
+            "<@x.test>",
+            &["-|INVALID_ROUTE|MISSING_MAILBOX|MISSING_DOMAIN"],
+        ),
+        (
+            "<@a,@b>",
+            &["-|INVALID_ROUTE|MISSING_MAILBOX|MISSING_DOMAIN"],
+        ),
+        ("A <@r:>", &["A|@r|MISSING_MAILBOX|MISSING_DOMAIN"]),
         // Dovecot stops at the first error (`a@b.test c@d.test` is a@b.test alone, and
         // `a@b@c, x@y` only a@b); Wharf skips to the next comma.
         ("a@b.test c@d.test", &["-|-|a|b.test"]),
