@@ -361,3 +361,49 @@ def test_one_queue_id_per_message_everywhere(wharf_factory):
         assert any("outbound" in l for l in lines), lines
     ids_in_log = set(re.findall(r"queue_id=([0-9A-F]+)", log))
     assert ids_in_log <= set(ids), ids_in_log - set(ids)
+
+
+def test_deletes_work_when_something_else_fills_the_disk(wharf_factory):
+    # The reserve keeps our own writes off the last blocks, but another process can
+    # take them: the ballast file the server keeps is released so that the database can
+    # still record SELECT (\Recent), STORE, EXPUNGE and POP3 DELE.
+    w = wharf_factory(users=False)
+    mount_tmpfs(w.data_dir, "20m")
+    try:
+        w.cli("domain", "add", "example.test")
+        w.add_user(*ALICE)
+        w.start()
+        for i in range(4):
+            with smtplib.SMTP("127.0.0.1", w.port("smtp"), timeout=60) as s:
+                s.sendmail("x@example.org", [ALICE[0]], b"Subject: m%d\r\n\r\nbody\r\n" % i)
+        assert (pathlib.Path(w.data_dir) / "space.reserve").exists()
+        with open(pathlib.Path(w.data_dir) / "filler", "wb") as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+            except OSError:
+                pass
+        m = imaplib.IMAP4("127.0.0.1", w.port("imap"), timeout=30)
+        m.login(*ALICE)
+        typ, data = m.select("INBOX")
+        assert typ == "OK", data
+        assert m.store("1", "+FLAGS", r"(\Deleted)")[0] == "OK"
+        typ, data = m.expunge()
+        assert typ == "OK" and data == [b"1"], (typ, data)
+        m.logout()
+        p = poplib.POP3("127.0.0.1", w.port("pop3"), timeout=30)
+        p.user(ALICE[0])
+        p.pass_(ALICE[1])
+        assert p.dele(1).startswith(b"+OK")
+        assert p.quit().startswith(b"+OK")
+        with smtplib.SMTP("127.0.0.1", w.port("smtp"), timeout=60) as s:
+            s.ehlo()
+            s.mail("x@example.org")
+            s.rcpt(ALICE[0])
+            # Taken in the released room above the reserve, or 452: never a 5xx.
+            code, text = s.data(b"Subject: new\r\n\r\n" + (b"r" * 76 + b"\r\n") * 1500)
+            assert code in (250, 452), (code, text)
+    finally:
+        w.close()
+        subprocess.run(["umount", "-l", str(w.data_dir)], check=False)

@@ -16,6 +16,11 @@
 //!   [`Error::NoSpace`] before its body is written; reads, flag changes, expunges and
 //!   deletes go on, in the room the reserve keeps for them (SQLite needs WAL space to
 //!   record a delete).
+//! - A ballast file (`data_dir/space.reserve`, 2% of the file system, at most 8 MiB),
+//!   written by `serve` while there is room: when something else fills the disk to the
+//!   last block, the writer deletes it before its next batch, so that flag changes,
+//!   expunges and deletes (which need WAL space, and IMAP SELECT records `\Recent`) can
+//!   still be recorded. The upkeep writes it again once there is room.
 //! - The WAL: SQLite's automatic checkpoints reuse the WAL file but never shrink it, and
 //!   a reader holding an old snapshot lets it grow (19 MB for 14 MB of mail, measured on
 //!   a full disk). After a batch the writer checks the WAL's size and, past
@@ -48,6 +53,63 @@ pub(super) const WAL_SIZE_LIMIT: u64 = 4 << 20;
 /// The default reserve when the configuration names none: 1% of the file system, at
 /// most 100 MiB.
 pub const DEFAULT_MIN_FREE_CAP: u64 = 100 << 20;
+
+/// The ballast file in `data_dir` (see the module notes).
+const BALLAST: &str = "space.reserve";
+const BALLAST_MAX: u64 = 8 << 20;
+
+fn ballast_size(data_dir: &Path) -> u64 {
+    disk_space(data_dir)
+        .map(|(_, size)| (size / 50).min(BALLAST_MAX))
+        .unwrap_or(BALLAST_MAX)
+}
+
+/// Writes the ballast file if it is missing and there is ample room (four times its size
+/// besides the reserve).
+pub(super) fn ensure_ballast(data_dir: &Path, reserve: &Reserve) {
+    let path = data_dir.join(BALLAST);
+    if path.exists() {
+        return;
+    }
+    let size = ballast_size(data_dir);
+    let room = disk_space(data_dir)
+        .is_ok_and(|(free, _)| free > reserve.get().saturating_add(size.saturating_mul(4)));
+    if !room {
+        return;
+    }
+    let written = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&path)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            f.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        tracing::warn!("writing the space reserve file {}: {e}", path.display());
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// Deletes the ballast file when the disk is (next to) full, so the next batch has room
+/// to record deletes. One `stat` per batch while the file is there.
+pub(super) fn release_ballast_if_full(data_dir: &Path) {
+    let path = data_dir.join(BALLAST);
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return;
+    };
+    let full = disk_space(data_dir).is_ok_and(|(free, _)| free < meta.len());
+    if full && std::fs::remove_file(&path).is_ok() {
+        tracing::warn!(
+            "disk full: released the {} octet space reserve file so that deletes can be recorded",
+            meta.len()
+        );
+    }
+}
 
 /// Free octets for unprivileged users, and the size, of the file system holding `path`.
 pub fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
@@ -151,6 +213,8 @@ impl SqliteStore {
     /// the orphan sweep, shortly after start and then every ten minutes. The thread holds
     /// the store weakly and ends with it.
     pub fn start_maintenance(self: &Arc<Self>) {
+        let data_dir = self.data_dir();
+        ensure_ballast(&data_dir, &self.reserve);
         let store = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()
             .name("wharf-store-upkeep".into())
@@ -161,6 +225,7 @@ impl SqliteStore {
                     wait = SWEEP_EVERY;
                     let Some(s) = store.upgrade() else { return };
                     let (db_path, root) = (s.db_path.clone(), s.blob_root.clone());
+                    ensure_ballast(&s.data_dir(), &s.reserve);
                     drop(s);
                     match sweep_orphans(&db_path, &root, ORPHAN_GRACE, &store) {
                         Ok(0) => tracing::debug!("orphan sweep: nothing to remove"),
@@ -174,6 +239,14 @@ impl SqliteStore {
         if let Err(e) = spawned {
             tracing::warn!("store upkeep not started ({e}); orphaned bodies stay");
         }
+    }
+
+    /// The data directory (where `wharf.db` is).
+    fn data_dir(&self) -> PathBuf {
+        self.db_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     }
 
     /// Runs one orphan sweep now (tests, and `start_maintenance`); returns how many files

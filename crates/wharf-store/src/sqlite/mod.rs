@@ -787,6 +787,10 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        // On a full disk, room for this batch (deletes) from the ballast file.
+        if let Some(data_dir) = db_path.parent() {
+            maintain::release_ballast_if_full(data_dir);
+        }
         run_batch(&conn, &blob_root, jobs, &events);
         // A stat of the WAL per batch; a checkpoint only when it is large or old.
         maintain::trim_wal(&conn, &db_path, &mut wal_trimmed);
