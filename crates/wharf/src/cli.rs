@@ -54,6 +54,25 @@ pub enum Command {
     /// Check the configuration and print the effective settings.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Import mail: an mbox file, a directory of mbox files, or a Maildir/Maildir++ tree
+    /// (format detected). Re-running an interrupted import does not duplicate.
+    Import {
+        address: String,
+        path: PathBuf,
+        /// The mailbox a single mbox file goes into.
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+        /// Forget what earlier runs of this import recorded and import everything again.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Export every mailbox of an account to a Maildir++ tree or to mbox files.
+    Export {
+        address: String,
+        #[arg(long, value_enum)]
+        format: crate::mailio::export::Format,
+        path: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +166,14 @@ fn parse_domain(s: &str) -> Result<DomainName> {
     DomainName::parse(s).map_err(|e| anyhow::anyhow!("bad domain {s:?}: {e}"))
 }
 
+async fn account(store: &dyn Store, address: &str) -> Result<wharf_store::Account> {
+    let address = parse_address(address)?;
+    store
+        .user_get(&address)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user {address}"))
+}
+
 fn read_password(flag: bool) -> Result<Secret> {
     if !flag {
         bail!("give the password on standard input with --password-stdin");
@@ -180,6 +207,8 @@ pub async fn run(args: Args) -> Result<()> {
         }
         return Ok(());
     }
+    let creates = matches!(args.command, Command::Domain(DomainCmd::Add { .. }));
+    config::ensure_data_dir(&config, creates)?;
     let store = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     match args.command {
@@ -255,6 +284,29 @@ pub async fn run(args: Args) -> Result<()> {
             store.alias_del(&parse_address(&alias)?).await?;
         }
         Command::Queue(cmd) => crate::queue_cmd::run(&*store, cmd).await?,
+        Command::Import {
+            address,
+            path,
+            mailbox,
+            fresh,
+        } => {
+            let account = account(&*store, &address).await?;
+            let opts = crate::mailio::import::ImportOptions { mailbox, fresh };
+            let summary =
+                crate::mailio::import::run(&*store, &config.data_dir, &account, &path, &opts)
+                    .await?;
+            summary.print();
+        }
+        Command::Export {
+            address,
+            format,
+            path,
+        } => {
+            let account = account(&*store, &address).await?;
+            crate::mailio::export::run(&*store, &account, format, &path)
+                .await?
+                .print();
+        }
         Command::Dkim(DkimCmd::Show { domain }) => {
             let domain = parse_domain(&domain)?;
             if !store.is_local_domain(&domain).await? {

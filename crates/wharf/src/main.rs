@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod mailauth;
+mod mailio;
 mod queue_cmd;
 mod serve;
 
