@@ -1889,7 +1889,11 @@ impl Store for SqliteStore {
             .await?;
         let mut summary: MessageSummary = serde_json::from_str(&json)
             .map_err(|e| Error::Internal(format!("stored summary unreadable: {e}")))?;
-        if summary.version < mime::SUMMARY_VERSION {
+        // The placeholder of a queue body (`empty_summary_json`) is never made again:
+        // queue bodies are not summarized. Any summary `mime::summarize` made has a
+        // version, and one made before versions equals the placeholder only for an
+        // empty message.
+        if summary.version < mime::SUMMARY_VERSION && summary != MessageSummary::default() {
             summary = self.summarize_again(blob).await?;
         }
         let summary = Arc::new(summary);
