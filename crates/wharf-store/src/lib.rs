@@ -222,6 +222,19 @@ pub struct MailboxChanges {
     pub expunged: Vec<Uid>,
 }
 
+/// What STATUS counts in a mailbox ([`Store::mailbox_counts`]), read in one transaction.
+#[derive(Debug, Clone)]
+pub struct MailboxCounts {
+    pub mailbox: Mailbox,
+    pub messages: u64,
+    /// Messages without `\Seen`.
+    pub unseen: u64,
+    /// Messages with `\Deleted`.
+    pub deleted: u64,
+    /// The messages' sizes summed (RFC 8438 STATUS SIZE).
+    pub size: u64,
+}
+
 /// Where a recipient address leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
@@ -414,6 +427,22 @@ pub trait Store: Send + Sync + 'static {
     }
     /// The mailbox and all its messages in UID order, read in one transaction.
     async fn mailbox_snapshot(&self, mailbox: MailboxId) -> Result<MailboxSnapshot>;
+    /// The mailbox row and what STATUS counts, without reading every message's
+    /// metadata. This default reads a snapshot; a backend should count where it stores.
+    async fn mailbox_counts(&self, mailbox: MailboxId) -> Result<MailboxCounts> {
+        let snap = self.mailbox_snapshot(mailbox).await?;
+        let m = &snap.messages;
+        Ok(MailboxCounts {
+            messages: m.len() as u64,
+            unseen: m.iter().filter(|x| !x.flags.contains(Flags::SEEN)).count() as u64,
+            deleted: m
+                .iter()
+                .filter(|x| x.flags.contains(Flags::DELETED))
+                .count() as u64,
+            size: m.iter().map(|x| x.size).sum(),
+            mailbox: snap.mailbox,
+        })
+    }
     /// What changed in a mailbox after `since` (a HIGHESTMODSEQ the caller has seen):
     /// the messages with a higher modseq and the UIDs expunged after it, with the
     /// mailbox row. Lets a session catch up without reading every message. This default
@@ -443,6 +472,21 @@ pub trait Store: Send + Sync + 'static {
     async fn deliver(&self, accounts: &[AccountId], message: NewMessage) -> Result<Vec<Delivered>>;
     /// Appends a message to a mailbox (IMAP APPEND).
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Delivered>;
+    /// Appends messages to a mailbox in the order given (their UIDs ascend in it), for
+    /// bulk imports. A backend should write them all or none, in one transaction, with
+    /// the bodies' syncs overlapped; this default appends them one by one and stops at
+    /// the first error (what went in stays).
+    async fn append_batch(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Delivered>> {
+        let mut out = Vec::with_capacity(messages.len());
+        for m in messages {
+            out.push(self.append(mailbox, m).await?);
+        }
+        Ok(out)
+    }
     /// Changes flags; publishes [`Change::FlagsChanged`].
     async fn store_flags(&self, mailbox: MailboxId, update: FlagUpdate) -> Result<FlagResult>;
     /// Removes messages for good; publishes [`Change::Expunged`]. Returns the UIDs that
