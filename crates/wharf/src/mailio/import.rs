@@ -487,6 +487,21 @@ impl Importer<'_> {
         }
         let keys: Vec<String> = group.iter().map(|i| i.key.clone()).collect();
         self.journal.begin(mb.id.0, self.uid_from, &keys)?;
+        if self.stop.is_none() {
+            let messages: Vec<NewMessage> = group.iter().map(|i| i.message.clone()).collect();
+            // The whole group in one transaction; if it is refused, one by one, so that
+            // only the messages at fault are skipped.
+            if let Ok(delivered) = self.store.append_batch(mb.id, messages).await {
+                for (item, d) in group.iter().zip(&delivered) {
+                    self.uid_from = self.uid_from.max(d.uid + 1);
+                    self.journal.finish(&item.key)?;
+                }
+                *self.summary.imported.entry(mb.name.clone()).or_default() +=
+                    delivered.len() as u64;
+                self.messages += delivered.len() as u64;
+                return Ok(());
+            }
+        }
         for item in group {
             if let Some(why) = &self.stop {
                 let why = why.clone();
