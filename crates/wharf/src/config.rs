@@ -231,7 +231,25 @@ pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Co
         }
         None => toml::Table::new(),
     };
+    // Paths written in the file are relative to the file's directory, not to the cwd.
+    let file_paths: Vec<&str> = ["data_dir", "tls.cert", "tls.key"]
+        .into_iter()
+        .filter(|k| match k.split_once('.') {
+            Some((s, k)) => table
+                .get(s)
+                .and_then(toml::Value::as_table)
+                .is_some_and(|t| t.contains_key(k)),
+            None => table.contains_key(*k),
+        })
+        .collect();
     apply_env(&mut table, env)?;
+    let file_paths: Vec<&str> = file_paths
+        .into_iter()
+        .filter(|k| {
+            let var = format!("WHARF_{}", k.replace('.', "_").to_ascii_uppercase());
+            !env.iter().any(|(n, _)| *n == var)
+        })
+        .collect();
     for line in apply_aliases(&mut table)? {
         eprintln!("wharf: {line}");
     }
@@ -252,8 +270,48 @@ pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Co
     } else {
         config.listen = Listen::default();
     }
+    if let Some(p) = path {
+        let base = std::path::absolute(p)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        let resolve = |v: &mut PathBuf| {
+            if v.is_relative() {
+                *v = base.join(&*v);
+            }
+        };
+        for k in file_paths {
+            match k {
+                "data_dir" => resolve(&mut config.data_dir),
+                "tls.cert" => config.tls.cert.iter_mut().for_each(resolve),
+                _ => config.tls.key.iter_mut().for_each(resolve),
+            }
+        }
+    }
     validate(&config)?;
     Ok(config)
+}
+
+/// Checks that `data_dir` exists before a command uses the store. Only `serve` and
+/// `domain add` (`create`) make a missing one, and say so on stderr; every other command
+/// refuses, so that a command run in the wrong directory never works on a new, empty
+/// store.
+pub fn ensure_data_dir(config: &Config, create: bool) -> Result<()> {
+    let dir = &config.data_dir;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        bail!("data_dir {} is not a directory", dir.display());
+    }
+    if !create {
+        bail!(
+            "data_dir {} does not exist (give --config PATH or WHARF_DATA_DIR; `wharf serve` or `wharf domain add` create it)",
+            dir.display()
+        );
+    }
+    eprintln!("wharf: creating data directory {}", dir.display());
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data_dir {}", dir.display()))
 }
 
 /// Deprecated keys: (section, old key, section, new key). Each still works, moved to its
@@ -477,6 +535,9 @@ mod tests {
         // As written, the README's block is the built-in configuration.
         let mut shown = load_str(&readme_config(), &[]).unwrap();
         shown.hostname = default_hostname();
+        // A relative data_dir in a file is resolved against the file's directory.
+        assert!(shown.data_dir.is_absolute() && shown.data_dir.ends_with("wharf-data"));
+        shown.data_dir = PathBuf::from("wharf-data");
         assert_eq!(format!("{shown:?}"), format!("{:?}", Config::default()));
         // Its commented-out examples are real keys with valid values too.
         let uncommented: String = readme_config()

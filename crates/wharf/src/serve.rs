@@ -79,6 +79,9 @@ pub async fn serve(config: Config) -> Result<()> {
     // Signal handlers first: a SIGTERM that arrives right after "ready" must stop us
     // gracefully, not kill us.
     let stop = stop_signal()?;
+    crate::config::ensure_data_dir(&config, true)?;
+    // Held until the process exits: one server per data directory.
+    let _lock = lock_data_dir(&config.data_dir)?;
     let sqlite = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     // The free-space reserve (new mail and uploads stop there; deletes go on) and the
@@ -208,4 +211,37 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
             _ = int.recv() => {}
         }
     })
+}
+
+/// Takes the exclusive lock (flock) on `data_dir/serve.lock` for the life of the process,
+/// so that a second `wharf serve` on the same data directory is refused (two servers
+/// would both deliver the outbound queue). Directory commands do not take it: they work
+/// beside the running server. The lock goes with the process, even after `kill -9`.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File> {
+    use std::io::Write;
+    let path = dir.join("serve.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "another wharf serve (pid {}) is already running on data_dir {} (it holds {}); refusing to start a second one",
+                pid.trim(),
+                dir.display(),
+                path.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(file)
 }
