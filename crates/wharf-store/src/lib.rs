@@ -10,7 +10,9 @@
 //! - A write that returns `Ok` is durable: bodies are fsynced before the metadata that
 //!   points to them commits, and the commit itself is synced.
 //! - A message is visible in full or not at all; a crash leaves at worst an orphaned body
-//!   file, which is swept at the next open.
+//!   file, which a serving store sweeps in the background.
+//! - Ids the store hands out (accounts, mailboxes, bodies, queued messages) are never
+//!   handed out again after a delete: anything keyed by one names one thing for ever.
 //! - A mailbox's UIDVALIDITY never changes for its life and is never reused by another
 //!   mailbox of the same name; UIDs strictly grow and are never reused (RFC 9051 §2.3.1.1).
 //! - Every change to a message bumps the mailbox's HIGHESTMODSEQ (RFC 7162 §3.1).
@@ -467,8 +469,11 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- messages ----
     /// Delivers one message into the INBOX of each account, storing the body once.
-    /// Returns only when everything is durable. Quota is not checked here: callers
-    /// check [`Store::usage`] first so they can answer with their protocol's code.
+    /// Returns only when everything is durable. Each account's quota is checked in the
+    /// transaction that delivers ([`Error::OverQuota`] for all if one is full; callers
+    /// may check [`Store::usage`] earlier to answer sooner), and new mail is refused with
+    /// [`Error::NoSpace`] below the free-space reserve. `append`, `copy` and cross-account
+    /// moves check the same way.
     async fn deliver(&self, accounts: &[AccountId], message: NewMessage) -> Result<Vec<Delivered>>;
     /// Appends a message to a mailbox (IMAP APPEND).
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Delivered>;
