@@ -169,3 +169,74 @@ async fn changes_since_bring_a_view_up_to_a_fresh_snapshot() {
         Err(Error::NotFound(_))
     ));
 }
+
+/// `Store::mailbox_counts` answers what counting a snapshot answers, empty or not.
+#[tokio::test]
+async fn counts_equal_what_a_snapshot_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store
+        .domain_add(&DomainName::parse("example.test").unwrap())
+        .await
+        .unwrap();
+    let a = store
+        .user_add(
+            &Address::parse("a@example.test").unwrap(),
+            &Secret::new("p"),
+        )
+        .await
+        .unwrap();
+    let inbox = store.mailbox_get(a.id, "INBOX").await.unwrap().unwrap().id;
+    let check = |label: &'static str| {
+        let store = &store;
+        async move {
+            let c = store.mailbox_counts(inbox).await.unwrap();
+            let s = store.mailbox_snapshot(inbox).await.unwrap();
+            let m = &s.messages;
+            assert_eq!(c.messages, m.len() as u64, "{label}");
+            let unseen = m.iter().filter(|x| !x.flags.contains(Flags::SEEN)).count();
+            assert_eq!(c.unseen, unseen as u64, "{label}");
+            let deleted = m
+                .iter()
+                .filter(|x| x.flags.contains(Flags::DELETED))
+                .count();
+            assert_eq!(c.deleted, deleted as u64, "{label}");
+            assert_eq!(c.size, m.iter().map(|x| x.size).sum::<u64>(), "{label}");
+            assert_eq!(c.mailbox.uidnext, s.mailbox.uidnext, "{label}");
+            assert_eq!(
+                c.mailbox.highest_modseq, s.mailbox.highest_modseq,
+                "{label}"
+            );
+            c
+        }
+    };
+    let c = check("empty").await;
+    assert_eq!((c.messages, c.unseen, c.deleted, c.size), (0, 0, 0, 0));
+    let mut uids = Vec::new();
+    for i in 0..5 {
+        uids.push(store.append(inbox, msg(i)).await.unwrap().uid);
+    }
+    store
+        .store_flags(
+            inbox,
+            flags(vec![uids[0], uids[1]], FlagOp::Add, Flags::SEEN, &[]),
+        )
+        .await
+        .unwrap();
+    store
+        .store_flags(
+            inbox,
+            flags(vec![uids[1], uids[2]], FlagOp::Add, Flags::DELETED, &["$x"]),
+        )
+        .await
+        .unwrap();
+    let c = check("flags").await;
+    assert_eq!((c.messages, c.unseen, c.deleted), (5, 3, 2));
+    store.expunge(inbox, &[uids[1]]).await.unwrap();
+    let c = check("expunged").await;
+    assert_eq!((c.messages, c.unseen, c.deleted), (4, 3, 1));
+    assert!(matches!(
+        store.mailbox_counts(MailboxId(9999)).await,
+        Err(Error::NotFound(_))
+    ));
+}

@@ -11,7 +11,7 @@
 //! the whole-mailbox reload was most of the cost of a command in a shared mailbox).
 
 use super::{get_mailbox, keywords_from_string};
-use crate::{BlobId, Flags, MailboxChanges, MailboxId, MessageMeta, ModSeq, Result};
+use crate::{BlobId, Flags, MailboxChanges, MailboxCounts, MailboxId, MessageMeta, ModSeq, Result};
 use rusqlite::{Connection, params};
 
 /// The messages changed after a modseq. No `ORDER BY uid`: with it SQLite walks the
@@ -30,6 +30,39 @@ pub(super) fn changes_since(
 ) -> Result<MailboxChanges> {
     conn.execute_batch("BEGIN")?;
     let result = read(conn, mailbox, since as i64);
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+/// [`crate::Store::mailbox_counts`]: the mailbox row and STATUS's counts, counted by
+/// SQLite (one pass over the mailbox's rows, nothing built per message), in one read
+/// transaction.
+pub(super) fn counts(conn: &Connection, mailbox: MailboxId) -> Result<MailboxCounts> {
+    conn.execute_batch("BEGIN")?;
+    let result = (|| {
+        let mb = get_mailbox(conn, mailbox)?;
+        let (messages, unseen, deleted, size) = conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum((flags & ?2) = 0), 0),
+                        coalesce(sum((flags & ?3) != 0), 0), coalesce(sum(size), 0)
+                 FROM messages WHERE mailbox_id = ?1",
+            )?
+            .query_row(params![mailbox.0, Flags::SEEN.0, Flags::DELETED.0], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?;
+        Ok(MailboxCounts {
+            mailbox: mb,
+            messages: messages as u64,
+            unseen: unseen as u64,
+            deleted: deleted as u64,
+            size: size as u64,
+        })
+    })();
     let _ = conn.execute_batch("COMMIT");
     result
 }
