@@ -106,6 +106,38 @@ fn write_synced(path: &Path, data: &[u8], mtime: Option<i64>) -> Result<()> {
     Ok(())
 }
 
+/// Writes files into `tmp/`, fsynced, with their mtimes, and renames them into `cur/`,
+/// on a few threads at once.
+async fn write_files(files: Vec<(PathBuf, PathBuf, Vec<u8>, i64)>) -> Result<()> {
+    tokio::task::spawn_blocking(move || {
+        let threads = files.len().clamp(1, 8);
+        let mut chunks: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, f) in files.into_iter().enumerate() {
+            chunks[i % threads].push(f);
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    s.spawn(move || -> Result<()> {
+                        for (tmp, cur, data, date) in chunk {
+                            write_synced(&tmp, &data, Some(date))?;
+                            std::fs::rename(&tmp, &cur)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a writer thread panicked"))??;
+            }
+            Ok(())
+        })
+    })
+    .await?
+}
+
 pub async fn run(
     store: &dyn Store,
     account: &Account,
@@ -160,7 +192,9 @@ pub async fn run(
                     "3 V{} N{}\n",
                     snap.mailbox.uidvalidity, snap.mailbox.uidnext
                 );
-                for m in &snap.messages {
+                // Files are written in chunks, the chunk's fsyncs side by side.
+                let mut pending: Vec<(PathBuf, PathBuf, Vec<u8>, i64)> = Vec::new();
+                for (i, m) in snap.messages.iter().enumerate() {
                     let stored = store.read_body(m.blob).await?;
                     let (form, exact) = file_form(&stored);
                     if !exact {
@@ -181,12 +215,19 @@ pub async fn run(
                         .count();
                     let base = format!("{}.M{}P{pid}.wharf", m.internal_date.max(0), m.uid);
                     let file = format!("{base},S={},W={}:{info}", form.len(), form.len() + bare_lf);
-                    let tmp = dir.join("tmp").join(&file);
-                    write_synced(&tmp, &form, Some(m.internal_date))?;
-                    std::fs::rename(&tmp, dir.join("cur").join(&file))?;
+                    pending.push((
+                        dir.join("tmp").join(&file),
+                        dir.join("cur").join(&file),
+                        form,
+                        m.internal_date,
+                    ));
                     uidlist.push_str(&format!("{} :{base}\n", m.uid));
                     summary.messages += 1;
-                    progress.advance(1, summary.messages, &name);
+                    if pending.len() >= 64 || i + 1 == snap.messages.len() {
+                        let n = pending.len() as u64;
+                        write_files(std::mem::take(&mut pending)).await?;
+                        progress.advance(n, summary.messages, &name);
+                    }
                 }
                 let kw: String = letters
                     .iter()
