@@ -663,7 +663,13 @@ async fn import_mbox(imp: &mut Importer<'_>, file: &Path) -> Result<()> {
             .read_until(b'\n', &mut line)
             .with_context(|| format!("reading {}", file.display()))?;
         let at_end = n == 0;
-        if at_end || line.starts_with(b"From ") {
+        // A `From ` line separates messages only if it carries a date (as mutt's
+        // is_from decides): an unquoted "From here" in a body written by a sloppy
+        // writer stays text.
+        let separator = line.starts_with(b"From ")
+            && (from_line.is_none()
+                || parse_from_line_date(String::from_utf8_lossy(&line).trim_end()).is_some());
+        if at_end || separator {
             if let Some(fl) = from_line.take() {
                 index += 1;
                 let what = || format!("{} message {index}", file.display());
