@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 from conftest import child_env, wharf_binary
@@ -195,14 +196,17 @@ def free_port():
     return port
 
 
-def test_dovecot_maildir_imports(wharf, tmp_path):
+def test_dovecot_maildir_imports(wharf, request):
     """Messages APPENDed with flags, keywords and dates to a loopback Dovecot; its
     maildir (dovecot-uidlist, dovecot-keywords, Maildir++ folders) imported; the same
     over IMAP from both."""
     dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
     assert os.path.exists(dovecot), "dovecot is not installed (Debian: dovecot-imapd)"
     port = free_port()
-    base = tmp_path / "dovecot"
+    # Outside pytest's 0700 tmp dir: Dovecot's auth and mail processes drop privileges.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="wharf-dovecot-"))
+    base.chmod(0o755)
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
     mail = base / "mail"
     (base / "run").mkdir(parents=True)
     mail.mkdir()
