@@ -65,3 +65,85 @@ def test_a_relative_data_dir_is_relative_to_the_config_file(tmp_path):
     assert r.stdout.split() == ["example.test"], r.stderr
     r = run(["--config", str(cfg), "config", "check"], cwd=cwd)
     assert f"data_dir = {conf_dir / 'state'}" in r.stdout, r.stdout
+
+
+def _make_cert(dir, name):
+    cert, key = dir / f"{name}-cert.pem", dir / f"{name}-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", f"/CN={name}.example.test", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert.read_text(), key.read_text()
+
+
+def _served_cert(port):
+    """The certificate a new TLS connection sees, as PEM."""
+    import ssl
+    return ssl.get_server_certificate(("127.0.0.1", port))
+
+
+def _same_cert(a, b):
+    import ssl
+    return ssl.PEM_cert_to_DER_cert(a) == ssl.PEM_cert_to_DER_cert(b)
+
+
+def test_sighup_reloads_the_certificate_and_keeps_running(wharf_factory, tmp_path):
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    first, first_key = _make_cert(certs, "first")
+    second, second_key = _make_cert(certs, "second")
+    live_cert, live_key = certs / "live-cert.pem", certs / "live-key.pem"
+    live_cert.write_text(first)
+    live_key.write_text(first_key)
+    w = wharf_factory(f'[tls]\ncert = "{live_cert}"\nkey = "{live_key}"\n')
+    w.start()
+    for service in ("imaps", "pop3s", "submissions"):
+        assert _same_cert(_served_cert(w.port(service)), first), service
+    live_cert.write_text(second)
+    live_key.write_text(second_key)
+    w.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not _same_cert(_served_cert(w.port("imaps")), second):
+        assert w.proc.poll() is None, f"wharf died on SIGHUP: {w.proc.returncode}"
+        assert time.monotonic() < deadline, "the new certificate was not served after SIGHUP"
+        time.sleep(0.2)
+    for service in ("imaps", "pop3s", "submissions"):
+        assert _same_cert(_served_cert(w.port(service)), second), service
+    log = (w.tmp / "wharf.log").read_text()
+    assert "reloaded the TLS certificate" in log, log
+
+    # A bad configuration is logged and the running one kept.
+    good = w.config.read_text()
+    w.config.write_text(good + "\n[limits]\nmax_connections = \"many\"\n")
+    w.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "keeping the running one" not in (w.tmp / "wharf.log").read_text():
+        assert time.monotonic() < deadline, (w.tmp / "wharf.log").read_text()
+        time.sleep(0.2)
+    assert w.proc.poll() is None
+    assert _same_cert(_served_cert(w.port("imaps")), second)
+    # A key that does not match the certificate is refused; the old pair stays.
+    live_key.write_text(first_key)
+    w.config.write_text(good)
+    w.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "keeping the old one" not in (w.tmp / "wharf.log").read_text():
+        assert time.monotonic() < deadline, (w.tmp / "wharf.log").read_text()
+        time.sleep(0.2)
+    assert _same_cert(_served_cert(w.port("imaps")), second)
+    assert w.stop() == 0
+
+
+def test_the_self_signed_certificate_verifies_by_ip_address(wharf):
+    import ssl
+    ctx = ssl.create_default_context(cafile=str(wharf.data_dir / "tls" / "self-signed-cert.pem"))
+    import socket
+    with socket.create_connection(("127.0.0.1", wharf.port("imaps"))) as raw:
+        # check_hostname is on: the IP must be in the certificate's subjectAltName.
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.recv(100).startswith(b"* OK")
+    with socket.create_connection(("127.0.0.1", wharf.port("imaps"))) as raw:
+        with ctx.wrap_socket(raw, server_hostname="mx.example.test") as tls:
+            assert tls.recv(100).startswith(b"* OK")

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -32,8 +33,8 @@ pub enum Busy {
 
 /// Counts concurrent connections per client address and in all.
 pub struct IpLimiter {
-    max_per_ip: usize,
-    max_total: usize,
+    max_per_ip: AtomicUsize,
+    max_total: AtomicUsize,
     state: Mutex<Counts>,
     /// Given to every accepted connection as [`crate::Conn::line_timeout`].
     pub line_timeout: Option<Duration>,
@@ -73,22 +74,38 @@ impl IpLimiter {
         login_timeout: Option<Duration>,
     ) -> Arc<IpLimiter> {
         Arc::new(IpLimiter {
-            max_per_ip,
-            max_total,
+            max_per_ip: AtomicUsize::new(max_per_ip),
+            max_total: AtomicUsize::new(max_total),
             state: Mutex::new(Counts::default()),
             line_timeout,
             login_timeout,
         })
     }
 
+    /// Changes the limits for connections accepted from now on (SIGHUP reload);
+    /// connections already held are not cut.
+    pub fn set_limits(&self, max_per_ip: usize, max_total: usize) {
+        self.max_per_ip.store(max_per_ip, Ordering::Relaxed);
+        self.max_total.store(max_total, Ordering::Relaxed);
+    }
+
+    /// The limits in force: (per address, in all); 0 = none.
+    pub fn limits(&self) -> (usize, usize) {
+        (
+            self.max_per_ip.load(Ordering::Relaxed),
+            self.max_total.load(Ordering::Relaxed),
+        )
+    }
+
     /// Takes a slot for `ip`, or says which limit refuses it.
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<IpSlot, Busy> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if self.max_total != 0 && st.total >= self.max_total {
+        let (max_per_ip, max_total) = self.limits();
+        if max_total != 0 && st.total >= max_total {
             return Err(Busy::Total);
         }
         let n = st.per_ip.entry(ip).or_insert(0);
-        if self.max_per_ip != 0 && *n >= self.max_per_ip {
+        if max_per_ip != 0 && *n >= max_per_ip {
             return Err(Busy::PerIp);
         }
         *n += 1;

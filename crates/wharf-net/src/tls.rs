@@ -1,13 +1,23 @@
 //! TLS server configuration: the operator's certificate, or a self-signed one generated
 //! into the data directory on first start and reused after.
+//!
+//! The certificate is behind a [`CertStore`] that every acceptor (and every FTPS data
+//! connection's copy of it) asks at each handshake, so a renewed certificate is served
+//! to new connections without a restart: `wharf serve` reloads it on SIGHUP and when the
+//! files' modification times change.
 
 use std::io;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
 
 pub use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
+use tokio_rustls::rustls::sign::CertifiedKey;
 
 /// Where the TLS material comes from.
 #[derive(Debug, Clone)]
@@ -16,41 +26,157 @@ pub enum TlsSource {
     Files { cert: PathBuf, key: PathBuf },
     /// A self-signed certificate for `hostname`, kept in `dir` (created if missing).
     SelfSigned { dir: PathBuf, hostname: String },
+    /// A self-signed certificate for `hostname` and the IP addresses `ips` (the
+    /// listeners'), so that clients connecting by address can verify it once they trust
+    /// it. Regenerated when the set of names changes.
+    SelfSignedFor {
+        dir: PathBuf,
+        hostname: String,
+        ips: Vec<IpAddr>,
+    },
+}
+
+impl TlsSource {
+    /// The certificate and key files, generating the self-signed pair if needed.
+    pub fn files(&self) -> io::Result<(PathBuf, PathBuf)> {
+        let (dir, hostname, ips) = match self {
+            TlsSource::Files { cert, key } => return Ok((cert.clone(), key.clone())),
+            TlsSource::SelfSigned { dir, hostname } => (dir, hostname, &[][..]),
+            TlsSource::SelfSignedFor { dir, hostname, ips } => (dir, hostname, &ips[..]),
+        };
+        let cert = dir.join("self-signed-cert.pem");
+        let key = dir.join("self-signed-key.pem");
+        let names = self_signed_names(hostname, ips);
+        let names_file = dir.join("self-signed-names");
+        let recorded = std::fs::read_to_string(&names_file).ok();
+        // Plain `SelfSigned` keeps whatever is there; `SelfSignedFor` wants its names.
+        let stale = matches!(self, TlsSource::SelfSignedFor { .. })
+            && recorded.as_deref() != Some(names.join("\n").as_str());
+        if !cert.exists() || !key.exists() || stale {
+            generate_self_signed(dir, &names, &cert, &key)?;
+            std::fs::write(&names_file, names.join("\n"))?;
+        }
+        Ok((cert, key))
+    }
+}
+
+/// The certificate every handshake gets; [`CertStore::reload`] swaps it for new
+/// connections (sessions already running keep theirs).
+#[derive(Debug)]
+pub struct CertStore {
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Arc<CertifiedKey>>,
+    /// The source last loaded and its files' modification times.
+    loaded: Mutex<(TlsSource, Option<(SystemTime, SystemTime)>)>,
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+impl CertStore {
+    fn open(source: &TlsSource, provider: Arc<CryptoProvider>) -> io::Result<CertStore> {
+        let (key, mtimes) = load_certified(source, &provider)?;
+        Ok(CertStore {
+            provider,
+            current: RwLock::new(Arc::new(key)),
+            loaded: Mutex::new((source.clone(), mtimes)),
+        })
+    }
+
+    /// Loads `source` (the same or a new one) and serves it from the next handshake on.
+    /// On any error (unreadable file, key not matching the certificate) the certificate
+    /// in use stays.
+    pub fn reload(&self, source: &TlsSource) -> io::Result<()> {
+        let (key, mtimes) = load_certified(source, &self.provider)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(key);
+        *self.loaded.lock().unwrap_or_else(|e| e.into_inner()) = (source.clone(), mtimes);
+        Ok(())
+    }
+
+    /// Reloads the current source if its files' modification times changed (a renewed
+    /// certificate); `Ok(true)` if it did.
+    pub fn reload_if_changed(&self) -> io::Result<bool> {
+        let (source, mtimes) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let TlsSource::Files { cert, key } = &source else {
+            return Ok(false);
+        };
+        if file_mtimes(cert, key) == mtimes {
+            return Ok(false);
+        }
+        self.reload(&source)?;
+        Ok(true)
+    }
+}
+
+fn file_mtimes(cert: &Path, key: &Path) -> Option<(SystemTime, SystemTime)> {
+    let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Some((m(cert)?, m(key)?))
+}
+
+type Loaded = (CertifiedKey, Option<(SystemTime, SystemTime)>);
+
+fn load_certified(source: &TlsSource, provider: &CryptoProvider) -> io::Result<Loaded> {
+    let (cert_path, key_path) = source.files()?;
+    // Times first: a file replaced while we read it is read again at the next check.
+    let mtimes = file_mtimes(&cert_path, &key_path);
+    let certs = load_certs(&cert_path)?;
+    let key = load_key(&key_path)?;
+    let certified = CertifiedKey::from_der(certs, key, provider).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} with {}: {e}", cert_path.display(), key_path.display()),
+        )
+    })?;
+    Ok((certified, mtimes))
 }
 
 /// Builds an acceptor from the source, generating the self-signed pair if needed.
 pub fn acceptor(source: &TlsSource) -> io::Result<TlsAcceptor> {
-    let (cert_path, key_path) = match source {
-        TlsSource::Files { cert, key } => (cert.clone(), key.clone()),
-        TlsSource::SelfSigned { dir, hostname } => {
-            let cert = dir.join("self-signed-cert.pem");
-            let key = dir.join("self-signed-key.pem");
-            if !cert.exists() || !key.exists() {
-                generate_self_signed(dir, hostname, &cert, &key)?;
-            }
-            (cert, key)
-        }
-    };
-    let certs = load_certs(&cert_path)?;
-    let key = load_key(&key_path)?;
+    Ok(reloadable_acceptor(source)?.0)
+}
+
+/// Like [`acceptor`], with the [`CertStore`] that swaps its certificate.
+pub fn reloadable_acceptor(source: &TlsSource) -> io::Result<(TlsAcceptor, Arc<CertStore>)> {
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let store = Arc::new(CertStore::open(source, provider.clone())?);
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| io::Error::other(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {e}", cert_path.display()),
-            )
-        })?;
+        .with_cert_resolver(store.clone());
     // Session resumption (tickets and a cache): FTPS clients resume the control
     // connection's session on data connections.
     config.session_storage = tokio_rustls::rustls::server::ServerSessionMemoryCache::new(4096);
     config.ticketer = tokio_rustls::rustls::crypto::ring::Ticketer::new()
         .map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok((TlsAcceptor::from(Arc::new(config)), store))
+}
+
+/// The self-signed certificate's names: the hostname, `localhost`, and the addresses.
+fn self_signed_names(hostname: &str, ips: &[IpAddr]) -> Vec<String> {
+    let mut names = vec![hostname.to_string()];
+    if hostname != "localhost" {
+        names.push("localhost".into());
+    }
+    for ip in ips {
+        let s = ip.to_string();
+        if !ip.is_unspecified() && !names.contains(&s) {
+            names.push(s);
+        }
+    }
+    names
 }
 
 /// The same TLS setup for secondary connections that resume the main one's session
@@ -66,17 +192,14 @@ pub fn for_data_connections(acceptor: &TlsAcceptor) -> TlsAcceptor {
     TlsAcceptor::from(Arc::new(config))
 }
 
-fn generate_self_signed(dir: &Path, hostname: &str, cert: &Path, key: &Path) -> io::Result<()> {
+fn generate_self_signed(dir: &Path, names: &[String], cert: &Path, key: &Path) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut names = vec![hostname.to_string()];
-    if hostname != "localhost" {
-        names.push("localhost".into());
-    }
-    let certified = rcgen::generate_simple_self_signed(names)
+    // rcgen makes an IP-address SAN of every name that parses as an address.
+    let certified = rcgen::generate_simple_self_signed(names.to_vec())
         .map_err(|e| io::Error::other(format!("generating a self-signed certificate: {e}")))?;
     write_private(key, certified.key_pair.serialize_pem().as_bytes())?;
     std::fs::write(cert, certified.cert.pem())?;
-    tracing::info!(cert = %cert.display(), "generated a self-signed certificate for {hostname}");
+    tracing::info!(cert = %cert.display(), "generated a self-signed certificate for {}", names.join(", "));
     Ok(())
 }
 

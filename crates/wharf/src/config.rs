@@ -18,6 +18,9 @@ pub struct Config {
     pub hostname: String,
     /// Where the store keeps its database, message bodies, files and TLS material.
     pub data_dir: PathBuf,
+    /// What `serve` logs (`info`, `warn`, `debug`, or a directive such as
+    /// `info,wharf_smtp=debug`); `WHARF_LOG` wins over it. Reloaded on SIGHUP.
+    pub log_level: Option<String>,
     pub listen: Listen,
     pub tls: Tls,
     pub limits: Limits,
@@ -176,6 +179,7 @@ impl Default for Config {
         Config {
             hostname: default_hostname(),
             data_dir: PathBuf::from("wharf-data"),
+            log_level: None,
             listen: Listen::default(),
             tls: Tls::default(),
             limits: Limits::default(),
@@ -211,12 +215,23 @@ const SECTIONS: &[&str] = &[
     "ftp",
     "http",
 ];
-const TOP_KEYS: &[&str] = &["hostname", "data_dir"];
+const TOP_KEYS: &[&str] = &["hostname", "data_dir", "log_level"];
+
+/// The file the configuration was loaded from, for reloading it on SIGHUP.
+static LOADED_FROM: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
 
 /// Loads the configuration from an optional file and the process environment.
 pub fn load(path: Option<&Path>) -> Result<Config> {
+    let _ = LOADED_FROM.set(path.map(Path::to_path_buf));
     let vars: Vec<(String, String)> = std::env::vars().collect();
     load_with_env(path, &vars)
+}
+
+/// Loads the configuration again from the same file and environment (SIGHUP).
+pub fn reload() -> Result<Config> {
+    let path = LOADED_FROM.get().cloned().flatten();
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    load_with_env(path.as_deref(), &vars)
 }
 
 /// Like [`load`], with the environment given (for tests).
@@ -480,6 +495,10 @@ fn env_value(value: &str) -> toml::Value {
 }
 
 fn validate(config: &Config) -> Result<()> {
+    if let Some(l) = &config.log_level {
+        tracing_subscriber::EnvFilter::try_new(l)
+            .map_err(|e| anyhow::anyhow!("key `log_level`: {l:?}: {e}"))?;
+    }
     if config.hostname.is_empty() {
         bail!("key `hostname`: must not be empty");
     }

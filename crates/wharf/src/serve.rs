@@ -79,6 +79,7 @@ pub async fn serve(config: Config) -> Result<()> {
     // Signal handlers first: a SIGTERM that arrives right after "ready" must stop us
     // gracefully, not kill us.
     let stop = stop_signal()?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     crate::config::ensure_data_dir(&config, true)?;
     // Held until the process exits: one server per data directory.
     let _lock = lock_data_dir(&config.data_dir)?;
@@ -93,17 +94,13 @@ pub async fn serve(config: Config) -> Result<()> {
     sqlite.set_min_free_space(min_free);
     sqlite.start_maintenance();
     let store: DynStore = sqlite;
-    let source = match (&config.tls.cert, &config.tls.key) {
-        (Some(cert), Some(key)) => TlsSource::Files {
-            cert: cert.clone(),
-            key: key.clone(),
-        },
-        _ => TlsSource::SelfSigned {
-            dir: config.data_dir.join("tls"),
-            hostname: config.hostname.clone(),
-        },
-    };
-    let acceptor = wharf_net::tls::acceptor(&source).context("setting up TLS")?;
+    if std::env::var_os("WHARF_LOG").is_none()
+        && let Some(level) = &config.log_level
+    {
+        crate::set_log_level(level).map_err(|e| anyhow::anyhow!("key `log_level`: {e}"))?;
+    }
+    let (acceptor, certs) =
+        wharf_net::tls::reloadable_acceptor(&tls_source(&config)).context("setting up TLS")?;
     // The FTP file area: one home per account under data_dir/files.
     let files: Option<Arc<dyn FileArea>> = if [&config.listen.ftp, &config.listen.ftps]
         .iter()
@@ -180,7 +177,22 @@ pub async fn serve(config: Config) -> Result<()> {
     .map_err(|e| anyhow::anyhow!("starting outbound delivery: {e}"))?;
     println!("wharf: ready (data in {})", config.data_dir.display());
 
-    stop.await;
+    // Until SIGTERM/SIGINT: SIGHUP reloads, and a renewed certificate file (a changed
+    // modification time) is picked up within CERT_CHECK.
+    tokio::pin!(stop);
+    let mut cert_check = tokio::time::interval(CERT_CHECK);
+    cert_check.tick().await;
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = hup.recv() => reload(&config, &certs, &limiter),
+            _ = cert_check.tick() => match certs.reload_if_changed() {
+                Ok(true) => tracing::info!("TLS certificate files changed: reloaded the certificate"),
+                Ok(false) => {}
+                Err(e) => tracing::error!("TLS certificate files changed but cannot be loaded, keeping the old certificate: {e}"),
+            },
+        }
+    }
     tracing::info!("shutting down: no new connections; waiting for sessions to finish");
     shutdown.trigger();
     for t in tasks {
@@ -198,6 +210,105 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     println!("wharf: stopped");
     Ok(())
+}
+
+/// How often `serve` looks at the certificate files' modification times.
+const CERT_CHECK: Duration = Duration::from_secs(30);
+
+/// Where the TLS certificate comes from: `[tls]`, or a self-signed one for the hostname
+/// and the listeners' IP addresses.
+fn tls_source(config: &Config) -> TlsSource {
+    match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => TlsSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => {
+            let mut ips: Vec<std::net::IpAddr> = config
+                .listen
+                .entries()
+                .iter()
+                .flat_map(|(_, a)| a.iter().flatten())
+                .filter_map(|a| a.parse::<std::net::SocketAddr>().ok())
+                .map(|a| a.ip())
+                .collect();
+            ips.sort();
+            ips.dedup();
+            TlsSource::SelfSignedFor {
+                dir: config.data_dir.join("tls"),
+                hostname: config.hostname.clone(),
+                ips,
+            }
+        }
+    }
+}
+
+/// SIGHUP: reads the configuration again and applies what can change live (the TLS
+/// certificate of every listener, the connection limits, the log level); logs what it
+/// did, and what only a restart applies. An invalid configuration is logged and the
+/// running one kept.
+fn reload(running: &Config, certs: &wharf_net::tls::CertStore, limiter: &IpLimiter) {
+    tracing::info!("SIGHUP: reloading the configuration");
+    let new = match crate::config::reload() {
+        Ok(c) => with_shared_limits(c),
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            tracing::error!("SIGHUP: the configuration is invalid, keeping the running one: {msg}");
+            return;
+        }
+    };
+    match certs.reload(&tls_source(&new)) {
+        Ok(()) => tracing::info!("SIGHUP: reloaded the TLS certificate"),
+        Err(e) => tracing::error!("SIGHUP: TLS certificate not reloaded, keeping the old one: {e}"),
+    }
+    let l = &new.limits;
+    limiter.set_limits(l.max_connections_per_ip, l.max_connections);
+    tracing::info!(
+        max_connections_per_ip = l.max_connections_per_ip,
+        max_connections = l.max_connections,
+        "SIGHUP: connection limits applied"
+    );
+    if std::env::var_os("WHARF_LOG").is_none() {
+        let level = new.log_level.as_deref().unwrap_or("info");
+        match crate::set_log_level(level) {
+            Ok(()) => tracing::info!("SIGHUP: log level {level}"),
+            Err(e) => tracing::error!("SIGHUP: log level {level:?} not applied: {e}"),
+        }
+    }
+    // Everything else is wired into running services: say what waits for a restart.
+    let mut later = Vec::new();
+    let mut differs = |name: &str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
+        if format!("{a:?}") != format!("{b:?}") {
+            later.push(name.to_string());
+        }
+    };
+    differs("hostname", &running.hostname, &new.hostname);
+    differs("data_dir", &running.data_dir, &new.data_dir);
+    differs("listen", &running.listen, &new.listen);
+    let other_limits = |l: &crate::config::Limits| {
+        let mut l = l.clone();
+        (l.max_connections_per_ip, l.max_connections) = (0, 0);
+        format!("{l:?}")
+    };
+    differs(
+        "limits (other than connection counts)",
+        &other_limits(&running.limits),
+        &other_limits(&new.limits),
+    );
+    differs("smtp", &running.smtp, &new.smtp);
+    differs("submission", &running.submission, &new.submission);
+    differs("outbound", &running.outbound, &new.outbound);
+    differs("dns", &running.dns, &new.dns);
+    differs("mailauth", &running.mailauth, &new.mailauth);
+    differs("pop3", &running.pop3, &new.pop3);
+    differs("imap", &running.imap, &new.imap);
+    differs("ftp", &running.ftp, &new.ftp);
+    if !later.is_empty() {
+        tracing::warn!(
+            "SIGHUP: changes to {} take effect at the next restart",
+            later.join(", ")
+        );
+    }
 }
 
 /// Installs the SIGTERM/SIGINT handlers now; the returned future resolves on either.
