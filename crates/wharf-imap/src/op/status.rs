@@ -3,7 +3,7 @@
 
 use crate::proto::StatusItem;
 use crate::session::{Done, ImapError, OpResult, Session, State};
-use wharf_store::{Flags, Mailbox};
+use wharf_store::Mailbox;
 
 /// `STATUS name (...)` data for one mailbox.
 pub async fn status_data(
@@ -11,39 +11,30 @@ pub async fn status_data(
     mailbox: &Mailbox,
     items: &[StatusItem],
 ) -> Result<Vec<u8>, ImapError> {
-    let snap = s.ctx.store.mailbox_snapshot(mailbox.id).await?;
+    // Counted by the store, not from every message's metadata (issue 11).
+    let counts = s.ctx.store.mailbox_counts(mailbox.id).await?;
     let recent = match &s.state {
         State::Selected { mailbox: sel, .. } if sel.id == mailbox.id => sel.recent.len(),
         // RFC 3501 §6.3.10: how many messages the next SELECT would show as recent
         // (looked at, not claimed).
         _ if items.contains(&StatusItem::Recent) => {
             let from = s.ctx.store.claim_recent(mailbox.id, None).await?;
+            let snap = s.ctx.store.mailbox_snapshot(mailbox.id).await?;
             snap.messages.iter().filter(|m| m.uid >= from).count()
         }
         _ => 0,
     };
-    let msgs = &snap.messages;
     let mut parts = Vec::new();
     for item in items {
         let (name, value) = match item {
-            StatusItem::Messages => ("MESSAGES", msgs.len() as u64),
+            StatusItem::Messages => ("MESSAGES", counts.messages),
             StatusItem::Recent => ("RECENT", recent as u64),
-            StatusItem::UidNext => ("UIDNEXT", snap.mailbox.uidnext as u64),
-            StatusItem::UidValidity => ("UIDVALIDITY", snap.mailbox.uidvalidity as u64),
-            StatusItem::Unseen => (
-                "UNSEEN",
-                msgs.iter()
-                    .filter(|m| !m.flags.contains(Flags::SEEN))
-                    .count() as u64,
-            ),
-            StatusItem::Deleted => (
-                "DELETED",
-                msgs.iter()
-                    .filter(|m| m.flags.contains(Flags::DELETED))
-                    .count() as u64,
-            ),
-            StatusItem::Size => ("SIZE", msgs.iter().map(|m| m.size).sum()),
-            StatusItem::HighestModSeq => ("HIGHESTMODSEQ", snap.mailbox.highest_modseq),
+            StatusItem::UidNext => ("UIDNEXT", counts.mailbox.uidnext as u64),
+            StatusItem::UidValidity => ("UIDVALIDITY", counts.mailbox.uidvalidity as u64),
+            StatusItem::Unseen => ("UNSEEN", counts.unseen),
+            StatusItem::Deleted => ("DELETED", counts.deleted),
+            StatusItem::Size => ("SIZE", counts.size),
+            StatusItem::HighestModSeq => ("HIGHESTMODSEQ", counts.mailbox.highest_modseq),
             StatusItem::AppendLimit => ("APPENDLIMIT", s.ctx.config.append_limit),
         };
         parts.push(format!("{name} {value}"));
