@@ -292,3 +292,59 @@ service imap-login {{
     c.logout()
     for name, msgs in expected.items():
         assert got.get(name) == msgs, (name, got.get(name), msgs)
+
+
+def test_mbsync_maildir_imports(wharf, tmp_path):
+    """alice's mail pulled by mbsync (isync, SubFolders Verbatim) into a local maildir
+    tree, then imported into bob: folders, bytes and flags match over IMAP, and the
+    order. mbsync keeps no keywords in maildir and its file mtimes are the time of the
+    pull, not INTERNALDATE: those are not compared. Fails without isync."""
+    mbsync_bin = shutil.which("mbsync")
+    assert mbsync_bin, "mbsync is not installed (Debian: isync)"
+    mbox = tmp_path / "in.mbox"
+    mbox.write_bytes(
+        b"From a@example.net Tue Nov 14 22:13:20 2023\nSubject: one\nStatus: RO\nX-Status: F\n\n"
+        b">From quoted\nbody\n\n"
+        b"From b@example.net Tue Nov 14 22:13:21 2023\nSubject: two\nX-Status: A\n\nlast"
+    )
+    wharf.cli("import", ALICE[0], str(mbox))
+    wharf.cli("import", ALICE[0], str(mbox), "--mailbox", "Archive/2023")
+    local = tmp_path / "mbsync-mail"
+    local.mkdir()
+    cfg = tmp_path / "mbsyncrc"
+    cfg.write_text(f"""IMAPAccount wharf
+Host 127.0.0.1
+Port {wharf.port("imap")}
+User {ALICE[0]}
+Pass {ALICE[1]}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore wharf-remote
+Account wharf
+
+MaildirStore local
+Path {local}/
+Inbox {local}/INBOX
+SubFolders Verbatim
+
+Channel all
+Far :wharf-remote:
+Near :local:
+Patterns *
+Create Near
+Sync Pull
+SyncState *
+""")
+    r = subprocess.run([mbsync_bin, "-c", str(cfg), "all"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"mbsync failed:\n{r.stdout}\n{r.stderr}"
+    assert (local / "Archive" / "2023" / "cur").is_dir()
+    r = wharf.cli("import", BOB[0], str(local))
+    assert "imported 4 messages" in r.stdout, r.stdout
+    ca, cb = imap(wharf, ALICE), imap(wharf, BOB)
+    a, b = dump(ca), dump(cb)
+    ca.logout()
+    cb.logout()
+    strip = lambda d: {k: [(m[0], m[1]) for m in v] for k, v in d.items()}
+    assert strip(a) == strip(b)
+    assert [m[1] for m in b["INBOX"]] == [["\\Flagged", "\\Seen"], ["\\Answered"]]

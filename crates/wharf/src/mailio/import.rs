@@ -615,6 +615,8 @@ async fn import_maildir(imp: &mut Importer<'_>, dir: &Path) -> Result<()> {
         .map(|t| parse_dovecot_keywords(&t))
         .unwrap_or_else(|_| vec![None; 26]);
     let files = maildir_files(dir, &mut imp.summary)?;
+    // A folder mbsync writes has its state file; its messages carry mbsync's X-TUID.
+    let mbsync = dir.join(".mbsyncstate").exists();
     for (path, info, _new) in files {
         let what = || path.display().to_string();
         let meta = match std::fs::metadata(&path) {
@@ -637,7 +639,10 @@ async fn import_maildir(imp: &mut Importer<'_>, dir: &Path) -> Result<()> {
             }
         };
         let (flags, kw) = maildir_flags(&info, &keywords);
-        let raw = from_file(raw);
+        let mut raw = from_file(raw);
+        if mbsync {
+            raw = super::without_field(raw, "x-tuid");
+        }
         // Dovecot keeps a message's internal date as its file's mtime.
         let date = mtime(&meta).or_else(|| header_date(&raw));
         imp.add(raw, date, flags, kw, meta.len(), || {

@@ -305,6 +305,23 @@ fn field_value(msg: &[u8], f: &Field) -> String {
         .unwrap_or_default()
 }
 
+/// The message without the header fields named `name` (lower case). mbsync keeps its
+/// sync bookkeeping `X-TUID:` in the files it writes; it was never part of the mail.
+pub fn without_field(msg: Vec<u8>, name: &str) -> Vec<u8> {
+    let (fields, _, _) = header_fields(&msg);
+    if !fields.iter().any(|f| f.name == name) {
+        return msg;
+    }
+    let mut out = Vec::with_capacity(msg.len());
+    let mut pos = 0;
+    for f in fields.iter().filter(|f| f.name == name) {
+        out.extend_from_slice(&msg[pos..f.start]);
+        pos = f.end;
+    }
+    out.extend_from_slice(&msg[pos..]);
+    out
+}
+
 /// What an mbox message's flag headers said.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MboxMessage {
@@ -693,6 +710,17 @@ mod tests {
         assert_eq!(m.keywords, vec!["a", "b"]);
         // The last message of a file without a trailing newline keeps its last line.
         assert_eq!(parse_mbox_message(b"S: x\n\nlast").raw, b"S: x\n\nlast");
+    }
+
+    #[test]
+    fn mbsync_tuid_removed() {
+        assert_eq!(
+            without_field(
+                b"Subject: a\r\nX-TUID: 8sZR8qf\r\n\r\nX-TUID: body\r\n".to_vec(),
+                "x-tuid"
+            ),
+            b"Subject: a\r\n\r\nX-TUID: body\r\n"
+        );
     }
 
     #[test]
