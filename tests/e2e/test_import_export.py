@@ -196,30 +196,37 @@ def free_port():
     return port
 
 
-def test_dovecot_maildir_imports(wharf, request):
-    """Messages APPENDed with flags, keywords and dates to a loopback Dovecot; its
-    maildir (dovecot-uidlist, dovecot-keywords, Maildir++ folders) imported; the same
-    over IMAP from both."""
-    dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
-    assert os.path.exists(dovecot), "dovecot is not installed (Debian: dovecot-imapd)"
-    port = free_port()
-    # Outside pytest's 0700 tmp dir: Dovecot's auth and mail processes drop privileges.
-    base = pathlib.Path(tempfile.mkdtemp(prefix="wharf-dovecot-"))
-    base.chmod(0o755)
-    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
-    mail = base / "mail"
-    (base / "run").mkdir(parents=True)
-    mail.mkdir()
-    import pwd
-    me = pwd.getpwuid(os.getuid())
-    # Dovecot refuses mail access as root: run the mail processes as an unprivileged user.
-    mail_user = "nobody" if os.getuid() == 0 else me.pw_name
-    uid = pwd.getpwnam(mail_user).pw_uid
-    gid = pwd.getpwnam(mail_user).pw_gid
-    os.chown(mail, uid, gid)
-    (base / "users").write_text("alice:{PLAIN}dove-pw-1::::\n")
-    conf = base / "dovecot.conf"
-    conf.write_text(f"""
+class Dovecot:
+    """A private Dovecot on a free loopback port serving `mail` (a Maildir++ tree) to
+    alice / dove-pw-1. Fails (not skips) when dovecot-imapd is not installed."""
+
+    def __init__(self, request, mail=None):
+        dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        assert os.path.exists(dovecot), "dovecot is not installed (Debian: dovecot-imapd)"
+        self.port = free_port()
+        # Outside pytest's 0700 tmp dir: Dovecot's auth and mail processes drop privileges.
+        base = pathlib.Path(tempfile.mkdtemp(prefix="wharf-dovecot-"))
+        base.chmod(0o755)
+        request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+        self.base = base
+        self.mail = base / "mail"
+        (base / "run").mkdir(parents=True)
+        if mail is None:
+            self.mail.mkdir()
+        else:
+            shutil.copytree(mail, self.mail)
+        import pwd
+        me = pwd.getpwuid(os.getuid())
+        # Dovecot refuses mail access as root: the mail processes run as nobody.
+        mail_user = "nobody" if os.getuid() == 0 else me.pw_name
+        uid = pwd.getpwnam(mail_user).pw_uid
+        gid = pwd.getpwnam(mail_user).pw_gid
+        for root, dirs, files in os.walk(self.mail):
+            for x in [root] + [os.path.join(root, f) for f in files]:
+                os.chown(x, uid, gid)
+        (base / "users").write_text("alice:{PLAIN}dove-pw-1::::\n")
+        conf = base / "dovecot.conf"
+        conf.write_text(f"""
 base_dir = {base}/run
 state_dir = {base}/run
 protocols = imap
@@ -228,7 +235,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 log_path = {base}/dovecot.log
-mail_location = maildir:{mail}
+mail_location = maildir:{self.mail}
 first_valid_uid = 0
 default_internal_user = {me.pw_name if os.getuid() else "dovecot"}
 default_login_user = {me.pw_name if os.getuid() else "dovenull"}
@@ -238,32 +245,46 @@ passdb {{
 }}
 userdb {{
   driver = static
-  args = uid={uid} gid={gid} home={mail}
+  args = uid={uid} gid={gid} home={self.mail}
 }}
 service imap-login {{
   inet_listener imap {{
-    port = {port}
+    port = {self.port}
   }}
 }}
-service anvil {{
-  chroot =
-}}
-service imap-login {{
-  chroot =
-}}
 """)
-    proc = subprocess.Popen([dovecot, "-F", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
+        self.proc = subprocess.Popen([dovecot, "-F", "-c", str(conf)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        request.addfinalizer(self.stop)
+
+    def connect(self):
         deadline = time.monotonic() + 15
-        d = None
-        while time.monotonic() < deadline:
+        while True:
             try:
-                d = imaplib.IMAP4("127.0.0.1", port)
+                d = imaplib.IMAP4("127.0.0.1", self.port)
                 break
             except OSError:
+                if time.monotonic() > deadline:
+                    log = self.base / "dovecot.log"
+                    raise AssertionError(f"dovecot did not start: {log.read_text() if log.exists() else ''}")
                 time.sleep(0.1)
-        assert d is not None, f"dovecot did not start: {(base / 'dovecot.log').read_text() if (base / 'dovecot.log').exists() else ''}"
         d.login("alice", "dove-pw-1")
+        return d
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+
+def test_dovecot_maildir_imports(wharf, request):
+    """Messages APPENDed with flags, keywords and dates to a loopback Dovecot; its
+    maildir (dovecot-uidlist, dovecot-keywords, Maildir++ folders) imported; the same
+    over IMAP from both."""
+    dc = Dovecot(request)
+    mail = dc.mail
+    try:
+        d = dc.connect()
         d.create("Sent")
         d.create("Archive")
         d.create("Archive.2023")
@@ -281,8 +302,7 @@ service imap-login {{
         expected = dump(d)
         d.logout()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        dc.stop()
     # Dovecot's Maildir++ separator is '.'; Wharf's is '/'.
     expected = {k.replace(".", "/"): v for k, v in expected.items()}
     r = wharf.cli("import", ALICE[0], str(mail))
@@ -348,3 +368,26 @@ SyncState *
     strip = lambda d: {k: [(m[0], m[1]) for m in v] for k, v in d.items()}
     assert strip(a) == strip(b)
     assert [m[1] for m in b["INBOX"]] == [["\\Flagged", "\\Seen"], ["\\Answered"]]
+
+
+def test_exported_maildir_reads_back_in_dovecot(wharf, request, tmp_path):
+    """`wharf export --format maildir` served by Dovecot: the same folders, order,
+    bytes, flags, keywords (dovecot-keywords), internal dates (mtimes) and UIDs
+    (dovecot-uidlist) as Wharf serves."""
+    write_maildirpp(tmp_path / "src", 60)
+    wharf.cli("import", ALICE[0], str(tmp_path / "src"))
+    c = imap(wharf, ALICE)
+    want = dump(c)
+    c.select("INBOX", readonly=True)
+    want_uids = c.uid("SEARCH", "ALL")[1][0].split()
+    c.logout()
+    r = wharf.cli("export", ALICE[0], "--format", "maildir", str(tmp_path / "out"))
+    assert "exported 60 messages" in r.stdout, r.stdout
+    dc = Dovecot(request, tmp_path / "out")
+    d = dc.connect()
+    got = dump(d)
+    d.select("INBOX", readonly=True)
+    got_uids = d.uid("SEARCH", "ALL")[1][0].split()
+    d.logout()
+    assert {k.replace(".", "/"): v for k, v in got.items()} == want
+    assert got_uids == want_uids

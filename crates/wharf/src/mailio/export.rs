@@ -213,8 +213,15 @@ pub async fn run(
                         .enumerate()
                         .filter(|&(i, &b)| b == b'\n' && (i == 0 || form[i - 1] != b'\r'))
                         .count();
-                    let base = format!("{}.M{}P{pid}.wharf", m.internal_date.max(0), m.uid);
-                    let file = format!("{base},S={},W={}:{info}", form.len(), form.len() + bare_lf);
+                    // Dovecot's uidlist names a file by all of it but the `:2,` info.
+                    let base = format!(
+                        "{}.M{}P{pid}.wharf,S={},W={}",
+                        m.internal_date.max(0),
+                        m.uid,
+                        form.len(),
+                        form.len() + bare_lf
+                    );
+                    let file = format!("{base}:{info}");
                     pending.push((
                         dir.join("tmp").join(&file),
                         dir.join("cur").join(&file),
