@@ -88,5 +88,7 @@ pub async fn handle_copy(
         return Err(ImapError::bad("No mailbox selected"));
     };
     sel.remove_reported(&src, enabled, &mut s.out);
+    // RFC 3501 §7.3.2: the RECENT count fell with the moved recent messages.
+    sel.report_recent(enabled, &mut s.out);
     Ok(Done::text("MOVE completed"))
 }

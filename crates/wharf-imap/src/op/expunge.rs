@@ -24,6 +24,8 @@ pub async fn handle_expunge(s: &mut Session, uids: Option<&SequenceSet>) -> OpRe
     if !targets.is_empty() {
         let removed = store.expunge(sel.id, &targets).await?;
         sel.remove_reported(&removed, enabled, &mut s.out);
+        // RFC 3501 §7.3.2: the RECENT count fell with the expunged recent messages.
+        sel.report_recent(enabled, &mut s.out);
         if !removed.is_empty() {
             let mailbox = sel.id;
             let account = super::account(s)?.id;

@@ -50,6 +50,7 @@ pub async fn handle_select(
     lines.push(format!("{} EXISTS", sel.exists()));
     if !s.enabled.rev2 {
         lines.push(format!("{} RECENT", sel.recent.len()));
+        sel.reported_recent = sel.recent.len();
         if let Some(i) = sel
             .messages
             .iter()

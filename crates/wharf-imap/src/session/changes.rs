@@ -86,10 +86,8 @@ impl Selected {
             .extend(recent.iter().filter(|u| new_uids.contains(u)));
         if self.messages.len() != before {
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
-            if !enabled.rev2 {
-                out.extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
-            }
         }
+        self.report_recent(enabled, out);
         self.uidnext = changes.mailbox.uidnext.max(self.uidnext);
         self.highest_modseq = changes.mailbox.highest_modseq.max(self.highest_modseq);
         self.synced = self.synced.max(changes.mailbox.highest_modseq);

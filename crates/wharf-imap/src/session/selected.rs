@@ -37,6 +37,8 @@ pub struct Selected {
     pub messages: Vec<ViewMessage>,
     /// This session's \Recent messages (see [`super::claim_recent`]).
     pub recent: HashSet<Uid>,
+    /// The RECENT count this client was last told (SELECT, or a later RECENT response).
+    pub reported_recent: usize,
     /// A change event said the store differs from the view.
     pub dirty: bool,
     /// The saved search result `$` (RFC 5182), as UIDs so that expunges cannot shift it.
@@ -74,6 +76,7 @@ impl Selected {
                 .map(|meta| ViewMessage { meta, gone: false })
                 .collect(),
             recent: HashSet::new(),
+            reported_recent: 0,
             dirty: false,
             saved: Vec::new(),
             keywords,
@@ -271,6 +274,19 @@ impl Selected {
         }
     }
 
+    /// Writes RECENT when the number of messages recent for this session differs from
+    /// what the client was last told. RFC 3501 §7.3.2: RECENT counts the messages with
+    /// \Recent for this session; new mail another session already claimed does not
+    /// change it (an EXAMINE session gets EXISTS alone), an expunge of a recent message
+    /// does. Dovecot sends it on the same condition. Not under IMAP4rev2 (RFC 9051
+    /// removed \Recent).
+    pub fn report_recent(&mut self, enabled: Enabled, out: &mut Vec<u8>) {
+        if !enabled.rev2 && self.recent.len() != self.reported_recent {
+            self.reported_recent = self.recent.len();
+            out.extend_from_slice(format!("* {} RECENT\r\n", self.reported_recent).as_bytes());
+        }
+    }
+
     /// Merges a fresh snapshot into the view, writing EXISTS, RECENT, FETCH (flags) and,
     /// when allowed, EXPUNGE/VANISHED responses.
     pub fn apply(
@@ -336,10 +352,8 @@ impl Selected {
             .extend(recent.iter().filter(|u| new_uids.contains(u)));
         if self.messages.len() != before {
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
-            if !enabled.rev2 {
-                out.extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
-            }
         }
+        self.report_recent(enabled, out);
         self.uidnext = snapshot.mailbox.uidnext.max(self.uidnext);
         self.highest_modseq = snapshot.mailbox.highest_modseq.max(self.highest_modseq);
         self.synced = snapshot.mailbox.highest_modseq;
@@ -452,6 +466,42 @@ mod tests {
         assert_eq!(
             s.messages.iter().map(|m| m.meta.uid).collect::<Vec<_>>(),
             vec![2, 4]
+        );
+    }
+
+    /// RFC 3501 §7.3.2: RECENT counts the messages recent for this session, and is
+    /// sent when that count changes (as Dovecot does): new mail that another session
+    /// already claimed is announced by EXISTS alone (imapdiff recent.imap:18), and an
+    /// expunge of a recent message lowers the count.
+    #[test]
+    fn recent_is_sent_when_this_sessions_count_changes() {
+        let mut s = Selected::new(snap(vec![meta(1, Flags::default(), 1)]), true);
+        s.recent.insert(1);
+        s.reported_recent = 1;
+        let mut out = Vec::new();
+        let two = || {
+            snap(vec![
+                meta(1, Flags::default(), 1),
+                meta(2, Flags::default(), 2),
+                meta(3, Flags::default(), 3),
+            ])
+        };
+        s.apply(two(), false, Enabled::default(), &mut out, &[]);
+        assert_eq!(String::from_utf8_lossy(&out), "* 3 EXISTS\r\n");
+        out.clear();
+        s.apply(
+            snap(vec![
+                meta(2, Flags::default(), 2),
+                meta(3, Flags::default(), 3),
+            ]),
+            true,
+            Enabled::default(),
+            &mut out,
+            &[],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "* 1 EXPUNGE\r\n* 0 RECENT\r\n"
         );
     }
 
