@@ -2,6 +2,7 @@
 must not invent an empty store, reloading on SIGHUP, `config check`, the environment."""
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -147,3 +148,117 @@ def test_the_self_signed_certificate_verifies_by_ip_address(wharf):
     with socket.create_connection(("127.0.0.1", wharf.port("imaps"))) as raw:
         with ctx.wrap_socket(raw, server_hostname="mx.example.test") as tls:
             assert tls.recv(100).startswith(b"* OK")
+
+
+def _readme_keys():
+    """(section, key, value) for every key of the README's configuration block,
+    commented-out examples included."""
+    import pathlib
+    import tomllib
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Configuration"):]
+    block = section[section.index("```toml\n") + 8:]
+    block = block[:block.index("```")]
+    keys, current = [], ""
+    for line in block.splitlines():
+        m = re.match(r"^\[([a-z0-9_.]+)\]", line)
+        if m:
+            current = m.group(1)
+            continue
+        m = re.match(r"^(?:# )?([a-z_]+) = (.*)$", line)
+        if not m:
+            continue
+        # The value up to a trailing comment (values here hold no " #").
+        text = re.split(r"\s+#", m.group(2))[0].strip()
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            continue
+        keys.append((current, m.group(1), text, value))
+    return keys
+
+
+RUST_FIELD = {
+    ("smtp", "max_line_length"): "max_line_len",
+    ("smtp", "max_data_line_length"): "max_data_line_len",
+    ("smtp", "max_bad_commands"): "max_errors",
+    ("imap", "max_commands_before_auth"): "max_unauthenticated_commands",
+}
+
+
+def test_every_readme_key_can_be_set_from_the_environment(tmp_path):
+    keys = _readme_keys()
+    sections = {s for s, *_ in keys}
+    assert {"", "listen", "limits", "smtp", "submission", "outbound", "dns", "mailauth",
+            "pop3", "imap", "ftp"} <= sections, sections
+    assert len(keys) > 60, keys
+    data = tmp_path / "data"
+    data.mkdir()
+    failures = []
+    for section, key, text, value in keys:
+        var = f"WHARF_{section}_{key}".upper() if section else f"WHARF_{key}".upper()
+        # A different valid value where the type allows one, so the output proves it is used.
+        if isinstance(value, bool):
+            new, shown = str(not value).lower(), str(not value).lower()
+        elif isinstance(value, int) and key != "port":
+            new = shown = str(value + 1)
+        else:
+            new, shown = text, None
+        if section == "listen":
+            new, shown = "127.0.0.1:0", None
+        env = {"WHARF_DATA_DIR": str(data), "WHARF_HOSTNAME": "mx.example.test", var: new}
+        if section == "tls":
+            continue  # paths: covered by the SIGHUP test
+        if key == "data_dir" or key == "hostname":
+            env[var] = str(data) if key == "data_dir" else "env.example.test"
+        r = run(["config", "check"], env=env)
+        if r.returncode != 0:
+            failures.append(f"{var}={new}: {r.stderr.strip()}")
+            continue
+        if shown is not None:
+            block = r.stdout[r.stdout.index(f"[{section}]\n"):] if section else r.stdout
+            block = re.sub(r"Some\(\s*([^\s()]+?),?\s*\)", r"Some(\1)", block.split("\n}\n")[0])
+            # The dump is the settings' Debug form: a few keys have older field names.
+            field = RUST_FIELD.get((section, key), key)
+            if not any(f"    {field}: {v}," in block for v in (shown, f"Some({shown})")):
+                failures.append(f"{var}={new}: not shown in effect")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_bad_environment_value_names_the_variable(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'hostname = "mx.example.test"\ndata_dir = "{tmp_path}"\n')
+    r = run(["--config", str(cfg), "config", "check"], env={"WHARF_OUTBOUND_PORT": "many"})
+    assert r.returncode != 0 and r.stderr.count("\n") == 1, r.stderr
+    assert "WHARF_OUTBOUND_PORT" in r.stderr and str(cfg) not in r.stderr, r.stderr
+
+
+def test_config_check_checks_what_serve_needs(tmp_path):
+    import socket
+    cert, key = _make_cert(tmp_path, "a")
+    _, other_key = _make_cert(tmp_path, "b")
+    data = tmp_path / "data"
+    data.mkdir()
+    cfg = tmp_path / "c.toml"
+    base = f'hostname = "mx.example.test"\ndata_dir = "{data}"\n'
+    cfg.write_text(base + f'[listen]\nsmtp = ["127.0.0.1:0"]\n[tls]\ncert = "{tmp_path}/a-cert.pem"\nkey = "{tmp_path}/a-key.pem"\n')
+    r = run(["--config", str(cfg), "config", "check"])
+    assert r.returncode == 0, r.stderr
+    assert "[smtp]" in r.stdout and "max_message_size" in r.stdout, r.stdout
+    # A key that belongs to another certificate.
+    cfg.write_text(base + f'[listen]\nsmtp = ["127.0.0.1:0"]\n[tls]\ncert = "{tmp_path}/a-cert.pem"\nkey = "{tmp_path}/b-key.pem"\n')
+    r = run(["--config", str(cfg), "config", "check"])
+    assert r.returncode != 0 and "tls" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    # An address in use.
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    cfg.write_text(base + f'[listen]\nimap = ["127.0.0.1:{port}"]\n')
+    r = run(["--config", str(cfg), "config", "check"])
+    busy.close()
+    assert r.returncode != 0 and f"listen.imap: cannot listen on 127.0.0.1:{port}" in r.stderr, r.stderr
+    # An empty [listen] warns that nothing will listen.
+    cfg.write_text(base + "[listen]\n")
+    r = run(["--config", str(cfg), "config", "check"])
+    assert r.returncode == 0 and "nothing" in r.stderr, r.stderr

@@ -142,6 +142,17 @@ fn load_certified(source: &TlsSource, provider: &CryptoProvider) -> io::Result<L
     Ok((certified, mtimes))
 }
 
+/// Checks that a certificate and key file can be read and belong together (what
+/// `wharf config check` asks before `serve` needs it).
+pub fn check_files(cert: &Path, key: &Path) -> io::Result<()> {
+    let provider = tokio_rustls::rustls::crypto::ring::default_provider();
+    let source = TlsSource::Files {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+    };
+    load_certified(&source, &provider).map(|_| ())
+}
+
 /// Builds an acceptor from the source, generating the self-signed pair if needed.
 pub fn acceptor(source: &TlsSource) -> io::Result<TlsAcceptor> {
     Ok(reloadable_acceptor(source)?.0)

@@ -197,15 +197,7 @@ pub async fn run(args: Args) -> Result<()> {
         return crate::serve::serve(config).await;
     }
     if let Command::Config(ConfigCmd::Check) = args.command {
-        println!("hostname = {}", config.hostname);
-        println!("data_dir = {}", config.data_dir.display());
-        for (service, addrs) in config.listen.entries() {
-            match addrs {
-                Some(a) => println!("listen.{service} = {a:?}"),
-                None => println!("listen.{service} = off"),
-            }
-        }
-        return Ok(());
+        return config::check(&config);
     }
     let creates = matches!(args.command, Command::Domain(DomainCmd::Add { .. }));
     config::ensure_data_dir(&config, creates)?;

@@ -204,16 +204,19 @@ fn default_hostname() -> String {
 }
 
 /// Top-level keys and sections, for mapping `WHARF_*` variables onto the file's shape.
+/// Every section of [`Config`] (a test checks the README's sections against it).
 const SECTIONS: &[&str] = &[
     "listen",
     "tls",
     "limits",
     "smtp",
     "submission",
+    "outbound",
+    "dns",
+    "mailauth",
     "pop3",
     "imap",
     "ftp",
-    "http",
 ];
 const TOP_KEYS: &[&str] = &["hostname", "data_dir", "log_level"];
 
@@ -277,7 +280,15 @@ pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Co
     let mut config: Config =
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e.path().to_string();
-            anyhow::anyhow!("{origin}: key `{key}`: {}", e.inner())
+            // A value that came from the environment is reported against its variable.
+            let var = format!("WHARF_{}", key.replace('.', "_").to_ascii_uppercase());
+            match env.iter().find(|(n, _)| *n == var) {
+                Some((_, v)) => anyhow::anyhow!(
+                    "environment variable {var}={v:?} (key `{key}`): {}",
+                    e.inner()
+                ),
+                None => anyhow::anyhow!("{origin}: key `{key}`: {}", e.inner()),
+            }
         })?;
     if has_listen {
         // Absent keys are off; `Listen`'s field defaults are None already, but the
@@ -305,6 +316,93 @@ pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Co
     }
     validate(&config)?;
     Ok(config)
+}
+
+/// `wharf config check`: the configuration is valid (it loaded), and what `serve` will
+/// need is there: the certificate and key readable and matching, `data_dir` writable,
+/// every listen address bindable. Prints the effective settings; problems are one
+/// line on stderr and a failure.
+pub fn check(config: &Config) -> Result<()> {
+    println!("hostname = {}", config.hostname);
+    println!("data_dir = {}", config.data_dir.display());
+    for (service, addrs) in config.listen.entries() {
+        match addrs {
+            Some(a) => println!("listen.{service} = {a:?}"),
+            None => println!("listen.{service} = off"),
+        }
+    }
+    let mut problems = Vec::new();
+    // TLS.
+    match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => {
+            println!("tls = {} with {}", cert.display(), key.display());
+            if let Err(e) = wharf_net::tls::check_files(cert, key) {
+                problems.push(format!("tls: {e}"));
+            }
+        }
+        _ => {
+            let dir = config.data_dir.join("tls");
+            let (cert, key) = (
+                dir.join("self-signed-cert.pem"),
+                dir.join("self-signed-key.pem"),
+            );
+            if cert.exists() {
+                println!("tls = self-signed, {}", cert.display());
+                if let Err(e) = wharf_net::tls::check_files(&cert, &key) {
+                    problems.push(format!("tls: {e}"));
+                }
+            } else {
+                println!(
+                    "tls = self-signed, generated into {} by serve",
+                    dir.display()
+                );
+            }
+        }
+    }
+    // data_dir: writable, or creatable by serve.
+    let dir = &config.data_dir;
+    if dir.is_dir() {
+        let probe = dir.join(format!(".config-check-{}", std::process::id()));
+        match std::fs::write(&probe, b"") {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => problems.push(format!("data_dir {}: not writable: {e}", dir.display())),
+        }
+    } else if dir.exists() {
+        problems.push(format!("data_dir {}: not a directory", dir.display()));
+    } else {
+        println!("data_dir does not exist yet: serve will create it");
+    }
+    // Listeners: each address can be bound now (a running server holds its own).
+    let mut any = false;
+    for (service, addrs) in config.listen.entries() {
+        for a in addrs.iter().flatten() {
+            any = true;
+            if let Err(e) = std::net::TcpListener::bind(a) {
+                problems.push(format!("listen.{service}: cannot listen on {a}: {e}"));
+            }
+        }
+    }
+    if !any {
+        eprintln!("wharf: warning: [listen] lists no address: nothing will listen");
+    }
+    println!();
+    println!("# every setting in effect");
+    println!("log_level = {:?}", config.log_level);
+    println!("[limits]\n{:#?}", config.limits);
+    println!("[smtp]\n{:#?}", config.smtp);
+    println!("[submission]\n{:#?}", config.submission);
+    println!("[outbound]\n{:#?}", config.outbound);
+    println!("[dns]\n{:#?}", config.dns);
+    println!("[mailauth]\n{:#?}", config.mailauth);
+    println!("[pop3]\n{:#?}", config.pop3);
+    println!("[imap]\n{:#?}", config.imap);
+    println!("[ftp]\n{:#?}", config.ftp);
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    Ok(())
 }
 
 /// Checks that `data_dir` exists before a command uses the store. Only `serve` and
@@ -450,12 +548,15 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<()> {
             table.insert(lower, parsed);
             continue;
         }
+        // The longest section that prefixes the name (a section named like the start
+        // of another never takes its variables).
         let Some(section) = SECTIONS
             .iter()
-            .find(|s| lower.starts_with(&format!("{s}_")))
+            .filter(|s| lower.starts_with(&format!("{s}_")))
+            .max_by_key(|s| s.len())
         else {
             bail!(
-                "environment variable {name}: no such setting (expected WHARF_<SECTION>_<KEY> with a section of {SECTIONS:?}, or WHARF_HOSTNAME / WHARF_DATA_DIR)"
+                "environment variable {name}: no such setting (expected WHARF_<SECTION>_<KEY> with a section of {SECTIONS:?}, or WHARF_HOSTNAME / WHARF_DATA_DIR / WHARF_LOG_LEVEL)"
             );
         };
         let key = lower[section.len() + 1..].to_string();
