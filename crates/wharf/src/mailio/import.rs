@@ -138,7 +138,10 @@ fn mailbox_name(parts: &[String]) -> String {
 }
 
 /// Every mailbox the path holds, and the files it passes over (with why).
-fn find_sources(path: &Path, opts: &ImportOptions) -> Result<(Vec<Source>, Vec<(String, String)>)> {
+/// Files passed over while looking for mail: (path, why).
+type PassedOver = Vec<(String, String)>;
+
+fn find_sources(path: &Path, opts: &ImportOptions) -> Result<(Vec<Source>, PassedOver)> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     let mut sources = Vec::new();
     let mut passed = Vec::new();
@@ -568,12 +571,15 @@ fn header_date(raw: &[u8]) -> Option<i64> {
     None
 }
 
+/// A Maildir file with its sort key: (has no UID, UID, base name), path, info, in new/.
+type OrderedFile = ((u8, u32, String), PathBuf, String, bool);
+
 /// The files of one Maildir folder, in the order they go in.
 fn maildir_files(dir: &Path, summary: &mut Summary) -> Result<Vec<(PathBuf, String, bool)>> {
     let uidlist = std::fs::read_to_string(dir.join("dovecot-uidlist"))
         .map(|t| parse_dovecot_uidlist(&t))
         .unwrap_or_default();
-    let mut files: Vec<((u8, u32, String), PathBuf, String, bool)> = Vec::new();
+    let mut files: Vec<OrderedFile> = Vec::new();
     for sub in ["new", "cur"] {
         let d = dir.join(sub);
         let Ok(rd) = std::fs::read_dir(&d) else {

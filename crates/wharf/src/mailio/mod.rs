@@ -383,11 +383,7 @@ pub fn parse_mbox_message(region: &[u8]) -> MboxMessage {
         drop[i] = true;
         let v = field_value(region, f);
         match f.name.as_str() {
-            "status" => {
-                if v.contains('R') {
-                    flags = flags.union(Flags::SEEN);
-                }
-            }
+            "status" if v.contains('R') => flags = flags.union(Flags::SEEN),
             "x-status" => {
                 for (c, flag) in [
                     ('A', Flags::ANSWERED),
