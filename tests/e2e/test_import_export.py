@@ -391,3 +391,22 @@ def test_exported_maildir_reads_back_in_dovecot(wharf, request, tmp_path):
     d.logout()
     assert {k.replace(".", "/"): v for k, v in got.items()} == want
     assert got_uids == want_uids
+
+
+def test_mbox_export_stays_inside_its_directory(wharf, tmp_path):
+    """A folder named `../../x` (legal in IMAP) is written inside PATH, and comes back
+    under its own name."""
+    c = imap(wharf, ALICE)
+    typ, _ = c.create('"../../x"')
+    assert typ == "OK"
+    typ, _ = c.append('"../../x"', r"(\Seen)", None, b"Subject: dots\r\n\r\nx\r\n")
+    assert typ == "OK"
+    out = tmp_path / "a" / "b" / "out"
+    wharf.cli("export", ALICE[0], "--format", "mbox", str(out))
+    assert not (tmp_path / "a" / "x.mbox").exists() and not (tmp_path / "x.mbox").exists()
+    assert all(str(p.resolve()).startswith(str(out)) for p in out.rglob("*"))
+    wharf.cli("import", BOB[0], str(out))
+    cb = imap(wharf, BOB)
+    assert dump(cb)["../../x"] == dump(c)["../../x"]
+    c.logout()
+    cb.logout()

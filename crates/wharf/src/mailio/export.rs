@@ -247,9 +247,7 @@ pub async fn run(
                 sync_dir(&dir)?;
             }
             Format::Mbox => {
-                let rel: PathBuf = format!("{name}.mbox")
-                    .split(wharf_store::MAILBOX_DELIMITER)
-                    .collect();
+                let rel: PathBuf = super::mbox_file_levels(&name).collect();
                 let file = path.join(rel);
                 let parent = file.parent().unwrap_or(path).to_path_buf();
                 std::fs::create_dir_all(&parent)?;

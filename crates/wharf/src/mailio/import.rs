@@ -17,8 +17,8 @@
 
 use super::progress::Progress;
 use super::{
-    MAX_MESSAGE, from_file, maildir_flags, maildirpp_name, mbsync_uid, parse_dovecot_keywords,
-    parse_dovecot_uidlist, parse_from_line_date, parse_mbox_message,
+    MAX_MESSAGE, from_file, maildir_flags, maildirpp_name, mbox_level_name, mbsync_uid,
+    parse_dovecot_keywords, parse_dovecot_uidlist, parse_from_line_date, parse_mbox_message,
 };
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -206,14 +206,20 @@ fn walk(
                 continue;
             }
             let mut parts = rel.to_vec();
-            parts.push(name.clone());
+            parts.push(mbox_level_name(&name));
             if child_maildir {
                 sources.push(Source {
                     mailbox: mailbox_name(&parts),
                     kind: Kind::Maildir(p.clone()),
                 });
             }
-            walk(&p, &parts, child_maildir, sources, passed)?;
+            // Mailbox names have at most 32 levels; deeper (a symbolic link loop, say)
+            // is not followed.
+            if parts.len() < 32 {
+                walk(&p, &parts, child_maildir, sources, passed)?;
+            } else {
+                passed.push((p.display().to_string(), "deeper than 32 levels".into()));
+            }
         } else if ft.is_file() {
             if MAILDIR_META.contains(&name.as_str())
                 || name.starts_with("dovecot")
@@ -224,7 +230,7 @@ fn walk(
             let empty_mbox = name.ends_with(".mbox") && std::fs::metadata(&p)?.len() == 0;
             if starts_with_from(&p) || empty_mbox {
                 let mut parts = rel.to_vec();
-                parts.push(name.strip_suffix(".mbox").unwrap_or(&name).to_string());
+                parts.push(mbox_level_name(name.strip_suffix(".mbox").unwrap_or(&name)));
                 sources.push(Source {
                     mailbox: mailbox_name(&parts),
                     kind: Kind::Mbox(p),

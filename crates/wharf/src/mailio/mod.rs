@@ -233,6 +233,34 @@ pub fn maildirpp_dir(name: &str) -> String {
 
 // ---------------------------------------------------------------- mbox
 
+/// The path levels of a mailbox's mbox file (`A/B` -> `A`, `B.mbox`). A level starting
+/// with '.' (`..` among them: a mailbox name must not lead out of the export directory)
+/// has that dot written `&AC4-`, and [`mbox_level_name`] turns it back.
+pub fn mbox_file_levels(name: &str) -> impl Iterator<Item = String> + '_ {
+    let n = name.split(wharf_store::MAILBOX_DELIMITER).count();
+    name.split(wharf_store::MAILBOX_DELIMITER)
+        .enumerate()
+        .map(move |(i, level)| {
+            let level = match level.strip_prefix('.') {
+                Some(rest) => format!("&AC4-{rest}"),
+                None => level.to_string(),
+            };
+            if i + 1 == n {
+                format!("{level}.mbox")
+            } else {
+                level
+            }
+        })
+}
+
+/// A path level of an mbox tree back to a mailbox name level (see [`mbox_file_levels`]).
+pub fn mbox_level_name(level: &str) -> String {
+    match level.strip_prefix("&AC4-") {
+        Some(rest) => format!(".{rest}"),
+        None => level.to_string(),
+    }
+}
+
 /// The header fields Dovecot keeps for itself in mbox files (`mbox_hide_headers`).
 const MBOX_HIDDEN: &[&str] = &[
     "status",
@@ -706,6 +734,14 @@ mod tests {
         assert_eq!(m.keywords, vec!["a", "b"]);
         // The last message of a file without a trailing newline keeps its last line.
         assert_eq!(parse_mbox_message(b"S: x\n\nlast").raw, b"S: x\n\nlast");
+    }
+
+    #[test]
+    fn mbox_paths_stay_inside() {
+        let levels: Vec<String> = mbox_file_levels("../../etc/.x").collect();
+        assert_eq!(levels, vec!["&AC4-.", "&AC4-.", "etc", "&AC4-x.mbox"]);
+        assert_eq!(mbox_level_name("&AC4-."), "..");
+        assert_eq!(mbox_level_name("Sent"), "Sent");
     }
 
     #[test]
