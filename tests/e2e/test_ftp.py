@@ -182,3 +182,30 @@ def test_ftps_data_connection_resumes_the_control_session(wharf):
     assert ftp.voidresp().startswith("226")
     assert data == b"x" * 1000
     ftp.quit()
+
+
+def test_lftp_mirror_upload_exits_0(wharf, tmp_path):
+    # lftp sends SITE CHMOD after each upload of a mirror -R and fails the run if it is
+    # refused. The test needs Debian's lftp (installed by .ci/run): missing is a failure.
+    import shutil
+    import subprocess as sp
+    lftp = shutil.which("lftp")
+    assert lftp, "lftp is not installed (apt-get install lftp)"
+    src = tmp_path / "site"
+    (src / "sub").mkdir(parents=True)
+    (src / "index.html").write_text("<p>hi</p>\n")
+    (src / "sub" / "a.txt").write_text("a\n")
+    script = (
+        "set ftp:ssl-allow no; set net:max-retries 1; set net:timeout 10; "
+        f"open -u alice@example.test,alice-pw-1 -p {wharf.port('ftp')} 127.0.0.1; "
+        f"mirror -R {src} site; quit"
+    )
+    r = sp.run([lftp, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr == "", (r.stdout, r.stderr)
+    with ftplib.FTP() as f:
+        f.connect("127.0.0.1", wharf.port("ftp"))
+        f.login("alice@example.test", "alice-pw-1")
+        assert sorted(n.rsplit("/", 1)[-1] for n in f.nlst("site")) == ["index.html", "sub"]
+        got = []
+        f.retrbinary("RETR site/sub/a.txt", got.append)
+        assert b"".join(got) == b"a\n"

@@ -262,3 +262,44 @@ def test_config_check_checks_what_serve_needs(tmp_path):
     cfg.write_text(base + "[listen]\n")
     r = run(["--config", str(cfg), "config", "check"])
     assert r.returncode == 0 and "nothing" in r.stderr, r.stderr
+
+
+def _at_a_terminal(args, env):
+    """Runs wharf with stdout on a pseudo-terminal; returns (exit code, output)."""
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(wharf_binary(), [wharf_binary(), *args], {**child_env(), **env})
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode().replace("\r\n", "\n")
+
+
+def test_queue_list_says_when_the_queue_is_empty(wharf_factory):
+    # remote.test routes to a closed port: its mail stays queued (temporary failure).
+    wharf = wharf_factory('[outbound]\nroutes = { "remote.test" = "127.0.0.1:1" }\n').start()
+    env = {"WHARF_CONFIG": str(wharf.config)}
+    code, out = _at_a_terminal(["queue", "list"], env)
+    assert code == 0 and out.strip() == "queue is empty", out
+    # Piped: stdout stays machine-readable, the notice goes to stderr.
+    r = wharf.cli("queue", "list")
+    assert r.stdout == "" and "queue is empty" in r.stderr, r
+    # Something queued: a header at a terminal, then the entry.
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", wharf.port("submission")) as s:
+        s.login("alice@example.test", "alice-pw-1")
+        s.sendmail("alice@example.test", ["carol@remote.test"], b"Subject: x\r\n\r\nhi\r\n")
+    code, out = _at_a_terminal(["queue", "list"], env)
+    lines = out.strip().splitlines()
+    assert len(lines) == 2, out
+    assert lines[0].split("\t")[:3] == ["ID", "SENDER", "RECIPIENTS"], out
+    assert "carol@remote.test" in lines[1], out
+    assert wharf.cli("queue", "list").stdout.startswith(lines[1].split("\t")[0]), "no header when piped"

@@ -55,7 +55,11 @@ fn login_and_session_basics() {
     c.expect("STRU F", 200);
     c.expect("ALLO 100", 202);
     c.expect("OPTS UTF8 ON", 200);
-    c.expect("SITE CHMOD 777 x", 502);
+    // A no-op: the file area has no modes (lftp mirror -R sends it after each upload).
+    c.expect("SITE CHMOD 644 x", 200);
+    c.expect("SITE CHMOD rwx x", 501);
+    c.expect("SITE CHMOD 644", 501);
+    c.expect("SITE EXEC ls", 502);
     c.expect("SITE HELP", 214);
     c.expect("HELP", 214);
     c.expect("STAT", 211);

@@ -47,7 +47,20 @@ fn summary(e: &QueueEntry) -> (String, String) {
 pub async fn run(store: &dyn Store, cmd: QueueCmd) -> Result<()> {
     match cmd {
         QueueCmd::List => {
-            for e in store.queue_list().await? {
+            let entries = store.queue_list().await?;
+            // At a terminal: a header, and a word when there is nothing. Piped, stdout
+            // holds only the entries (scripts read them), the empty notice goes to stderr.
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            if entries.is_empty() {
+                if tty {
+                    println!("queue is empty");
+                } else {
+                    eprintln!("wharf: queue is empty");
+                }
+            } else if tty {
+                println!("ID\tSENDER\tRECIPIENTS\tNEXT ATTEMPT\tLAST ERROR");
+            }
+            for e in entries {
                 let rcpts: Vec<&str> = e
                     .recipients
                     .iter()
