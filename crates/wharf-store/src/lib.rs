@@ -237,19 +237,6 @@ pub struct MailboxCounts {
     pub size: u64,
 }
 
-/// What STATUS counts in a mailbox ([`Store::mailbox_counts`]), read in one transaction.
-#[derive(Debug, Clone)]
-pub struct MailboxCounts {
-    pub mailbox: Mailbox,
-    pub messages: u64,
-    /// Messages without `\Seen`.
-    pub unseen: u64,
-    /// Messages with `\Deleted`.
-    pub deleted: u64,
-    /// The messages' sizes summed (RFC 8438 STATUS SIZE).
-    pub size: u64,
-}
-
 /// Where a recipient address leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
@@ -454,19 +441,6 @@ pub trait Store: Send + Sync + 'static {
                 .iter()
                 .filter(|x| x.flags.contains(Flags::DELETED))
                 .count() as u64,
-            size: m.iter().map(|x| x.size).sum(),
-            mailbox: snap.mailbox,
-        })
-    }
-    /// The mailbox row and what STATUS counts, without reading every message's
-    /// metadata. This default reads a snapshot; a backend should count where it stores.
-    async fn mailbox_counts(&self, mailbox: MailboxId) -> Result<MailboxCounts> {
-        let snap = self.mailbox_snapshot(mailbox).await?;
-        let m = &snap.messages;
-        Ok(MailboxCounts {
-            messages: m.len() as u64,
-            unseen: m.iter().filter(|x| !x.flags.contains(Flags::SEEN)).count() as u64,
-            deleted: m.iter().filter(|x| x.flags.contains(Flags::DELETED)).count() as u64,
             size: m.iter().map(|x| x.size).sum(),
             mailbox: snap.mailbox,
         })

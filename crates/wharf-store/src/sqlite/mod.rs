@@ -1636,10 +1636,6 @@ impl Store for SqliteStore {
         self.read(move |conn| changes::counts(conn, mailbox)).await
     }
 
-    async fn mailbox_counts(&self, mailbox: MailboxId) -> Result<crate::MailboxCounts> {
-        self.read(move |conn| changes::counts(conn, mailbox)).await
-    }
-
     async fn mailbox_snapshot(&self, mailbox: MailboxId) -> Result<MailboxSnapshot> {
         self.read(move |conn| {
             conn.execute_batch("BEGIN")?;
