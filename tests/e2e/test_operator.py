@@ -303,3 +303,19 @@ def test_queue_list_says_when_the_queue_is_empty(wharf_factory):
     assert lines[0].split("\t")[:3] == ["ID", "SENDER", "RECIPIENTS"], out
     assert "carol@remote.test" in lines[1], out
     assert wharf.cli("queue", "list").stdout.startswith(lines[1].split("\t")[0]), "no header when piped"
+
+
+def test_an_ip_address_as_sni_is_not_a_warning(wharf):
+    import shutil
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is not installed"
+    # openssl s_client sends the IP as SNI when told to (Python and curl never do).
+    r = subprocess.run(
+        [openssl, "s_client", "-connect", f"127.0.0.1:{wharf.port('imaps')}",
+         "-servername", "127.0.0.1", "-ign_eof"],
+        input="a LOGOUT\r\n", capture_output=True, text=True, timeout=30,
+    )
+    assert "* OK" in r.stdout, r.stdout + r.stderr
+    time.sleep(0.3)
+    log = (wharf.tmp / "wharf.log").read_text()
+    assert "SNI" not in log and "WARN" not in log, log

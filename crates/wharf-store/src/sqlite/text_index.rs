@@ -342,6 +342,11 @@ fn index_pending(store: &Weak<SqliteStore>, conn: &Connection, blob_root: &Path)
             cursor = id;
             match std::fs::read(blob_path(blob_root, &name)) {
                 Ok(raw) => batch.push((id, IndexText::of(&raw))),
+                // Deleted between listing and reading (an expunge racing the indexer):
+                // nothing to index and nothing for the operator to do.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::debug!(blob = id, "body index: body gone before indexing: {e}")
+                }
                 Err(e) => tracing::warn!(blob = id, "body index: reading the body: {e}"),
             }
         }
