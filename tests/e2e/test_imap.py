@@ -1,6 +1,7 @@
 """The IMAP service, end to end: Python's imaplib (plain, STARTTLS, IMAPS) and raw
 sockets against the real `wharf` binary; mail delivered over SMTP shows up in IMAP."""
 
+import base64
 import imaplib
 import smtplib
 import socket
@@ -289,6 +290,37 @@ def test_quoted_printable_binary_and_search_agree(wharf):
     typ, data = m.fetch("2", "(BINARY[2] BINARY.SIZE[2])")
     assert data[0][1] == b"%PDF-1.4\n", data
     m.logout()
+
+
+def test_binary_append_of_a_binary_part_is_stored_as_base64_like_dovecot(wharf):
+    # A literal8 APPEND whose part says Content-Transfer-Encoding: binary is stored with
+    # that part in base64 (Dovecot's istream-binary-converter at save; tests/imapdiff
+    # binary.imap): BODY[] is the unaltered MIME form without NUL, BINARY[] still gives
+    # the exact octets. (Old binary: BODY[] carried the octets with NUL made 0x80.)
+    s, f = raw_session(wharf)
+    data = b"before\x00after\xff\xfe\r\nsecond line\x00\r\n"
+    msg = (
+        b"Subject: bin\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: binary\r\n\r\n" + data
+    )
+    s.sendall(b"b APPEND INBOX ~{%d}\r\n" % len(msg))
+    assert f.readline().startswith(b"+")
+    s.sendall(msg + b"\r\n")
+    assert b"b OK" in read_tagged(f, b"b")
+    s.sendall(b"c SELECT INBOX\r\nd FETCH 1 (BODY.PEEK[TEXT] BINARY.PEEK[1] BODYSTRUCTURE)\r\n")
+    read_tagged(f, b"c")
+    out = read_tagged(f, b"d")
+    b64 = base64.b64encode(data)
+    assert b"BODY[TEXT] {%d}\r\n%s" % (len(b64), b64) in out, out
+    assert b"BINARY[1] ~{%d}\r\n%s" % (len(data), data) in out, out
+    assert b'"base64" %d' % len(b64) in out, out
+    s.sendall(b"e FETCH 1 (BODY.PEEK[HEADER])\r\n")
+    out = read_tagged(f, b"e")
+    assert b"Content-Transfer-Encoding: base64\r\n" in out, out
+    assert b"\x00" not in out and b"\x80" not in out, out
+    s.sendall(b"z LOGOUT\r\n")
+    read_tagged(f, b"z")
+    s.close()
 
 
 def test_binary_append_keeps_octets_and_nul_is_never_in_a_literal(wharf):

@@ -353,7 +353,9 @@ pub struct AppendMessage {
     /// INTERNALDATE as Unix seconds, if given.
     pub date: Option<i64>,
     pub message: Vec<u8>,
-    /// Sent as a `literal8` (`~{n}`, RFC 3516 §4.3): binary content, stored unchanged.
+    /// Sent as a `literal8` (`~{n}`, RFC 3516 §4.3): binary content, stored unchanged
+    /// except that parts with `Content-Transfer-Encoding: binary` become base64
+    /// (`op::append::binary_parts_to_base64`).
     pub binary: bool,
     /// CATENATE (RFC 4469 §5): the parts the message is made of (then `message` is
     /// empty until `op/catenate.rs` assembles it). Empty for a plain APPEND.
