@@ -319,3 +319,36 @@ def test_an_ip_address_as_sni_is_not_a_warning(wharf):
     time.sleep(0.3)
     log = (wharf.tmp / "wharf.log").read_text()
     assert "SNI" not in log and "WARN" not in log, log
+
+
+def test_contrib_config_and_unit(tmp_path):
+    import pathlib
+    import shutil
+    import tomllib
+    root = pathlib.Path(__file__).resolve().parents[2]
+    conf = tomllib.loads((root / "contrib" / "wharf.toml").read_text())
+    ports = {int(a.rsplit(":", 1)[1]) for addrs in conf["listen"].values() for a in addrs}
+    assert {25, 465, 587, 993, 995, 143, 110, 21} <= ports, ports
+    # Every key of it is valid: config check passes once paths and listeners point at
+    # what this machine has.
+    cert, key = _make_cert(tmp_path, "prod")
+    env = {"WHARF_DATA_DIR": str(tmp_path), "WHARF_TLS_CERT": str(tmp_path / "prod-cert.pem"),
+           "WHARF_TLS_KEY": str(tmp_path / "prod-key.pem")}
+    for service in conf["listen"]:
+        env[f"WHARF_LISTEN_{service.upper()}"] = "127.0.0.1:0"
+    r = run(["--config", str(root / "contrib" / "wharf.toml"), "config", "check"], env=env)
+    assert r.returncode == 0, r.stderr
+    unit = (root / "contrib" / "wharf.service").read_text()
+    for option in ("ProtectSystem=strict", "ReadWritePaths=/var/lib/wharf", "NoNewPrivileges=yes",
+                   "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+                   "AmbientCapabilities=CAP_NET_BIND_SERVICE", "PrivateTmp=yes", "ProtectHome=yes",
+                   "RestrictAddressFamilies=", "ExecReload=/bin/kill -HUP $MAINPID"):
+        assert option in unit, option
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return  # the unit's text is checked above; systemd itself is not on this machine
+    # The unit names /usr/local/bin/wharf; verify a copy naming the binary under test.
+    copy = tmp_path / "wharf.service"
+    copy.write_text(unit.replace("/usr/local/bin/wharf", wharf_binary()))
+    r = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "wharf.service" not in r.stderr, r.stderr

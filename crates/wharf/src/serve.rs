@@ -97,7 +97,8 @@ pub async fn serve(config: Config) -> Result<()> {
     if std::env::var_os("WHARF_LOG").is_none()
         && let Some(level) = &config.log_level
     {
-        crate::set_log_level(level).map_err(|e| anyhow::anyhow!("key `log_level`: {e}"))?;
+        crate::set_log_level(&log_directive(level))
+            .map_err(|e| anyhow::anyhow!("key `log_level`: {e}"))?;
     }
     let (acceptor, certs) =
         wharf_net::tls::reloadable_acceptor(&tls_source(&config)).context("setting up TLS")?;
@@ -212,6 +213,16 @@ pub async fn serve(config: Config) -> Result<()> {
     Ok(())
 }
 
+/// `log_level` as a filter: rustls's warning about an IP address sent as SNI (the
+/// client's doing, nothing to act on) stays below it unless the directive names rustls.
+fn log_directive(level: &str) -> String {
+    if level.contains("rustls") {
+        level.to_string()
+    } else {
+        format!("{level},rustls::msgs::handshake=error")
+    }
+}
+
 /// How often `serve` looks at the certificate files' modification times.
 const CERT_CHECK: Duration = Duration::from_secs(30);
 
@@ -270,7 +281,7 @@ fn reload(running: &Config, certs: &wharf_net::tls::CertStore, limiter: &IpLimit
     );
     if std::env::var_os("WHARF_LOG").is_none() {
         let level = new.log_level.as_deref().unwrap_or("info");
-        match crate::set_log_level(level) {
+        match crate::set_log_level(&log_directive(level)) {
             Ok(()) => tracing::info!("SIGHUP: log level {level}"),
             Err(e) => tracing::error!("SIGHUP: log level {level:?} not applied: {e}"),
         }
