@@ -352,3 +352,25 @@ def test_contrib_config_and_unit(tmp_path):
     copy.write_text(unit.replace("/usr/local/bin/wharf", wharf_binary()))
     r = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "wharf.service" not in r.stderr, r.stderr
+
+
+def test_the_test_script_names_a_missing_tool_before_compiling(tmp_path):
+    import pathlib
+    import shutil
+    root = pathlib.Path(__file__).resolve().parents[2]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # Everything the script needs but lftp (cargo is a stub: it must never run).
+    for tool in ("bash", "env", "dirname", "realpath", "sed", "python3", "curl", "openssl",
+                 "mbsync", "offlineimap"):
+        path = shutil.which(tool)
+        assert path, f"{tool} is not installed"
+        (bin_dir / tool).symlink_to(path)
+    (bin_dir / "cargo").write_text("#!/bin/sh\necho cargo ran >&2\nexit 99\n")
+    (bin_dir / "cargo").chmod(0o755)
+    r = subprocess.run([str(root / "scripts" / "test.sh")], capture_output=True, text=True,
+                       timeout=120, env={"PATH": str(bin_dir), "HOME": str(tmp_path)})
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "lftp" in lines[0] and "missing" in lines[0], r.stderr
+    assert "cargo ran" not in r.stderr
