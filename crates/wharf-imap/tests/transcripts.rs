@@ -875,6 +875,49 @@ async fn esort_and_partial() {
     assert_eq!(r[0], "* SORT 3 1 2 5 4 6");
 }
 
+/// PARTIAL (RFC 9394): advertised; the FETCH / UID FETCH modifier keeps the messages
+/// at those positions of the ones the set names, from the first (1) or the last (-1);
+/// CHANGEDSINCE filters within the window; a second PARTIAL or a bad range is BAD.
+#[tokio::test]
+async fn fetch_partial_modifier() {
+    let s = TestServer::start(Config::default()).await;
+    for i in 1..=6 {
+        let m = format!("Subject: m{i}\r\n\r\nx\r\n");
+        s.deliver("alice@example.test", m.as_bytes()).await;
+    }
+    let mut c = s.login("alice").await;
+    let r = c.cmd("CAPABILITY").await;
+    assert!(r[0].contains(" PARTIAL"), "{r:?}");
+    c.cmd("SELECT INBOX").await;
+    c.cmd("STORE 3 +FLAGS.SILENT (\\Seen)").await;
+    let r = c.cmd("UID FETCH 1:* (UID) (PARTIAL -1:-2)").await;
+    assert_eq!(r[..2], ["* 5 FETCH (UID 5)", "* 6 FETCH (UID 6)"], "{r:?}");
+    assert_eq!(status(&r), "OK");
+    let r = c.cmd("FETCH 2:* (UID) (PARTIAL 2:3)").await;
+    assert_eq!(r[..2], ["* 3 FETCH (UID 3)", "* 4 FETCH (UID 4)"], "{r:?}");
+    assert_eq!(r.len(), 3, "{r:?}");
+    // Past the end: nothing, OK.
+    let r = c.cmd("UID FETCH 1:* (UID) (PARTIAL 7:9)").await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(status(&r), "OK");
+    // CHANGEDSINCE within the window: of messages 1..3 only 3 changed after modseq 6
+    // (the deliveries' modseqs are lower than the STORE's).
+    let r = c
+        .cmd("FETCH 1:4 (FLAGS) (CHANGEDSINCE 6 PARTIAL 1:3)")
+        .await;
+    let fetched: Vec<&String> = r.iter().filter(|l| l.contains(" FETCH (")).collect();
+    assert_eq!(fetched.len(), 1, "{r:?}");
+    assert!(
+        fetched[0].starts_with("* 3 FETCH (UID 3 FLAGS (\\Seen"),
+        "{r:?}"
+    );
+    let r = c.cmd("FETCH 1:* (UID) (PARTIAL 1:2 PARTIAL 3:4)").await;
+    assert_eq!(status(&r), "BAD", "{r:?}");
+    let r = c.cmd("FETCH 1:* (UID) (PARTIAL 0:2)").await;
+    assert_eq!(status(&r), "BAD", "{r:?}");
+    c.cmd("NOOP").await;
+}
+
 /// CATENATE (RFC 4469): a message built from TEXT literals and URLs of this account's
 /// messages and sections; bad URLs are NO [BADURL url], too big is NO [TOOBIG]. The
 /// parts and codes are those Dovecot 2.3 gives for the same commands.

@@ -82,15 +82,28 @@ struct Target {
 type Loaded = Result<(Option<std::sync::Arc<MessageSummary>>, Option<Vec<u8>>), wharf_store::Error>;
 
 #[allow(clippy::too_many_arguments)]
+/// The FETCH modifiers (RFC 4466 §2.4): CHANGEDSINCE and VANISHED (RFC 7162), PARTIAL
+/// (RFC 9394 §3.3).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Modifiers {
+    pub changed_since: Option<u64>,
+    pub vanished: bool,
+    pub partial: Option<crate::proto::PartialRange>,
+}
+
 pub async fn handle_fetch(
     s: &mut Session,
     uid: bool,
     set: &SequenceSet,
     items: &[FetchAtt],
-    changed_since: Option<u64>,
-    vanished: bool,
+    modifiers: Modifiers,
     io: &mut dyn Output,
 ) -> OpResult {
+    let Modifiers {
+        changed_since,
+        vanished,
+        partial,
+    } = modifiers;
     if changed_since.is_some() || items.contains(&FetchAtt::ModSeq) {
         s.enable_condstore();
     }
@@ -133,7 +146,14 @@ pub async fn handle_fetch(
     if !uid && !sel.seq_in_range(set) {
         return Err(ImapError::bad("Invalid message number"));
     }
-    let idx = sel.resolve(set, uid);
+    let mut idx = sel.resolve(set, uid);
+    // RFC 9394 §3.3: PARTIAL keeps the messages at those positions of the ones the set
+    // names, counted in mailbox order (`-1` is the last); CHANGEDSINCE then filters
+    // within that window.
+    if let Some(range) = partial {
+        let window = range.indices(idx.len());
+        idx = idx[window].to_vec();
+    }
     let sets_seen = !sel.read_only
         && items.iter().any(|i| {
             matches!(

@@ -104,7 +104,15 @@ pub async fn dispatch(
             items,
             changed_since,
             vanished,
-        } => cont(fetch::handle_fetch(s, uid, &set, &items, changed_since, vanished, io).await),
+            partial,
+        } => {
+            let m = fetch::Modifiers {
+                changed_since,
+                vanished,
+                partial,
+            };
+            cont(fetch::handle_fetch(s, uid, &set, &items, m, io).await)
+        }
         C::Store {
             uid,
             set,

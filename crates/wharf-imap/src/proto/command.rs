@@ -449,6 +449,9 @@ pub enum CommandBody {
         items: Vec<FetchAtt>,
         changed_since: Option<u64>,
         vanished: bool,
+        /// RFC 9394 §3.3 PARTIAL fetch modifier: only the messages at these positions
+        /// among those the set names (in mailbox order).
+        partial: Option<PartialRange>,
     },
     Store {
         uid: bool,

@@ -312,6 +312,7 @@ fn body(w: &mut W, b: &CommandBody) {
             items,
             changed_since,
             vanished,
+            partial,
         } => {
             w.raw(if *uid { "UID FETCH " } else { "FETCH " });
             w.set(set);
@@ -323,20 +324,20 @@ fn body(w: &mut W, b: &CommandBody) {
                 fetch_att(w, it);
             }
             w.raw(")");
-            // RFC 7162 §3.1.4.1, §3.2.6
-            if changed_since.is_some() || *vanished {
+            // RFC 7162 §3.1.4.1, §3.2.6; RFC 9394 §3.3
+            let mut mods: Vec<String> = Vec::new();
+            if let Some(m) = changed_since {
+                mods.push(format!("CHANGEDSINCE {m}"));
+            }
+            if *vanished {
+                mods.push("VANISHED".into());
+            }
+            if let Some(r) = partial {
+                mods.push(format!("PARTIAL {r}"));
+            }
+            if !mods.is_empty() {
                 w.raw(" (");
-                if let Some(m) = changed_since {
-                    w.raw("CHANGEDSINCE ");
-                    w.num(m);
-                }
-                if *vanished {
-                    w.raw(if changed_since.is_some() {
-                        " VANISHED"
-                    } else {
-                        "VANISHED"
-                    });
-                }
+                w.raw(&mods.join(" "));
                 w.raw(")");
             }
         }
@@ -857,6 +858,8 @@ mod tests {
             b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject \"From\" X-Y)] BODY[1.HEADER.FIELDS.NOT (A)])",
             b"a FETCH $ (BINARY[] BINARY.PEEK[1.2]<5.10> BINARY.SIZE[2])",
             b"a FETCH 1 (FLAGS) (CHANGEDSINCE 1)",
+            b"a UID FETCH 1:* (FLAGS) (PARTIAL -1:-30)",
+            b"a FETCH 1:* (UID) (CHANGEDSINCE 4 PARTIAL 1:500)",
             b"a STORE 1 FLAGS ()",
             b"a STORE 1:2 +FLAGS.SILENT \\Seen \\Answered",
             b"a UID STORE 1 (UNCHANGEDSINCE 5) -FLAGS (\\Deleted $Junk)",

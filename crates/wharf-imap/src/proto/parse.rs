@@ -901,7 +901,7 @@ fn fetch(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
     } else {
         items.push(fetch_att(p)?);
     }
-    let (mut changed_since, mut vanished) = (None, false);
+    let (mut changed_since, mut vanished, mut partial) = (None, false, None);
     if p.eat(b' ') {
         // RFC 7162 §3.1.4.1 / §3.2.6 fetch-modifiers
         p.expect(b'(')?;
@@ -913,6 +913,12 @@ fn fetch(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
                     changed_since = Some(p.number64()?);
                 }
                 "VANISHED" => vanished = true,
+                // RFC 9394 §3.3: fetch-modifier =/ "PARTIAL" SP partial-range (for FETCH
+                // and UID FETCH), at most once.
+                "PARTIAL" if partial.is_none() => {
+                    p.sp()?;
+                    partial = Some(partial_range(p)?);
+                }
                 _ => return Err(format!("Unknown FETCH modifier {m}")),
             }
             if p.eat(b')') {
@@ -930,6 +936,7 @@ fn fetch(p: &mut P<'_>, uid: bool) -> PResult<CommandBody> {
         items,
         changed_since,
         vanished,
+        partial,
     })
 }
 

@@ -395,6 +395,8 @@ impl Session {
                     "LIST-EXTENDED",
                     "LIST-STATUS",
                     "ESEARCH",
+                    // RFC 9394: SEARCH/SORT RETURN (PARTIAL) and the FETCH modifier.
+                    "PARTIAL",
                     "CONDSTORE",
                     "QRESYNC",
                     "UTF8=ACCEPT",
