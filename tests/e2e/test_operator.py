@@ -374,3 +374,40 @@ def test_the_test_script_names_a_missing_tool_before_compiling(tmp_path):
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "lftp" in lines[0] and "missing" in lines[0], r.stderr
     assert "cargo ran" not in r.stderr
+
+
+def test_refusals_and_failed_logins_are_logged_with_the_user(wharf):
+    import ftplib
+    import imaplib
+    import poplib
+    import smtplib
+    log = wharf.tmp / "wharf.log"
+    with smtplib.SMTP("127.0.0.1", wharf.port("smtp")) as s:
+        refused = s.sendmail("x@far.test", ["y@elsewhere.test", "alice@example.test"],
+                             b"Subject: x\r\n\r\nx\r\n")
+        assert refused["y@elsewhere.test"][0] == 550
+    for login in (
+        lambda: imaplib.IMAP4("127.0.0.1", wharf.port("imap")).login("imap-user@example.test", "wrong"),
+        lambda: (lambda p: (p.user("pop-user@example.test"), p.pass_("wrong")))(
+            poplib.POP3("127.0.0.1", wharf.port("pop3"))),
+        lambda: smtplib.SMTP("127.0.0.1", wharf.port("submission")).login("smtp-user@example.test", "wrong"),
+        lambda: (lambda f: (f.connect("127.0.0.1", wharf.port("ftp")), f.login("ftp-user@example.test", "wrong")))(
+            ftplib.FTP()),
+    ):
+        try:
+            login()
+        except Exception:
+            pass
+        else:
+            raise AssertionError("a wrong password logged in")
+    deadline = time.monotonic() + 10
+    wanted = ["relay refused", "y@elsewhere.test", "imap-user@example.test", "pop-user@example.test",
+              "smtp-user@example.test", "ftp-user@example.test"]
+    while not all(w in log.read_text() for w in wanted):
+        assert time.monotonic() < deadline, (wanted, log.read_text())
+        time.sleep(0.2)
+    text = log.read_text()
+    relay = [line for line in text.splitlines() if "relay refused" in line]
+    assert "x@far.test" in relay[0] and "y@elsewhere.test" in relay[0], relay
+    imap = [line for line in text.splitlines() if "imap-user@example.test" in line]
+    assert "failed" in imap[0], imap

@@ -39,7 +39,14 @@ pub async fn log_in(s: &mut Session, user: &str, password: &Secret) -> OpResult 
         let delay = s.ctx.throttle.failed(ip);
         tokio::time::sleep(delay).await;
         s.auth_failures += 1;
-        tracing::info!(peer = %ip, "IMAP login failed");
+        // The name as the client sent it (bounded, escaped: it is the client's input).
+        let shown: String = user.chars().take(256).collect();
+        tracing::info!(
+            peer = %ip,
+            user = ?shown,
+            failures = s.auth_failures,
+            "IMAP login failed"
+        );
         if s.auth_failures >= s.ctx.config.max_auth_failures {
             return Err(ImapError::bye("Too many failed logins"));
         }

@@ -49,7 +49,17 @@ impl Session {
                 remote.push(queue_spec(address.as_str(), &params, None));
                 Vec::new()
             }
-            Resolution::NotLocal => return Step::reply(Reply::relay_denied()),
+            Resolution::NotLocal => {
+                // The refusal an operator looks for when a sender says mail bounced.
+                tracing::info!(
+                    conn = self.conn.id,
+                    peer = %self.conn.peer,
+                    from = %tx.from,
+                    to = %address,
+                    "relay refused: recipient not in a local domain"
+                );
+                return Step::reply(Reply::relay_denied());
+            }
             Resolution::Unknown => return Step::reply(Reply::no_such_user()),
             Resolution::Local { accounts, forward } => {
                 if submission || self.shared.config.forward_off_site_aliases {
