@@ -292,6 +292,23 @@ def test_quoted_printable_binary_and_search_agree(wharf):
     m.logout()
 
 
+def test_fetch_partial_modifier_pages_the_newest_messages(wharf):
+    # RFC 9394 §3.3 with imaplib: PARTIAL is advertised and UID FETCH 1:* ... (PARTIAL
+    # -1:-2) answers for the two newest messages only. (Old binary: no PARTIAL
+    # capability, BAD for the modifier.)
+    m = login(wharf)
+    for i in range(5):
+        assert m.append("INBOX", None, None, b"Subject: p%d\r\n\r\nx\r\n" % i)[0] == "OK"
+    assert b" PARTIAL" in m.capability()[1][0]
+    m.select("INBOX")
+    typ, data = m.uid("FETCH", "1:*", "(UID)", "(PARTIAL -1:-2)")
+    assert typ == "OK", data
+    assert [d for d in data if d] == [b"4 (UID 4)", b"5 (UID 5)"], data
+    typ, data = m.uid("FETCH", "1:*", "(UID)", "(PARTIAL 1:1)")
+    assert [d for d in data if d] == [b"1 (UID 1)"], data
+    m.logout()
+
+
 def test_binary_append_of_a_binary_part_is_stored_as_base64_like_dovecot(wharf):
     # A literal8 APPEND whose part says Content-Transfer-Encoding: binary is stored with
     # that part in base64 (Dovecot's istream-binary-converter at save; tests/imapdiff
