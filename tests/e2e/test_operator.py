@@ -411,3 +411,45 @@ def test_refusals_and_failed_logins_are_logged_with_the_user(wharf):
     assert "x@far.test" in relay[0] and "y@elsewhere.test" in relay[0], relay
     imap = [line for line in text.splitlines() if "imap-user@example.test" in line]
     assert "failed" in imap[0], imap
+
+
+def test_one_port_has_one_service_name_in_the_log(wharf):
+    import imaplib
+    import smtplib
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    imaplib.IMAP4_SSL("127.0.0.1", wharf.port("imaps"), ssl_context=ctx).logout()
+    smtplib.SMTP_SSL("127.0.0.1", wharf.port("submissions"), context=ctx).quit()
+    log = wharf.tmp / "wharf.log"
+    deadline = time.monotonic() + 10
+    while log.read_text().count("disconnected") < 2:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    text = log.read_text()
+    for name in ("imaps", "submissions"):
+        for what in ("listening", "connected", "disconnected"):
+            assert re.search(rf'{what} service="{name}"', text), (name, what, text)
+
+
+def test_a_renewed_certificate_file_is_served_without_a_signal(wharf_factory, tmp_path):
+    # serve looks at the files' modification times every 30 seconds.
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    first, first_key = _make_cert(certs, "first")
+    second, second_key = _make_cert(certs, "second")
+    live_cert, live_key = certs / "live-cert.pem", certs / "live-key.pem"
+    live_cert.write_text(first)
+    live_key.write_text(first_key)
+    w = wharf_factory(f'[tls]\ncert = "{live_cert}"\nkey = "{live_key}"\n')
+    w.start()
+    assert _same_cert(_served_cert(w.port("imaps")), first)
+    time.sleep(1.1)  # a new modification time even on coarse file systems
+    live_key.write_text(second_key)
+    live_cert.write_text(second)
+    deadline = time.monotonic() + 45
+    while not _same_cert(_served_cert(w.port("imaps")), second):
+        assert time.monotonic() < deadline, (w.tmp / "wharf.log").read_text()
+        time.sleep(1)
+    assert "TLS certificate files changed" in (w.tmp / "wharf.log").read_text()

@@ -54,9 +54,45 @@ fn wiring(
         _ => return None,
     };
     Some(Wiring {
-        service,
+        service: Arc::new(Named {
+            name: listen_key(name)?,
+            inner: service,
+        }),
         implicit_tls,
     })
+}
+
+/// The `[listen]` key as a `'static` name (the keys are a fixed set).
+fn listen_key(name: &str) -> Option<&'static str> {
+    crate::config::Listen::default()
+        .entries()
+        .iter()
+        .map(|(k, _)| *k)
+        .find(|k| *k == name)
+}
+
+/// A service under the name of its `[listen]` key, so that the `listening`,
+/// `connected` and `disconnected` lines of one port all say the same thing (`imaps`,
+/// `submissions`), not the protocol's shared name.
+struct Named {
+    name: &'static str,
+    inner: Arc<dyn Service>,
+}
+
+#[async_trait::async_trait]
+impl Service for Named {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn busy_reply(&self) -> &'static [u8] {
+        self.inner.busy_reply()
+    }
+    fn server_busy_reply(&self) -> &'static [u8] {
+        self.inner.server_busy_reply()
+    }
+    async fn handle(&self, conn: wharf_net::Conn, shutdown: wharf_net::ShutdownSignal) {
+        self.inner.handle(conn, shutdown).await
+    }
 }
 
 /// `[limits]` copied into the protocol sections that keep their own copy (the
