@@ -271,6 +271,53 @@ mod tests {
     }
 
     #[test]
+    fn self_signed_names_the_listen_addresses_and_is_remade_when_they_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = |ips: &[&str]| TlsSource::SelfSignedFor {
+            dir: dir.path().to_path_buf(),
+            hostname: "mx.example.test".into(),
+            ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
+        };
+        acceptor(&src(&["127.0.0.1", "0.0.0.0"])).unwrap();
+        let names = std::fs::read_to_string(dir.path().join("self-signed-names")).unwrap();
+        // 0.0.0.0 is no address a client connects to.
+        assert_eq!(names, "mx.example.test\nlocalhost\n127.0.0.1");
+        let first = std::fs::read(dir.path().join("self-signed-cert.pem")).unwrap();
+        acceptor(&src(&["127.0.0.1"])).unwrap();
+        let same = std::fs::read(dir.path().join("self-signed-cert.pem")).unwrap();
+        assert_eq!(first, same, "same names: the certificate is kept");
+        acceptor(&src(&["127.0.0.1", "192.0.2.7"])).unwrap();
+        let other = std::fs::read(dir.path().join("self-signed-cert.pem")).unwrap();
+        assert_ne!(first, other, "a new address: the certificate is remade");
+    }
+
+    #[test]
+    fn a_reload_with_a_mismatched_key_keeps_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        let src = |d: &std::path::Path| TlsSource::SelfSigned {
+            dir: d.to_path_buf(),
+            hostname: "mx.example.test".into(),
+        };
+        let (_, store) = reloadable_acceptor(&src(&a)).unwrap();
+        src(&b).files().unwrap();
+        let before = store.current.read().unwrap().cert.clone();
+        let mixed = TlsSource::Files {
+            cert: b.join("self-signed-cert.pem"),
+            key: a.join("self-signed-key.pem"),
+        };
+        assert!(store.reload(&mixed).is_err());
+        assert_eq!(store.current.read().unwrap().cert, before);
+        let good = TlsSource::Files {
+            cert: b.join("self-signed-cert.pem"),
+            key: b.join("self-signed-key.pem"),
+        };
+        store.reload(&good).unwrap();
+        assert_ne!(store.current.read().unwrap().cert, before);
+    }
+
+    #[test]
     fn missing_files_name_the_path() {
         let err = acceptor(&TlsSource::Files {
             cert: "/nonexistent/cert.pem".into(),
