@@ -453,3 +453,30 @@ def test_a_renewed_certificate_file_is_served_without_a_signal(wharf_factory, tm
         assert time.monotonic() < deadline, (w.tmp / "wharf.log").read_text()
         time.sleep(1)
     assert "TLS certificate files changed" in (w.tmp / "wharf.log").read_text()
+
+
+def test_sighup_applies_new_connection_limits(wharf_factory):
+    import socket
+    w = wharf_factory("[limits]\nmax_connections_per_ip = 1\n")
+    w.start()
+
+    def greeting():
+        s = socket.create_connection(("127.0.0.1", w.port("pop3")), timeout=10)
+        return s, s.recv(200)
+
+    first, hello = greeting()
+    assert hello.startswith(b"+OK"), hello
+    second, hello = greeting()
+    assert hello.startswith(b"-ERR"), hello  # over the limit of one
+    second.close()
+    w.config.write_text(w.config.read_text().replace("max_connections_per_ip = 1", "max_connections_per_ip = 2"))
+    w.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "connection limits applied" not in (w.tmp / "wharf.log").read_text():
+        assert time.monotonic() < deadline, (w.tmp / "wharf.log").read_text()
+        time.sleep(0.2)
+    second, hello = greeting()
+    assert hello.startswith(b"+OK"), hello
+    first.close()
+    second.close()
+    assert w.proc.poll() is None
