@@ -61,6 +61,11 @@ async fn fetch_of_a_message_expunged_elsewhere_is_served_or_refused() {
         );
     }
     assert_eq!(status(&r), "OK", "{r:?}");
+    // Its flags are the last it had (\Deleted, set by b just before the expunge, which
+    // a learns from the expunge record), not the ones a knew (issue 11, imapdiff
+    // expunge.imap:14; as Dovecot).
+    let r = a.cmd("FETCH 2 (FLAGS)").await;
+    assert!(has(&r, "* 2 FETCH (FLAGS (\\Deleted \\Recent))"), "{r:?}");
     // Its body went with the expunge: the others are sent, then NO [EXPUNGEISSUED].
     let r = a.cmd("FETCH 1:3 BODY.PEEK[HEADER.FIELDS (SUBJECT)]").await;
     assert!(!r.iter().any(|l| l.ends_with(" EXPUNGE")), "{r:?}");

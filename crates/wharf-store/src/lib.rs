@@ -222,6 +222,11 @@ pub struct MailboxChanges {
     pub changed: Vec<MessageMeta>,
     /// UIDs expunged with a modseq above `since`, ascending.
     pub expunged: Vec<Uid>,
+    /// The flags and keywords those messages had when they were expunged, where the
+    /// store kept them (expunge records written since schema 10), ascending by UID: a
+    /// session that has not reported an expunge yet serves these for the message, not
+    /// the older ones it knew (issue 11, RFC 2180 §4.1).
+    pub expunged_flags: Vec<(Uid, Flags, Vec<String>)>,
 }
 
 /// What STATUS counts in a mailbox ([`Store::mailbox_counts`]), read in one transaction.
@@ -464,6 +469,7 @@ pub trait Store: Send + Sync + 'static {
                 .collect(),
             mailbox: snap.mailbox,
             expunged,
+            expunged_flags: Vec::new(),
         })
     }
 

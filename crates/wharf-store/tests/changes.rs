@@ -240,3 +240,57 @@ async fn counts_equal_what_a_snapshot_counts() {
         Err(Error::NotFound(_))
     ));
 }
+
+/// Issue 11 (imapdiff expunge.imap:14): a session that was idle while another set
+/// \Deleted and expunged a message learns the message's last flags and keywords from
+/// the expunge record, so it can serve them until it reports the EXPUNGE (Dovecot's
+/// answer), not the flags it knew before.
+#[tokio::test]
+async fn expunge_records_keep_the_last_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store
+        .domain_add(&DomainName::parse("example.test").unwrap())
+        .await
+        .unwrap();
+    let a = store
+        .user_add(
+            &Address::parse("a@example.test").unwrap(),
+            &Secret::new("p"),
+        )
+        .await
+        .unwrap();
+    let inbox = store.mailbox_get(a.id, "INBOX").await.unwrap().unwrap().id;
+    let u1 = store.append(inbox, msg(1)).await.unwrap().uid;
+    let u2 = store.append(inbox, msg(2)).await.unwrap().uid;
+    let since = store
+        .mailbox_snapshot(inbox)
+        .await
+        .unwrap()
+        .mailbox
+        .highest_modseq;
+    store
+        .store_flags(
+            inbox,
+            flags(
+                vec![u2],
+                FlagOp::Add,
+                Flags::DELETED.union(Flags::SEEN),
+                &["$Gone"],
+            ),
+        )
+        .await
+        .unwrap();
+    store.expunge(inbox, &[u2]).await.unwrap();
+    let ch = store.mailbox_changes_since(inbox, since).await.unwrap();
+    assert_eq!(ch.expunged, vec![u2]);
+    assert_eq!(
+        ch.expunged_flags,
+        vec![(
+            u2,
+            Flags::DELETED.union(Flags::SEEN),
+            vec!["$Gone".to_string()]
+        )]
+    );
+    assert!(ch.changed.iter().all(|m| m.uid == u1));
+}

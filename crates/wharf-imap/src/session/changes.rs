@@ -26,12 +26,28 @@ impl Selected {
     ) {
         self.dirty = false;
         // New keywords (set by another session, or on new mail) first (RFC 9051 §7.3.5).
-        self.announce_keywords(changes.changed.iter().flat_map(|f| &f.keywords), out);
+        self.announce_keywords(
+            changes
+                .changed
+                .iter()
+                .flat_map(|f| &f.keywords)
+                .chain(changes.expunged_flags.iter().flat_map(|e| &e.2)),
+            out,
+        );
         // New messages: UIDs above the view's largest (taken before removals).
         let max = self.max_uid();
         for uid in &changes.expunged {
             if let Some(i) = self.index_of(*uid) {
                 self.messages[i].gone = true;
+            }
+        }
+        // Issue 11: the flags an expunged message had last (say \Deleted set just before
+        // the expunge), served until its EXPUNGE is reported (RFC 2180 §4.1, as Dovecot).
+        for (uid, flags, keywords) in &changes.expunged_flags {
+            if let Some(i) = self.index_of(*uid) {
+                let vm = &mut self.messages[i].meta;
+                vm.flags = *flags;
+                vm.keywords = keywords.clone();
             }
         }
         // Flag changes of messages in the view, reported in message-number order.
@@ -161,6 +177,7 @@ mod tests {
                     .cloned()
                     .collect(),
                 expunged,
+                expunged_flags: Vec::new(),
             }
         }
         fn append(&mut self, kw: &[&str]) {

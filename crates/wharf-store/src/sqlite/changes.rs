@@ -20,7 +20,8 @@ use rusqlite::{Connection, params};
 const CHANGED_SQL: &str = "SELECT uid, flags, keywords, modseq, size, internal_date, blob_id
      FROM messages WHERE mailbox_id = ?1 AND modseq > ?2";
 /// The expunges after a modseq, by the `expunged_modseq` index (migration 9).
-const EXPUNGED_SQL: &str = "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2";
+const EXPUNGED_SQL: &str =
+    "SELECT uid, flags, keywords FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2";
 
 /// Reads the changes after `since` and the mailbox row in one read transaction.
 pub(super) fn changes_since(
@@ -75,6 +76,7 @@ fn read(conn: &Connection, mailbox: MailboxId, since: i64) -> Result<MailboxChan
             mailbox: mb,
             changed: Vec::new(),
             expunged: Vec::new(),
+            expunged_flags: Vec::new(),
         });
     }
     let mut changed: Vec<MessageMeta> = conn
@@ -91,16 +93,26 @@ fn read(conn: &Connection, mailbox: MailboxId, since: i64) -> Result<MailboxChan
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut expunged: Vec<crate::Uid> = conn
+    // Flags and keywords are NULL in records written before schema 10.
+    type Row = (crate::Uid, Option<u8>, Option<String>);
+    let mut rows: Vec<Row> = conn
         .prepare_cached(EXPUNGED_SQL)?
-        .query_map(params![mailbox.0, since], |r| r.get(0))?
+        .query_map(params![mailbox.0, since], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     changed.sort_unstable_by_key(|m| m.uid);
-    expunged.sort_unstable();
+    rows.sort_unstable_by_key(|r| r.0);
+    let expunged = rows.iter().map(|r| r.0).collect();
+    let expunged_flags = rows
+        .into_iter()
+        .filter_map(|(uid, f, k)| Some((uid, Flags(f?), keywords_from_string(&k?))))
+        .collect();
     Ok(MailboxChanges {
         mailbox: mb,
         changed,
         expunged,
+        expunged_flags,
     })
 }
 

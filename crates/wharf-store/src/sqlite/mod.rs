@@ -436,17 +436,27 @@ impl WriteCtx<'_> {
     fn expunge(&mut self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>> {
         let mut removed = Vec::new();
         let mut blobs = Vec::new();
+        // The flags and keywords each message had, kept in its expunge record (schema 10).
+        let mut last: Vec<(i64, String)> = Vec::new();
         {
             let mut del = self.conn.prepare_cached(
-                "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob_id",
+                "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2
+                 RETURNING blob_id, flags, keywords",
             )?;
             for &uid in uids {
-                if let Some(blob) = del
-                    .query_row(params![mailbox.0, uid], |r| r.get::<_, i64>(0))
+                if let Some((blob, f, k)) = del
+                    .query_row(params![mailbox.0, uid], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
                     .optional()?
                 {
                     removed.push(uid);
                     blobs.push(blob);
+                    last.push((f, k));
                 }
             }
         }
@@ -456,10 +466,11 @@ impl WriteCtx<'_> {
         let modseq = bump_modseq(self.conn, mailbox)?;
         {
             let mut ins = self.conn.prepare_cached(
-                "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq, flags, keywords)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for &uid in &removed {
-                ins.execute(params![mailbox.0, uid, modseq as i64])?;
+            for (&uid, (f, k)) in removed.iter().zip(&last) {
+                ins.execute(params![mailbox.0, uid, modseq as i64, f, k])?;
             }
         }
         self.release_blobs(&blobs)?;

@@ -206,6 +206,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // since it was made (the `expunged` rows are kept for QRESYNC and only grow).
     "CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
      CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);",
+    // 10: an expunge record keeps the message's last flags and keywords, so a session
+    // that has not reported the expunge yet serves those (imapdiff expunge.imap:14).
+    // NULL in records made before.
+    "ALTER TABLE expunged ADD COLUMN flags INTEGER;
+     ALTER TABLE expunged ADD COLUMN keywords TEXT;",
 ];
 
 /// The schema version this build writes.
