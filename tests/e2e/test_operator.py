@@ -480,3 +480,69 @@ def test_sighup_applies_new_connection_limits(wharf_factory):
     first.close()
     second.close()
     assert w.proc.poll() is None
+
+
+def _smtp_sink():
+    """A minimal SMTP server on a free port that records each message's data."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    got = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            f = c.makefile("rb")
+            c.sendall(b"220 sink ESMTP\r\n")
+            data = None
+            for line in f:
+                if data is not None:
+                    if line == b".\r\n":
+                        got.append(b"".join(data))
+                        data = None
+                        c.sendall(b"250 2.0.0 ok\r\n")
+                    else:
+                        data.append(line)
+                    continue
+                verb = line[:4].upper()
+                if verb == b"DATA":
+                    data = []
+                    c.sendall(b"354 go\r\n")
+                elif verb == b"QUIT":
+                    c.sendall(b"221 bye\r\n")
+                    break
+                else:
+                    c.sendall(b"250 ok\r\n")
+            c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, got
+
+
+def test_sighup_applies_new_outbound_routes(wharf_factory):
+    import smtplib
+    w = wharf_factory('[outbound]\nroutes = { "remote.test" = "127.0.0.1:1" }\n')
+    w.start()
+    srv, got = _smtp_sink()
+    with smtplib.SMTP("127.0.0.1", w.port("submission")) as s:
+        s.login("alice@example.test", "alice-pw-1")
+        s.sendmail("alice@example.test", ["carol@remote.test"], b"Subject: routed\r\n\r\nhi\r\n")
+    port = srv.getsockname()[1]
+    w.config.write_text(w.config.read_text().replace("127.0.0.1:1\"", f"127.0.0.1:{port}\""))
+    w.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "outbound routes applied" not in (w.tmp / "wharf.log").read_text():
+        assert time.monotonic() < deadline, (w.tmp / "wharf.log").read_text()
+        time.sleep(0.2)
+    w.cli("queue", "retry", "--all")
+    deadline = time.monotonic() + 30
+    while not got:
+        assert time.monotonic() < deadline, ((w.tmp / "wharf.log").read_text(), w.cli("queue", "list").stdout)
+        time.sleep(0.3)
+    assert b"Subject: routed" in got[0]
+    srv.close()

@@ -204,7 +204,7 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     // The outbound queue worker always runs: whatever is queued (submission, or left
     // from before a restart) gets delivered.
-    let worker = wharf_smtp::outbound::Worker::spawn(
+    let (worker, outbound) = wharf_smtp::outbound::Worker::spawn_with_handle(
         store.clone(),
         config.hostname.clone(),
         config.outbound.clone(),
@@ -222,7 +222,7 @@ pub async fn serve(config: Config) -> Result<()> {
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = hup.recv() => reload(&config, &certs, &limiter),
+            _ = hup.recv() => reload(&config, &certs, &limiter, &outbound),
             _ = cert_check.tick() => match certs.reload_if_changed() {
                 Ok(true) => tracing::info!("TLS certificate files changed: reloaded the certificate"),
                 Ok(false) => {}
@@ -291,10 +291,15 @@ fn tls_source(config: &Config) -> TlsSource {
 }
 
 /// SIGHUP: reads the configuration again and applies what can change live (the TLS
-/// certificate of every listener, the connection limits, the log level); logs what it
+/// certificate of every listener, the connection limits, outbound routes, the log level); logs what it
 /// did, and what only a restart applies. An invalid configuration is logged and the
 /// running one kept.
-fn reload(running: &Config, certs: &wharf_net::tls::CertStore, limiter: &IpLimiter) {
+fn reload(
+    running: &Config,
+    certs: &wharf_net::tls::CertStore,
+    limiter: &IpLimiter,
+    outbound: &wharf_smtp::outbound::Worker,
+) {
     tracing::info!("SIGHUP: reloading the configuration");
     let new = match crate::config::reload() {
         Ok(c) => with_shared_limits(c),
@@ -315,6 +320,14 @@ fn reload(running: &Config, certs: &wharf_net::tls::CertStore, limiter: &IpLimit
         max_connections = l.max_connections,
         "SIGHUP: connection limits applied"
     );
+    match outbound.set_routing(&new.outbound) {
+        Ok(()) => tracing::info!(
+            routes = new.outbound.routes.len(),
+            smarthost = new.outbound.smarthost.as_deref().unwrap_or("-"),
+            "SIGHUP: outbound routes applied"
+        ),
+        Err(e) => tracing::error!("SIGHUP: outbound routes not applied, keeping the old ones: {e}"),
+    }
     if std::env::var_os("WHARF_LOG").is_none() {
         let level = new.log_level.as_deref().unwrap_or("info");
         match crate::set_log_level(&log_directive(level)) {
@@ -344,7 +357,18 @@ fn reload(running: &Config, certs: &wharf_net::tls::CertStore, limiter: &IpLimit
     );
     differs("smtp", &running.smtp, &new.smtp);
     differs("submission", &running.submission, &new.submission);
-    differs("outbound", &running.outbound, &new.outbound);
+    let other_outbound = |o: &wharf_smtp::OutboundConfig| {
+        let mut o = o.clone();
+        o.routes.clear();
+        o.smarthost = None;
+        o.port = 0;
+        format!("{o:?}")
+    };
+    differs(
+        "outbound (other than routes, smarthost, port)",
+        &other_outbound(&running.outbound),
+        &other_outbound(&new.outbound),
+    );
     differs("dns", &running.dns, &new.dns);
     differs("mailauth", &running.mailauth, &new.mailauth);
     differs("pop3", &running.pop3, &new.pop3);

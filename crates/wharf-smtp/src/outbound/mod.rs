@@ -68,7 +68,8 @@ pub struct Worker {
     store: DynStore,
     hostname: String,
     config: OutboundConfig,
-    routing: Routing,
+    /// Replaced by [`Worker::set_routing`] (SIGHUP); deliveries already routed keep theirs.
+    routing: std::sync::RwLock<Arc<Routing>>,
     schedule: Vec<Duration>,
     max_age: Duration,
     delay_warning: Option<Duration>,
@@ -131,9 +132,29 @@ impl Worker {
         dns: DnsConfig,
         shutdown: ShutdownSignal,
     ) -> Result<tokio::task::JoinHandle<()>, String> {
+        Ok(Worker::spawn_with_handle(store, hostname, config, dns, shutdown)?.0)
+    }
+
+    /// Like [`Worker::spawn`], also returning the worker, whose routes
+    /// [`Worker::set_routing`] replaces while it runs.
+    pub fn spawn_with_handle(
+        store: DynStore,
+        hostname: String,
+        config: OutboundConfig,
+        dns: DnsConfig,
+        shutdown: ShutdownSignal,
+    ) -> Result<(tokio::task::JoinHandle<()>, Arc<Worker>), String> {
         let resolver = Arc::new(dns::HickoryResolver::new(&dns)?);
         let worker = Worker::new(store, hostname, config, resolver)?;
-        Ok(tokio::spawn(worker.run(shutdown)))
+        Ok((tokio::spawn(worker.clone().run(shutdown)), worker))
+    }
+
+    /// Replaces the routing part of `[outbound]` (`routes`, `smarthost`, `port`) for the
+    /// next delivery attempts; an invalid one is refused and the old one kept.
+    pub fn set_routing(&self, config: &OutboundConfig) -> Result<(), String> {
+        let routing = Arc::new(Routing::from_config(config)?);
+        *self.routing.write().unwrap_or_else(|e| e.into_inner()) = routing;
+        Ok(())
     }
 
     /// A worker with a given resolver (tests use their own DNS).
@@ -152,7 +173,7 @@ impl Worker {
             delay_warning: config.delay_warning()?,
             slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
             config,
-            routing,
+            routing: std::sync::RwLock::new(Arc::new(routing)),
             dns,
             in_flight: Mutex::new(HashSet::new()),
             backlog: Mutex::new(VecDeque::new()),
@@ -419,7 +440,12 @@ impl Worker {
                 .map(|(_, d)| d.to_lowercase())
                 .unwrap_or_default();
             if !routes.contains_key(&domain) {
-                let found = route::route(&domain, &self.routing, self.dns.as_ref()).await;
+                let routing = self
+                    .routing
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let found = route::route(&domain, &routing, self.dns.as_ref()).await;
                 routes.insert(domain.clone(), found);
             }
             let found = routes[&domain].clone();
