@@ -546,3 +546,33 @@ def test_sighup_applies_new_outbound_routes(wharf_factory):
         time.sleep(0.3)
     assert b"Subject: routed" in got[0]
     srv.close()
+
+
+def test_log_level_from_the_config_and_on_sighup(wharf_factory):
+    import socket
+    w = wharf_factory(users=False)
+    # log_level is a top-level key: it goes before [listen] in the file.
+    w.config.write_text('log_level = "warn"\n' + w.config.read_text())
+    w.start()
+    log = w.tmp / "wharf.log"
+
+    def connect_once():
+        with socket.create_connection(("127.0.0.1", w.port("pop3"))) as s:
+            s.recv(100)
+            s.sendall(b"QUIT\r\n")
+            s.recv(100)
+
+    connect_once()
+    time.sleep(0.5)
+    assert "connected" not in log.read_text(), log.read_text()
+    w.config.write_text(w.config.read_text().replace('log_level = "warn"', 'log_level = "info"'))
+    w.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "SIGHUP: log level info" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    connect_once()
+    deadline = time.monotonic() + 10
+    while 'connected service="pop3"' not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
