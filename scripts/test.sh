@@ -18,6 +18,7 @@ need openssl openssl
 need mbsync isync
 need offlineimap offlineimap3
 need lftp lftp
+[ -x /usr/sbin/dovecot ] || missing+=("dovecot (Debian package dovecot-imapd)")
 
 # pytest: the system's, or a virtual environment's (made once, kept under target/).
 PYTHON=python3
