@@ -25,12 +25,12 @@ fn msg(i: usize) -> NewMessage {
     NewMessage {
         raw: format!("Subject: {i}\r\n\r\nbody {i}\r\n").into_bytes(),
         internal_date: Some(1_600_000_000 + i as i64),
-        flags: if i % 2 == 0 {
+        flags: if i.is_multiple_of(2) {
             Flags::SEEN
         } else {
             Flags::default()
         },
-        keywords: if i % 3 == 0 {
+        keywords: if i.is_multiple_of(3) {
             vec!["work".into()]
         } else {
             vec![]
