@@ -1,25 +1,10 @@
 //! `Store::append_batch` (bulk import): messages go in in the order given, with their
 //! dates, flags and keywords, and all or none of them when the account cannot take them.
 
-use std::sync::Arc;
 use wharf_store::*;
 
-async fn store_with_alice() -> (tempfile::TempDir, Arc<SqliteStore>, Account) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    store
-        .domain_add(&DomainName::parse("example.test").unwrap())
-        .await
-        .unwrap();
-    let alice = store
-        .user_add(
-            &Address::parse("alice@example.test").unwrap(),
-            &Secret::new("pw-a"),
-        )
-        .await
-        .unwrap();
-    (dir, store, alice)
-}
+mod common;
+use common::*;
 
 fn msg(i: usize) -> NewMessage {
     NewMessage {

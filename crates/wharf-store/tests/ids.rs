@@ -3,27 +3,11 @@
 //! (the summary cache, a session's snapshot, the file area's home, a log line) can reach
 //! another thing's data.
 
-use std::sync::Arc;
 use wharf_store::queue::{QueueEnvelope, QueueId, QueueRecipientSpec};
 use wharf_store::*;
 
-fn addr(s: &str) -> Address {
-    Address::parse(s).unwrap()
-}
-
-async fn store_with_alice() -> (tempfile::TempDir, Arc<SqliteStore>, Account) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    store
-        .domain_add(&DomainName::parse("example.test").unwrap())
-        .await
-        .unwrap();
-    let alice = store
-        .user_add(&addr("alice@example.test"), &Secret::new("pw-a"))
-        .await
-        .unwrap();
-    (dir, store, alice)
-}
+mod common;
+use common::*;
 
 fn msg(raw: &str) -> NewMessage {
     NewMessage {

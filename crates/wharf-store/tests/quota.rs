@@ -2,26 +2,10 @@
 //! deliveries, APPENDs and COPYs cannot pass an account's quota together, and a refused
 //! write leaves no body file behind.
 
-use std::sync::Arc;
 use wharf_store::*;
 
-fn addr(s: &str) -> Address {
-    Address::parse(s).unwrap()
-}
-
-async fn store_with_alice() -> (tempfile::TempDir, Arc<SqliteStore>, Account) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    store
-        .domain_add(&DomainName::parse("example.test").unwrap())
-        .await
-        .unwrap();
-    let alice = store
-        .user_add(&addr("alice@example.test"), &Secret::new("pw-a"))
-        .await
-        .unwrap();
-    (dir, store, alice)
-}
+mod common;
+use common::*;
 
 /// A message of exactly `n` octets.
 fn msg(n: usize) -> NewMessage {
@@ -35,25 +19,6 @@ fn msg(n: usize) -> NewMessage {
         flags: Flags::default(),
         keywords: vec![],
     }
-}
-
-fn blob_files(dir: &std::path::Path) -> usize {
-    fn count(p: &std::path::Path) -> usize {
-        std::fs::read_dir(p)
-            .map(|rd| {
-                rd.map(|e| {
-                    let e = e.unwrap();
-                    if e.file_type().unwrap().is_dir() {
-                        count(&e.path())
-                    } else {
-                        1
-                    }
-                })
-                .sum()
-            })
-            .unwrap_or(0)
-    }
-    count(&dir.join("blobs"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

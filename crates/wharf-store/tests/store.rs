@@ -1,29 +1,9 @@
 //! Behaviour of the embedded store through the `Store` trait.
 
-use std::sync::Arc;
 use wharf_store::*;
 
-fn addr(s: &str) -> Address {
-    Address::parse(s).unwrap()
-}
-
-async fn store_with_users() -> (tempfile::TempDir, Arc<SqliteStore>, Account, Account) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    store
-        .domain_add(&DomainName::parse("example.test").unwrap())
-        .await
-        .unwrap();
-    let alice = store
-        .user_add(&addr("alice@example.test"), &Secret::new("pw-a"))
-        .await
-        .unwrap();
-    let bob = store
-        .user_add(&addr("bob@example.test"), &Secret::new("pw-b"))
-        .await
-        .unwrap();
-    (dir, store, alice, bob)
-}
+mod common;
+use common::*;
 
 fn msg(body: &str) -> NewMessage {
     NewMessage {
@@ -32,24 +12,6 @@ fn msg(body: &str) -> NewMessage {
         flags: Flags::default(),
         keywords: vec![],
     }
-}
-
-/// Body files anywhere under the blob root.
-fn blob_files(dir: &std::path::Path) -> usize {
-    fn count(p: &std::path::Path) -> usize {
-        std::fs::read_dir(p)
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                if e.file_type().unwrap().is_dir() {
-                    count(&e.path())
-                } else {
-                    1
-                }
-            })
-            .sum()
-    }
-    count(&dir.join("blobs"))
 }
 
 #[tokio::test]
