@@ -9,7 +9,7 @@
 //! keywords, FETCH for flag changes, EXPUNGE/VANISHED when allowed, EXISTS and RECENT.
 
 use super::Enabled;
-use super::selected::{Selected, ViewMessage};
+use super::selected::Selected;
 use wharf_store::{MailboxChanges, Uid};
 
 impl Selected {
@@ -61,24 +61,11 @@ impl Selected {
             let Some(i) = self.index_of(f.uid) else {
                 continue;
             };
-            let vm = &mut self.messages[i].meta;
-            if f.flags != vm.flags || f.keywords != vm.keywords || f.modseq != vm.modseq {
-                let flags_differ = f.flags != vm.flags || f.keywords != vm.keywords;
-                vm.flags = f.flags;
-                vm.keywords = f.keywords;
-                vm.modseq = f.modseq;
-                if flags_differ || enabled.condstore {
-                    flagged.push(i);
-                }
+            if Self::refresh_meta(&mut self.messages[i].meta, &f, enabled) {
+                flagged.push(i);
             }
         }
-        for i in flagged {
-            let m = &self.messages[i];
-            if !m.gone {
-                let line = self.flag_fetch(i + 1, &m.meta, enabled);
-                out.extend_from_slice(format!("* {line}\r\n").as_bytes());
-            }
-        }
+        self.report_flag_changes(&flagged, enabled, out);
         if allow_expunge && self.has_pending_expunges() {
             let gone: Vec<Uid> = self
                 .messages
@@ -88,22 +75,7 @@ impl Selected {
                 .collect();
             self.remove_reported(&gone, enabled, out);
         }
-        let before = self.messages.len();
-        let mut new_uids = Vec::new();
-        for f in new {
-            new_uids.push(f.uid);
-            self.messages.push(ViewMessage {
-                meta: f,
-                gone: false,
-            });
-        }
-        // Claimed by the caller for exactly these new UIDs.
-        self.recent
-            .extend(recent.iter().filter(|u| new_uids.contains(u)));
-        if self.messages.len() != before {
-            out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
-        }
-        self.report_recent(enabled, out);
+        self.append_new(new, recent, enabled, out);
         self.uidnext = changes.mailbox.uidnext.max(self.uidnext);
         self.highest_modseq = changes.mailbox.highest_modseq.max(self.highest_modseq);
         self.synced = self.synced.max(changes.mailbox.highest_modseq);

@@ -287,6 +287,60 @@ impl Selected {
         }
     }
 
+    /// Takes a message's current flags, keywords and modseq into the view's copy `vm`;
+    /// true when the client is to be told (a FETCH of its flags): the flags or keywords
+    /// differ, or only the modseq does and CONDSTORE is on.
+    pub fn refresh_meta(vm: &mut MessageMeta, f: &MessageMeta, enabled: Enabled) -> bool {
+        if f.flags == vm.flags && f.keywords == vm.keywords && f.modseq == vm.modseq {
+            return false;
+        }
+        let flags_differ = f.flags != vm.flags || f.keywords != vm.keywords;
+        vm.flags = f.flags;
+        vm.keywords.clone_from(&f.keywords);
+        vm.modseq = f.modseq;
+        flags_differ || enabled.condstore
+    }
+
+    /// Writes a FETCH of the flags of each message at these view indices that is not
+    /// gone, in the order given.
+    pub fn report_flag_changes(&self, indices: &[usize], enabled: Enabled, out: &mut Vec<u8>) {
+        for &i in indices {
+            let m = &self.messages[i];
+            if !m.gone {
+                let line = self.flag_fetch(i + 1, &m.meta, enabled);
+                out.extend_from_slice(format!("* {line}\r\n").as_bytes());
+            }
+        }
+    }
+
+    /// Appends new messages (UIDs above the view's largest) to the view, marks those
+    /// of them the caller claimed (`recent`) \Recent for this session, and writes EXISTS
+    /// when the count changed, then RECENT (see [`Self::report_recent`]).
+    pub fn append_new(
+        &mut self,
+        new: impl IntoIterator<Item = MessageMeta>,
+        recent: &[Uid],
+        enabled: Enabled,
+        out: &mut Vec<u8>,
+    ) {
+        let before = self.messages.len();
+        let mut new_uids = Vec::new();
+        for f in new {
+            new_uids.push(f.uid);
+            self.messages.push(ViewMessage {
+                meta: f,
+                gone: false,
+            });
+        }
+        // Claimed by the caller for exactly these new UIDs.
+        self.recent
+            .extend(recent.iter().filter(|u| new_uids.contains(u)));
+        if self.messages.len() != before {
+            out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
+        }
+        self.report_recent(enabled, out);
+    }
+
     /// Merges a fresh snapshot into the view, writing EXISTS, RECENT, FETCH (flags) and,
     /// when allowed, EXPUNGE/VANISHED responses.
     pub fn apply(
@@ -309,51 +363,25 @@ impl Selected {
                 j += 1;
             }
             if j < fresh.len() && fresh[j].uid == vm.meta.uid {
-                let f = &fresh[j];
-                if f.flags != vm.meta.flags
-                    || f.keywords != vm.meta.keywords
-                    || f.modseq != vm.meta.modseq
-                {
-                    let flags_differ = f.flags != vm.meta.flags || f.keywords != vm.meta.keywords;
-                    vm.meta.flags = f.flags;
-                    vm.meta.keywords = f.keywords.clone();
-                    vm.meta.modseq = f.modseq;
-                    if flags_differ || enabled.condstore {
-                        changed.push(i);
-                    }
+                if Self::refresh_meta(&mut vm.meta, &fresh[j], enabled) {
+                    changed.push(i);
                 }
             } else {
                 vm.gone = true;
             }
         }
-        for i in changed {
-            let m = &self.messages[i];
-            if !m.gone {
-                let line = self.flag_fetch(i + 1, &m.meta, enabled);
-                out.extend_from_slice(format!("* {line}\r\n").as_bytes());
-            }
-        }
+        self.report_flag_changes(&changed, enabled, out);
         // New messages: UIDs above the view's largest (taken before removals).
         let max = self.max_uid();
         if allow_expunge {
             self.report_removals(|m| m.gone, enabled, out);
         }
-        let before = self.messages.len();
-        let mut new_uids = Vec::new();
-        for f in fresh.into_iter().filter(|f| f.uid > max) {
-            new_uids.push(f.uid);
-            self.messages.push(ViewMessage {
-                meta: f,
-                gone: false,
-            });
-        }
-        // Claimed by the caller for exactly these new UIDs.
-        self.recent
-            .extend(recent.iter().filter(|u| new_uids.contains(u)));
-        if self.messages.len() != before {
-            out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
-        }
-        self.report_recent(enabled, out);
+        self.append_new(
+            fresh.into_iter().filter(|f| f.uid > max),
+            recent,
+            enabled,
+            out,
+        );
         self.uidnext = snapshot.mailbox.uidnext.max(self.uidnext);
         self.highest_modseq = snapshot.mailbox.highest_modseq.max(self.highest_modseq);
         self.synced = snapshot.mailbox.highest_modseq;
