@@ -23,6 +23,7 @@
 //!   Those keys read the stored summary only, not the message.
 
 use crate::proto::{AddressField, SearchKey, SearchReturn, Tag, date};
+use crate::session::selected::ordered_set_string;
 use crate::session::{Done, ImapError, OpResult, Output, Session, State};
 use std::collections::HashSet;
 use wharf_store::mime::{Envelope, SearchText, fold};
@@ -387,33 +388,6 @@ pub fn save_result(s: &mut Session, r: &SearchReturn, uids_in_order: &[u32]) {
     if let State::Selected { mailbox, .. } = &mut s.state {
         mailbox.saved = saved;
     }
-}
-
-/// A sequence set that keeps the order of `ids`: only ascending runs become ranges
-/// (`2,4,3,1,5:6`), so a client reading it left to right gets the sorted order (RFC
-/// 5267 §3.1: ALL is in the requested sort order). For ascending ids it is the usual
-/// compressed set.
-pub fn ordered_set_string(ids: &[u32]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < ids.len() {
-        let start = ids[i];
-        let mut end = start;
-        while i + 1 < ids.len() && ids[i + 1] == end.wrapping_add(1) {
-            i += 1;
-            end = ids[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{end}"));
-        }
-        i += 1;
-    }
-    out
 }
 
 /// The ESEARCH response (without `* `) for results in their answer order: ascending for

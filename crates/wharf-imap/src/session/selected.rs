@@ -393,14 +393,22 @@ pub fn uid_set_string(uids: &[Uid]) -> String {
     let mut v = uids.to_vec();
     v.sort_unstable();
     v.dedup();
+    ordered_set_string(&v)
+}
+
+/// A sequence set that keeps the order of `ids`: only ascending runs become ranges
+/// (`2,4,3,1,5:6`), so a client reading it left to right gets the sorted order (RFC
+/// 5267 §3.1: ALL is in the requested sort order). For ascending ids it is the usual
+/// compressed set.
+pub fn ordered_set_string(ids: &[u32]) -> String {
     let mut out = String::new();
     let mut i = 0;
-    while i < v.len() {
-        let start = v[i];
+    while i < ids.len() {
+        let start = ids[i];
         let mut end = start;
-        while i + 1 < v.len() && v[i + 1] == end + 1 {
+        while i + 1 < ids.len() && ids[i + 1] == end.wrapping_add(1) {
             i += 1;
-            end = v[i];
+            end = ids[i];
         }
         if !out.is_empty() {
             out.push(',');
