@@ -10,8 +10,8 @@
 //! reads this instead of every message's metadata after each change event (issue 11:
 //! the whole-mailbox reload was most of the cost of a command in a shared mailbox).
 
-use super::{get_mailbox, keywords_from_string};
-use crate::{BlobId, Flags, MailboxChanges, MailboxCounts, MailboxId, MessageMeta, ModSeq, Result};
+use super::{get_mailbox, keywords_from_string, meta_from_row};
+use crate::{Flags, MailboxChanges, MailboxCounts, MailboxId, MessageMeta, ModSeq, Result};
 use rusqlite::{Connection, params};
 
 /// The messages changed after a modseq. No `ORDER BY uid`: with it SQLite walks the
@@ -81,17 +81,7 @@ fn read(conn: &Connection, mailbox: MailboxId, since: i64) -> Result<MailboxChan
     }
     let mut changed: Vec<MessageMeta> = conn
         .prepare_cached(CHANGED_SQL)?
-        .query_map(params![mailbox.0, since], |r| {
-            Ok(MessageMeta {
-                uid: r.get(0)?,
-                flags: Flags(r.get(1)?),
-                keywords: keywords_from_string(&r.get::<_, String>(2)?),
-                modseq: r.get::<_, i64>(3)? as u64,
-                size: r.get::<_, i64>(4)? as u64,
-                internal_date: r.get(5)?,
-                blob: BlobId(r.get(6)?),
-            })
-        })?
+        .query_map(params![mailbox.0, since], meta_from_row)?
         .collect::<rusqlite::Result<_>>()?;
     // Flags and keywords are NULL in records written before schema 10.
     type Row = (crate::Uid, Option<u8>, Option<String>);

@@ -224,6 +224,20 @@ fn keywords_from_string(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// A [`MessageMeta`] from a `messages` row selected as `uid, flags, keywords, modseq,
+/// size, internal_date, blob_id` (in that order).
+fn meta_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageMeta> {
+    Ok(MessageMeta {
+        uid: r.get(0)?,
+        flags: Flags(r.get(1)?),
+        keywords: keywords_from_string(&r.get::<_, String>(2)?),
+        modseq: r.get::<_, i64>(3)? as u64,
+        size: r.get::<_, i64>(4)? as u64,
+        internal_date: r.get(5)?,
+        blob: BlobId(r.get(6)?),
+    })
+}
+
 /// Adds keywords not yet present (keywords compare case-insensitively).
 fn merge_keywords(into: &mut Vec<String>, add: &[String]) {
     for k in add {
@@ -1657,17 +1671,7 @@ impl Store for SqliteStore {
                         "SELECT uid, flags, keywords, modseq, size, internal_date, blob_id
                          FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
                     )?
-                    .query_map([mailbox.0], |r| {
-                        Ok(MessageMeta {
-                            uid: r.get(0)?,
-                            flags: Flags(r.get(1)?),
-                            keywords: keywords_from_string(&r.get::<_, String>(2)?),
-                            modseq: r.get::<_, i64>(3)? as u64,
-                            size: r.get::<_, i64>(4)? as u64,
-                            internal_date: r.get(5)?,
-                            blob: BlobId(r.get(6)?),
-                        })
-                    })?
+                    .query_map([mailbox.0], meta_from_row)?
                     .collect::<rusqlite::Result<_>>()?;
                 Ok(MailboxSnapshot {
                     mailbox: mb,
