@@ -986,6 +986,26 @@ impl SqliteStore {
         Ok((name, dir))
     }
 
+    /// Writes a body file ([`Self::write_blob`], fsynced) and serializes its summary: the
+    /// [`PreparedBody`] of a body that is not kept inline.
+    fn write_body_file(
+        blob_root: &Path,
+        ready: &Mutex<HashSet<PathBuf>>,
+        raw: &[u8],
+        summary: &MessageSummary,
+    ) -> Result<PreparedBody> {
+        let summary_json = serde_json::to_string(summary)
+            .map_err(|e| Error::Internal(format!("serializing summary: {e}")))?;
+        let (name, dir) = Self::write_blob(blob_root, ready, raw)?;
+        Ok(PreparedBody {
+            name,
+            dir: Some(dir),
+            size: raw.len() as u64,
+            summary_json,
+            inline: None,
+        })
+    }
+
     /// Writes the body (fsynced) and, for a message body, parses it for its summary, off
     /// the async threads. Queue bodies are not summarized: summaries are for IMAP and the
     /// outbound worker reads the raw body; their `summary` column holds an empty one. A
@@ -1007,16 +1027,7 @@ impl SqliteStore {
                 BodyKind::Message => mime::summarize(&raw),
                 BodyKind::Queue => MessageSummary::default(),
             };
-            let summary_json = serde_json::to_string(&summary)
-                .map_err(|e| Error::Internal(format!("serializing summary: {e}")))?;
-            let (name, dir) = Self::write_blob(&root, &ready, &raw)?;
-            Ok(PreparedBody {
-                name,
-                dir: Some(dir),
-                size: raw.len() as u64,
-                summary_json,
-                inline: None,
-            })
+            Self::write_body_file(&root, &ready, &raw, &summary)
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
@@ -1798,21 +1809,8 @@ impl Store for SqliteStore {
                                     .map(|(i, mut m)| {
                                         let raw = std::mem::take(&mut m.raw);
                                         let summary = mime::summarize(&raw);
-                                        let body = serde_json::to_string(&summary)
-                                            .map_err(|e| {
-                                                Error::Internal(format!("serializing summary: {e}"))
-                                            })
-                                            .and_then(|summary_json| {
-                                                let (name, dir) =
-                                                    Self::write_blob(root, ready, &raw)?;
-                                                Ok(PreparedBody {
-                                                    name,
-                                                    dir: Some(dir),
-                                                    size: raw.len() as u64,
-                                                    summary_json,
-                                                    inline: None,
-                                                })
-                                            });
+                                        let body =
+                                            Self::write_body_file(root, ready, &raw, &summary);
                                         (i, body.map(|b| (b, m)))
                                     })
                                     .collect::<Vec<_>>()
