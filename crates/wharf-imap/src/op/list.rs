@@ -13,7 +13,7 @@
 use crate::proto::{ListOptions, encode};
 use crate::session::{Done, ImapError, OpResult, Session, normalize_inbox};
 use std::collections::{BTreeMap, BTreeSet};
-use wharf_store::Mailbox;
+use wharf_store::{Account, Mailbox};
 
 /// Longest pattern accepted, in characters (matching is O(pattern × name)).
 const MAX_PATTERN: usize = 1024;
@@ -113,6 +113,16 @@ fn pattern_chars(s: &Session, reference: &str, pattern: &str) -> Result<Vec<char
     Ok(full.chars().collect())
 }
 
+/// The account's subscribed names, sorted.
+async fn subscribed(s: &Session, account: &Account) -> Result<BTreeSet<String>, ImapError> {
+    Ok(s.ctx
+        .store
+        .subscriptions(account.id)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 pub async fn handle_list(
     s: &mut Session,
     reference: &str,
@@ -126,13 +136,7 @@ pub async fn handle_list(
     }
     let account = super::account(s)?;
     let boxes = s.ctx.store.mailbox_list(account.id).await?;
-    let subs: BTreeSet<String> = s
-        .ctx
-        .store
-        .subscriptions(account.id)
-        .await?
-        .into_iter()
-        .collect();
+    let subs = subscribed(s, &account).await?;
     let pats: Vec<Vec<char>> = patterns
         .iter()
         .map(|p| pattern_chars(s, reference, p))
@@ -204,13 +208,7 @@ pub async fn handle_list(
 /// subscribed name but not the name itself (`%`), that superior with `\Noselect`.
 pub async fn handle_lsub(s: &mut Session, reference: &str, pattern: &str) -> OpResult {
     let account = super::account(s)?;
-    let subs: BTreeSet<String> = s
-        .ctx
-        .store
-        .subscriptions(account.id)
-        .await?
-        .into_iter()
-        .collect();
+    let subs = subscribed(s, &account).await?;
     let pat = pattern_chars(s, reference, pattern)?;
     let is_match = |name: &str| matches(&pat, &name.chars().collect::<Vec<_>>());
     // name -> listed as \Noselect
