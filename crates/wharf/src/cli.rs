@@ -50,6 +50,14 @@ pub enum Command {
     /// DKIM keys of local domains.
     #[command(subcommand)]
     Dkim(DkimCmd),
+    /// Print the DNS records to publish for a local domain; --check looks them up.
+    Dns {
+        domain: String,
+        /// Look each record up and report ok / missing / wrong; exit 0 only when the
+        /// required ones (MX, SPF, DKIM, DMARC) are right.
+        #[arg(long)]
+        check: bool,
+    },
     /// Inspect and steer the outbound queue.
     #[command(subcommand)]
     Queue(QueueCmd),
@@ -193,6 +201,24 @@ fn read_password(flag: bool) -> Result<Secret> {
     Ok(Secret::new(pw))
 }
 
+/// The DKIM TXT records of a local domain, generating its keys on first use.
+async fn dkim_records(
+    store: &dyn Store,
+    config: &config::Config,
+    domain: &str,
+) -> Result<Vec<wharf_mailauth::DnsRecord>> {
+    let domain = parse_domain(domain)?;
+    if !store.is_local_domain(&domain).await? {
+        bail!("{domain} is not a local domain (add it with `wharf domain add {domain}`)");
+    }
+    let signer = crate::mailauth::signer(&config.data_dir, &config.mailauth);
+    let name = domain.to_string();
+    tokio::task::spawn_blocking(move || signer.dns_records(&name))
+        .await
+        .context("generating DKIM keys")?
+        .map_err(|e| anyhow::anyhow!("DKIM keys for {domain}: {e}"))
+}
+
 pub async fn run(args: Args) -> Result<()> {
     let config = config::load(args.config.as_deref())?;
     if let Command::Serve = args.command {
@@ -302,19 +328,14 @@ pub async fn run(args: Args) -> Result<()> {
                 .print();
         }
         Command::Dkim(DkimCmd::Show { domain }) => {
-            let domain = parse_domain(&domain)?;
-            if !store.is_local_domain(&domain).await? {
-                bail!("{domain} is not a local domain (add it with `wharf domain add {domain}`)");
-            }
-            let signer = crate::mailauth::signer(&config.data_dir, &config.mailauth);
-            let name = domain.to_string();
-            let records = tokio::task::spawn_blocking(move || signer.dns_records(&name))
-                .await
-                .context("generating DKIM keys")?
-                .map_err(|e| anyhow::anyhow!("DKIM keys for {domain}: {e}"))?;
-            for r in records {
+            for r in dkim_records(&*store, &config, &domain).await? {
                 println!("{}", r.zone_line());
             }
+        }
+        Command::Dns { domain, check } => {
+            let dkim = dkim_records(&*store, &config, &domain).await?;
+            let domain = parse_domain(&domain)?.to_string();
+            crate::dns_cmd::run(&config, &domain, &dkim, check).await?;
         }
     }
     Ok(())

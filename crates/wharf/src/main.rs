@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod dns_cmd;
 mod mailauth;
 mod mailio;
 mod queue_cmd;
