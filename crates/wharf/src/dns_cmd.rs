@@ -149,7 +149,8 @@ fn records(config: &Config, domain: &str, dkim: &[DnsRecord]) -> Vec<Rec> {
             ),
             required: true,
             expect: Expect::Txt {
-                prefix: "v=DKIM1",
+                // RFC 6376 §3.6.1: `v=DKIM1` is only RECOMMENDED; any TXT here is the key.
+                prefix: "",
                 accept: dkim_ok,
                 want: k.value.clone(),
             },

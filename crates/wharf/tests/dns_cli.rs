@@ -268,9 +268,11 @@ async fn check_reports_ok_missing_wrong() {
         RecordType::TXT,
         txt("google-site-verification=xyz"),
     );
-    // DKIM: only the ed25519 key is published; the RSA one is missing.
+    // DKIM: only the ed25519 key is published (without the optional `v=DKIM1`, RFC 6376
+    // §3.6.1); the RSA one is missing.
     let (ed_name, ed_value) = dkim.iter().find(|(_, v)| v.contains("k=ed25519")).unwrap();
-    rr(&mut zone, ed_name, RecordType::TXT, txt(ed_value));
+    let ed_bare = ed_value.strip_prefix("v=DKIM1; ").unwrap();
+    rr(&mut zone, ed_name, RecordType::TXT, txt(ed_bare));
     rr(
         &mut zone,
         "_dmarc.example.test",
