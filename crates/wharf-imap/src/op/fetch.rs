@@ -413,7 +413,6 @@ fn write_message(
                 out.push(b' ');
                 match section::binary(raw_ref, sum, part) {
                     Ok(data) => binary_literal(out, section::partial(&data, *partial)),
-                    Err(BinaryError::NoSuchPart) => out.extend_from_slice(b"NIL"),
                     Err(BinaryError::UnknownCte) => {
                         return Err(ImapError::no_code(
                             "UNKNOWN-CTE",
@@ -425,7 +424,6 @@ fn write_message(
             FetchAtt::BinarySize { part } => {
                 let n = match section::binary(raw_ref, sum, part) {
                     Ok(d) => d.len(),
-                    Err(BinaryError::NoSuchPart) => 0,
                     Err(BinaryError::UnknownCte) => {
                         return Err(ImapError::no_code(
                             "UNKNOWN-CTE",

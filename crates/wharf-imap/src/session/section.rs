@@ -110,7 +110,6 @@ pub fn partial(data: &[u8], p: Option<(u32, u32)>) -> &[u8] {
 pub enum BinaryError {
     /// RFC 3516 §4.2: a transfer encoding we do not know.
     UnknownCte,
-    NoSuchPart,
 }
 
 impl From<DecodeError> for BinaryError {
@@ -130,6 +129,8 @@ impl From<DecodeError> for BinaryError {
 ///   field rewritten to `binary` so that the result still describes itself. This is what
 ///   Dovecot 2.3 sends (checked against it, docs/imap.md).
 /// - Any other part is its decoded body.
+/// - A part that does not exist is empty, as its BODY[part] is (RFC 9051 §6.4.5 and
+///   RFC 3516 §4.2 treat a non-existent section as empty; Dovecot 2.3 sends `{0}`).
 ///
 /// The decoding is [`wharf_store::mime::decode_transfer_encoding`], the one SEARCH uses.
 pub fn binary(raw: &[u8], summary: &MessageSummary, path: &[u32]) -> Result<Vec<u8>, BinaryError> {
@@ -138,7 +139,10 @@ pub fn binary(raw: &[u8], summary: &MessageSummary, path: &[u32]) -> Result<Vec<
         binary_part(raw, &summary.root, &mut out)?;
         return Ok(out);
     }
-    let part = find_part(summary, path).ok_or(BinaryError::NoSuchPart)?;
+    // RFC 9051 §6.4.5: a non-existent section is an empty string, not NIL.
+    let Some(part) = find_part(summary, path) else {
+        return Ok(out);
+    };
     match &part.message {
         Some(m) => binary_part(raw, &m.root, &mut out)?,
         None if part.is_multipart() => binary_body(raw, part, &mut out)?,
@@ -326,7 +330,8 @@ aGVsbG8=\r\n\
         let s = summarize(raw);
         assert_eq!(binary(raw, &s, &[2, 1]).unwrap(), "caf\u{e9}!".as_bytes());
         assert_eq!(binary(raw, &s, &[2, 2]).unwrap(), b"hello");
-        assert_eq!(binary(raw, &s, &[9]), Err(BinaryError::NoSuchPart));
+        assert_eq!(binary(raw, &s, &[9]), Ok(Vec::new()));
+        assert_eq!(binary(raw, &s, &[2, 9]), Ok(Vec::new()));
     }
 
     /// The enclosed message of [`MSG`] as BINARY sends it: leaves decoded, their
