@@ -111,6 +111,8 @@ pub async fn handle_fetch(
         return Err(ImapError::bad("VANISHED needs QRESYNC enabled"));
     }
     let enabled = s.enabled;
+    // message/global in BODYSTRUCTURE only for IMAP4rev2 / UTF8=ACCEPT (proto/encode.rs).
+    let global_as_message = enabled.rev2 || enabled.utf8;
     let store = s.ctx.store.clone();
     let mut items = items.to_vec();
     // RFC 9051 §6.4.9: UID FETCH always returns UID.
@@ -306,7 +308,15 @@ pub async fn handle_fetch(
             let sum = summary.as_deref().unwrap_or(&empty);
             let raw_ref = raw.as_deref().unwrap_or_default();
             let mark = s.out.len();
-            if let Err(e) = write_message(&mut s.out, &t, &items, &implied, sum, raw_ref) {
+            if let Err(e) = write_message(
+                &mut s.out,
+                &t,
+                &items,
+                &implied,
+                sum,
+                raw_ref,
+                global_as_message,
+            ) {
                 s.out.truncate(mark);
                 return Err(e);
             }
@@ -337,6 +347,7 @@ fn write_message(
     implied: &[FetchAtt],
     sum: &MessageSummary,
     raw_ref: &[u8],
+    global_as_message: bool,
 ) -> Result<(), ImapError> {
     out.extend_from_slice(format!("* {} FETCH (", t.seq).as_bytes());
     let mut first = true;
@@ -370,11 +381,11 @@ fn write_message(
             }
             FetchAtt::Body => {
                 out.extend_from_slice(b"BODY ");
-                encode::message_structure(out, sum, false);
+                encode::message_structure(out, sum, false, global_as_message);
             }
             FetchAtt::BodyStructure => {
                 out.extend_from_slice(b"BODYSTRUCTURE ");
-                encode::message_structure(out, sum, true);
+                encode::message_structure(out, sum, true, global_as_message);
             }
             FetchAtt::Rfc822 => {
                 out.extend_from_slice(b"RFC822 ");

@@ -170,12 +170,13 @@ fn language(out: &mut Vec<u8>, l: &[String]) {
 }
 
 /// `body` of one part: BODYSTRUCTURE when `extensible`, else the BODY form without
-/// extension data.
-pub fn body_structure(out: &mut Vec<u8>, p: &Part, extensible: bool) {
+/// extension data. `global_as_message`: describe message/global (RFC 6532) like
+/// message/rfc822; only for a session that enabled IMAP4rev2 or UTF8=ACCEPT.
+pub fn body_structure(out: &mut Vec<u8>, p: &Part, extensible: bool, global_as_message: bool) {
     out.push(b'(');
     if p.is_multipart() {
         for c in &p.children {
-            body_structure(out, c, extensible);
+            body_structure(out, c, extensible, global_as_message);
         }
         out.push(b' ');
         string(out, p.media_subtype.as_bytes());
@@ -211,11 +212,17 @@ pub fn body_structure(out: &mut Vec<u8>, p: &Part, extensible: bool) {
         // RFC 9051 §7.5.2 body-fld-enc; the default is 7BIT.
         string(out, p.encoding.as_deref().unwrap_or("7BIT").as_bytes());
         out.extend_from_slice(format!(" {}", p.body_len()).as_bytes());
-        if let Some(m) = &p.message {
+        // RFC 3501 §9 body-type-msg is message/rfc822 only: an IMAP4rev1 client reads
+        // message/global as body-type-basic, so it gets no envelope/body/lines there (as
+        // Dovecot 2.3 sends it). RFC 9051 §7.5.2 lists message/global with them.
+        let described = p.message.as_ref().filter(|_| {
+            global_as_message || !(p.media_type == "message" && p.media_subtype == "global")
+        });
+        if let Some(m) = described {
             out.push(b' ');
             envelope(out, &m.envelope);
             out.push(b' ');
-            body_structure(out, &m.root, extensible);
+            body_structure(out, &m.root, extensible, global_as_message);
             out.extend_from_slice(format!(" {}", p.lines).as_bytes());
         } else if p.media_type == "message" && p.media_subtype == "rfc822" {
             // RFC 9051 §7.5.2 body-type-msg: message/rfc822 always has an envelope, a body
@@ -248,9 +255,14 @@ pub fn body_structure(out: &mut Vec<u8>, p: &Part, extensible: bool) {
     out.push(b')');
 }
 
-/// BODYSTRUCTURE / BODY of a whole message.
-pub fn message_structure(out: &mut Vec<u8>, s: &MessageSummary, extensible: bool) {
-    body_structure(out, &s.root, extensible);
+/// BODYSTRUCTURE / BODY of a whole message (`global_as_message` as in [`body_structure`]).
+pub fn message_structure(
+    out: &mut Vec<u8>,
+    s: &MessageSummary,
+    extensible: bool,
+    global_as_message: bool,
+) {
+    body_structure(out, &s.root, extensible, global_as_message);
 }
 
 #[cfg(test)]
@@ -297,11 +309,11 @@ mod tests {
         let raw = b"Subject: hi\r\nFrom: A <a@b.example>\r\n\r\nhello\r\nworld\r\n";
         let sum = summarize(raw);
         assert_eq!(
-            s(|o| message_structure(o, &sum, true)),
+            s(|o| message_structure(o, &sum, true, true)),
             "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 14 2 NIL NIL NIL NIL)"
         );
         assert_eq!(
-            s(|o| message_structure(o, &sum, false)),
+            s(|o| message_structure(o, &sum, false, true)),
             "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 14 2)"
         );
         assert_eq!(
@@ -334,7 +346,7 @@ U3ViamVjdDogaQ0KDQppbm5lciB0ZXh0DQo=\r\n--m\r\nContent-Type: text/html\r\n\
 Content-Language: fr\r\n\r\nx\r\n--m--\r\n";
         let sum = summarize(raw);
         assert_eq!(
-            s(|o| message_structure(o, &sum, true)),
+            s(|o| message_structure(o, &sum, true, true)),
             "((\"message\" \"rfc822\" NIL NIL NIL \"base64\" 36 \
              (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) \
              (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) 0 \
@@ -343,7 +355,7 @@ Content-Language: fr\r\n\r\nx\r\n--m--\r\n";
              \"mixed\" (\"boundary\" \"m\") NIL NIL NIL)"
         );
         assert_eq!(
-            s(|o| message_structure(o, &sum, false)),
+            s(|o| message_structure(o, &sum, false, true)),
             "((\"message\" \"rfc822\" NIL NIL NIL \"base64\" 36 \
              (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) \
              (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0) 0)\
@@ -357,9 +369,29 @@ Content-Language: fr\r\n\r\nx\r\n--m--\r\n";
 Content-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n--x--\r\n";
         let sum = summarize(raw);
         assert_eq!(
-            s(|o| message_structure(o, &sum, false)),
+            s(|o| message_structure(o, &sum, false, true)),
             "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 2 0)\
 (\"message\" \"rfc822\" NIL NIL NIL \"7BIT\" 19 (NIL \"in\" NIL NIL NIL NIL NIL NIL NIL NIL) \
+(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 4 0) 2) \"mixed\")"
+        );
+    }
+
+    #[test]
+    fn message_global_is_a_basic_part_for_imap4rev1() {
+        let raw = b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nhi\r\n--x\r\n\
+Content-Type: message/global\r\n\r\nSubject: in\r\n\r\nbody\r\n--x--\r\n";
+        let sum = summarize(raw);
+        // IMAP4rev1 (RFC 3501 §9): body-type-basic, no envelope/body/lines (as Dovecot 2.3).
+        assert_eq!(
+            s(|o| message_structure(o, &sum, false, false)),
+            "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 2 0)\
+(\"message\" \"global\" NIL NIL NIL \"7BIT\" 19) \"mixed\")"
+        );
+        // IMAP4rev2 / UTF8=ACCEPT (RFC 9051 §7.5.2): described like message/rfc822.
+        assert_eq!(
+            s(|o| message_structure(o, &sum, false, true)),
+            "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 2 0)\
+(\"message\" \"global\" NIL NIL NIL \"7BIT\" 19 (NIL \"in\" NIL NIL NIL NIL NIL NIL NIL NIL) \
 (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 4 0) 2) \"mixed\")"
         );
     }
