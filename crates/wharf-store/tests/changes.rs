@@ -4,6 +4,9 @@
 
 use wharf_store::*;
 
+mod common;
+use common::store_with_alice;
+
 fn msg(i: u32) -> NewMessage {
     NewMessage {
         raw: format!("Subject: m{i}\r\n\r\nbody {i}\r\n").into_bytes(),
@@ -53,19 +56,7 @@ fn apply(view: &mut Vec<MessageMeta>, ch: &MailboxChanges) {
 
 #[tokio::test]
 async fn changes_since_bring_a_view_up_to_a_fresh_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    store
-        .domain_add(&DomainName::parse("example.test").unwrap())
-        .await
-        .unwrap();
-    let a = store
-        .user_add(
-            &Address::parse("a@example.test").unwrap(),
-            &Secret::new("p"),
-        )
-        .await
-        .unwrap();
+    let (_dir, store, a) = store_with_alice().await;
     let inbox = store.mailbox_get(a.id, "INBOX").await.unwrap().unwrap().id;
     let other = store.mailbox_get(a.id, "Sent").await.unwrap().unwrap().id;
     for i in 0..6 {
@@ -173,19 +164,7 @@ async fn changes_since_bring_a_view_up_to_a_fresh_snapshot() {
 /// `Store::mailbox_counts` answers what counting a snapshot answers, empty or not.
 #[tokio::test]
 async fn counts_equal_what_a_snapshot_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    store
-        .domain_add(&DomainName::parse("example.test").unwrap())
-        .await
-        .unwrap();
-    let a = store
-        .user_add(
-            &Address::parse("a@example.test").unwrap(),
-            &Secret::new("p"),
-        )
-        .await
-        .unwrap();
+    let (_dir, store, a) = store_with_alice().await;
     let inbox = store.mailbox_get(a.id, "INBOX").await.unwrap().unwrap().id;
     let check = |label: &'static str| {
         let store = &store;
@@ -247,19 +226,7 @@ async fn counts_equal_what_a_snapshot_counts() {
 /// answer), not the flags it knew before.
 #[tokio::test]
 async fn expunge_records_keep_the_last_flags() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    store
-        .domain_add(&DomainName::parse("example.test").unwrap())
-        .await
-        .unwrap();
-    let a = store
-        .user_add(
-            &Address::parse("a@example.test").unwrap(),
-            &Secret::new("p"),
-        )
-        .await
-        .unwrap();
+    let (_dir, store, a) = store_with_alice().await;
     let inbox = store.mailbox_get(a.id, "INBOX").await.unwrap().unwrap().id;
     let u1 = store.append(inbox, msg(1)).await.unwrap().uid;
     let u2 = store.append(inbox, msg(2)).await.unwrap().uid;

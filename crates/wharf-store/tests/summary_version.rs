@@ -5,21 +5,12 @@
 use wharf_store::mime::{self, MessageSummary};
 use wharf_store::*;
 
+mod common;
+use common::store_with_alice;
+
 #[tokio::test]
 async fn an_old_summary_is_made_again_and_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    store
-        .domain_add(&DomainName::parse("example.test").unwrap())
-        .await
-        .unwrap();
-    let alice = store
-        .user_add(
-            &Address::parse("alice@example.test").unwrap(),
-            &Secret::new("pw-a"),
-        )
-        .await
-        .unwrap();
+    let (dir, store, alice) = store_with_alice().await;
     let inbox = store.mailbox_get(alice.id, "INBOX").await.unwrap().unwrap();
     let raw = b"From: <@route:user@domain>\r\nTo: d\r\nSubject: old\r\n\r\nbody\r\n".to_vec();
     store
