@@ -15,8 +15,6 @@
 use crate::config::Config;
 use anyhow::{Context, Result};
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::rr::{RData, RecordType};
 use sha2::Digest;
@@ -351,24 +349,8 @@ impl std::fmt::Display for Verdict {
 }
 
 fn resolver(nameservers: &[String]) -> Result<TokioResolver> {
-    let mut builder = if nameservers.is_empty() {
-        TokioResolver::builder_tokio().context("reading the system DNS configuration")?
-    } else {
-        let mut servers = Vec::new();
-        for s in nameservers {
-            let addr = wharf_smtp::config::parse_nameserver(s)
-                .ok_or_else(|| anyhow::anyhow!("dns.nameservers: {s:?} is not ip or ip:port"))?;
-            let mut udp = ConnectionConfig::udp();
-            udp.port = addr.port();
-            let mut tcp = ConnectionConfig::tcp();
-            tcp.port = addr.port();
-            servers.push(NameServerConfig::new(addr.ip(), true, vec![udp, tcp]));
-        }
-        TokioResolver::builder_with_config(
-            ResolverConfig::from_name_servers(servers),
-            TokioRuntimeProvider::default(),
-        )
-    };
+    let mut builder =
+        wharf_smtp::outbound::dns::resolver_builder(nameservers).map_err(|e| anyhow::anyhow!(e))?;
     let opts = builder.options_mut();
     opts.timeout = Duration::from_secs(3);
     opts.attempts = 2;

@@ -3,12 +3,12 @@
 
 use super::route::{DnsError, Resolver};
 use crate::config::DnsConfig;
-use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HDnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
+use hickory_resolver::{ResolverBuilder, TokioResolver};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -18,25 +18,7 @@ pub struct HickoryResolver {
 
 impl HickoryResolver {
     pub fn new(config: &DnsConfig) -> Result<HickoryResolver, String> {
-        let mut builder = if config.nameservers.is_empty() {
-            TokioResolver::builder_tokio()
-                .map_err(|e| format!("reading the system DNS configuration: {e}"))?
-        } else {
-            let mut servers = Vec::new();
-            for s in &config.nameservers {
-                let addr = crate::config::parse_nameserver(s)
-                    .ok_or_else(|| format!("dns.nameservers: {s:?} is not ip or ip:port"))?;
-                let mut udp = ConnectionConfig::udp();
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = addr.port();
-                servers.push(NameServerConfig::new(addr.ip(), true, vec![udp, tcp]));
-            }
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                TokioRuntimeProvider::default(),
-            )
-        };
+        let mut builder = resolver_builder(&config.nameservers)?;
         let opts = builder.options_mut();
         opts.timeout = Duration::from_secs(5);
         opts.attempts = 2;
@@ -46,6 +28,32 @@ impl HickoryResolver {
             .map_err(|e| format!("setting up the DNS resolver: {e}"))?;
         Ok(HickoryResolver { inner })
     }
+}
+
+/// A resolver builder for `[dns] nameservers` (`ip` or `ip:port`, UDP and TCP each), or
+/// for the system's resolv.conf when the list is empty. Callers set their own timeouts,
+/// attempts and cache (delivery and `wharf dns --check` want different ones).
+pub fn resolver_builder(
+    nameservers: &[String],
+) -> Result<ResolverBuilder<TokioRuntimeProvider>, String> {
+    if nameservers.is_empty() {
+        return TokioResolver::builder_tokio()
+            .map_err(|e| format!("reading the system DNS configuration: {e}"));
+    }
+    let mut servers = Vec::new();
+    for s in nameservers {
+        let addr = crate::config::parse_nameserver(s)
+            .ok_or_else(|| format!("dns.nameservers: {s:?} is not ip or ip:port"))?;
+        let mut udp = ConnectionConfig::udp();
+        udp.port = addr.port();
+        let mut tcp = ConnectionConfig::tcp();
+        tcp.port = addr.port();
+        servers.push(NameServerConfig::new(addr.ip(), true, vec![udp, tcp]));
+    }
+    Ok(TokioResolver::builder_with_config(
+        ResolverConfig::from_name_servers(servers),
+        TokioRuntimeProvider::default(),
+    ))
 }
 
 fn fqdn(name: &str) -> String {
